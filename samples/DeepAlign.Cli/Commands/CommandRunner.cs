@@ -1,0 +1,30 @@
+namespace DeepAlign.Cli.Commands;
+
+/// <summary>Runs a command body and turns exceptions into one clear stderr line and an exit code.</summary>
+internal static class CommandRunner
+{
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("deepalign: cancelled.");
+            return ExitCodes.Failure;
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"deepalign: {OneLine(e.Message)}");
+            return ExitCodes.Usage;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"deepalign: {OneLine(e.Message)}");
+            return ExitCodes.Failure;
+        }
+    }
+
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+}
