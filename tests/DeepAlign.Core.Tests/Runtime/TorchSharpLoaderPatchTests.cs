@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using DeepAlign.Tests.Support;
+using FluentAssertions;
+using TorchSharp;
+using Xunit;
+
+namespace DeepAlign.Tests.Runtime;
+
+public class TorchSharpLoaderPatchTests
+{
+    [Fact]
+    public void A_tensor_op_runs_so_the_native_runtime_loaded()
+    {
+        using var a = torch.arange(6, dtype: torch.float32).reshape(2, 3);
+        using var s = a.sum();
+        s.item<float>().Should().Be(15f);
+    }
+
+    [Fact]
+    public void The_patched_library_in_the_output_has_no_missing_version()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var lib = Directory.GetFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories).Single();
+        var ldd = Run("ldd", lib, AppContext.BaseDirectory);
+        ldd.Should().NotContain("not found").And.NotContain("GLIBCXX_3.4.32");
+    }
+
+    [Fact]
+    public void The_patch_task_is_idempotent_and_never_touches_its_source()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var original = Path.Combine(NuGetPackagesRoot(), "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        File.Exists(original).Should().BeTrue($"the TorchSharp package should be restored at {original}");
+        var originalHash = Hash(original);
+
+        var dir = Directory.CreateTempSubdirectory("deepalign-patch-").FullName;
+        try
+        {
+            var copy = Path.Combine(dir, "libLibTorchSharp.so");
+            File.Copy(original, copy);
+            var targets = Path.Combine(RepositoryPaths.Root, "src", "DeepAlign.Core", "buildTransitive", "DeepAlign.Core.targets");
+            var project = Path.Combine(dir, "patch.proj");
+            File.WriteAllText(project, $"""
+                <Project>
+                  <Import Project="{targets}" />
+                  <Target Name="Patch">
+                    <ItemGroup><Lib Include="{copy}" /></ItemGroup>
+                    <DeepAlignPatchLibTorchSharp Files="@(Lib)" />
+                  </Target>
+                </Project>
+                """);
+
+            var first = Run("dotnet", $"msbuild \"{project}\" -t:Patch -nologo -v:n", dir);
+            first.Should().Contain("patched");
+            var once = Hash(copy);
+            once.Should().NotBe(originalHash);
+            Run("ldd", copy, dir).Should().NotContain("not found");
+
+            var second = Run("dotnet", $"msbuild \"{project}\" -t:Patch -nologo -v:n", dir);
+            second.Should().Contain("left unchanged");
+            Hash(copy).Should().Be(once, "patching an already patched file must leave it byte-identical");
+            Hash(original).Should().Be(originalHash, "the NuGet cache must never be modified");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static string NuGetPackagesRoot() =>
+        Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p
+            ? p
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+
+    private static string Hash(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
+
+    private static string Run(string file, string args, string workDir)
+    {
+        var psi = new ProcessStartInfo(file, args)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = workDir,
+        };
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        return stdout.Result + stderr.Result;
+    }
+}
