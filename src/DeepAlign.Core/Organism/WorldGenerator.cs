@@ -284,7 +284,7 @@ internal sealed class WorldGenerator
         string answer = key switch
         {
             "copy" => string.Join(' ', list),
-            "reverse" => string.Join(' ', list.Reverse()),
+            "reverse" => string.Join(' ', Enumerable.Reverse(list)),
             "sort" => string.Join(' ', list.OrderBy(x => x, StringComparer.Ordinal)),
             "count" => CountWords[length],
             "first" => list[0],
