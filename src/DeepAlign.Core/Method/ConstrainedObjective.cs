@@ -1,0 +1,87 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Method;
+
+/// <summary>
+/// Per-position beta schedule of Qi et al.'s token-wise constrained objective: beta_1 = FirstBeta,
+/// beta_2..EarlyLastPosition = EarlyBeta, later positions LateBeta.
+/// </summary>
+public sealed record ConstrainedBetaSchedule
+{
+    /// <summary>beta at response position 1; default 0.5 (Qi et al. 2025).</summary>
+    public double FirstBeta { get; init; } = 0.5;
+
+    /// <summary>beta at positions 2..<see cref="EarlyLastPosition"/>; default 2.0 (Qi et al. 2025).</summary>
+    public double EarlyBeta { get; init; } = 2.0;
+
+    /// <summary>Last position that uses <see cref="EarlyBeta"/>; default 5 (Qi et al. 2025). &gt;= 1 (1: no early band).</summary>
+    public int EarlyLastPosition { get; init; } = 5;
+
+    /// <summary>beta after <see cref="EarlyLastPosition"/>; default 0.1 (Qi et al. 2025).</summary>
+    public double LateBeta { get; init; } = 0.1;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field (every beta must be finite and &gt; 0).</summary>
+    /// <returns>This instance.</returns>
+    public ConstrainedBetaSchedule Validate()
+    {
+        Check(FirstBeta, nameof(FirstBeta));
+        Check(EarlyBeta, nameof(EarlyBeta));
+        Check(LateBeta, nameof(LateBeta));
+        if (EarlyLastPosition < 1) throw new ArgumentException($"ConstrainedBetaSchedule.EarlyLastPosition must be >= 1 (got {EarlyLastPosition}).", nameof(EarlyLastPosition));
+        return this;
+
+        static void Check(double v, string name)
+        {
+            if (!double.IsFinite(v) || v <= 0) throw new ArgumentException($"ConstrainedBetaSchedule.{name} must be finite and > 0 (got {v}).", name);
+        }
+    }
+
+    /// <summary>beta_j for each row's response position.</summary>
+    /// <param name="positions">Response positions j (1-based), <c>[N]</c> int64.</param>
+    /// <returns><c>[N]</c> float32 on the positions' device.</returns>
+    public Tensor Betas(Tensor positions)
+    {
+        ArgumentNullException.ThrowIfNull(positions);
+        Validate();
+        PositionWeights.CheckPositions(positions);
+        using var scope = NewDisposeScope();
+        var late = full(positions.shape, LateBeta, ScalarType.Float32, positions.device);
+        var early = full(positions.shape, EarlyBeta, ScalarType.Float32, positions.device);
+        var first = full(positions.shape, FirstBeta, ScalarType.Float32, positions.device);
+        var b = where(positions.le(EarlyLastPosition), early, late);
+        b = where(positions.eq(1), first, b);
+        return b.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Qi et al.'s token-wise constrained objective (their Eq. 3; METHOD.md section 4):
+/// loss_j = (2 / beta_j) softplus(beta_j (log pi_ref(y_j) - log pi_theta(y_j))), whose gradient is
+/// -2 sigmoid(beta_j (log pi_ref - log pi_theta)) grad log pi_theta(y_j).
+/// </summary>
+public static class ConstrainedObjective
+{
+    /// <summary>The per-position loss value (differentiable in the policy; the reference is detached).</summary>
+    /// <param name="policyTokenLogProbs">log pi_theta(y_j), <c>[N]</c> (see <see cref="PositionStatistics.TokenLogProbs"/>).</param>
+    /// <param name="referenceTokenLogProbs">log pi_ref(y_j) of the initial aligned model, <c>[N]</c>.</param>
+    /// <param name="betas">beta_j, <c>[N]</c>, each &gt; 0 (see <see cref="ConstrainedBetaSchedule.Betas"/>).</param>
+    /// <returns><c>[N]</c>.</returns>
+    public static Tensor Loss(Tensor policyTokenLogProbs, Tensor referenceTokenLogProbs, Tensor betas)
+    {
+        ArgumentNullException.ThrowIfNull(policyTokenLogProbs);
+        ArgumentNullException.ThrowIfNull(referenceTokenLogProbs);
+        ArgumentNullException.ThrowIfNull(betas);
+        if (!referenceTokenLogProbs.shape.SequenceEqual(policyTokenLogProbs.shape) || !betas.shape.SequenceEqual(policyTokenLogProbs.shape))
+            throw new ArgumentException(
+                $"policy [{string.Join(", ", policyTokenLogProbs.shape)}], reference [{string.Join(", ", referenceTokenLogProbs.shape)}] and betas [{string.Join(", ", betas.shape)}] must have the same shape.",
+                nameof(betas));
+        using var scope = NewDisposeScope();
+        var dev = policyTokenLogProbs.device;
+        var refLp = PositionStatistics.OnDevice(referenceTokenLogProbs.detach(), dev).to_type(policyTokenLogProbs.dtype);
+        var b = PositionStatistics.OnDevice(betas.detach(), dev).to_type(policyTokenLogProbs.dtype);
+        if (b.le(0).any().item<bool>()) throw new ArgumentException("Every beta must be > 0.", nameof(betas));
+        var z = b * (refLp - policyTokenLogProbs);
+        return (nn.functional.softplus(z) * (2.0 / b)).MoveToOuterDisposeScope();
+    }
+}

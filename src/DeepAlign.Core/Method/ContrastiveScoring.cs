@@ -1,0 +1,192 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Method;
+
+/// <summary>The token-scoring rule of contrastive decoding (METHOD.md section 2).</summary>
+public enum ContrastiveRule
+{
+    /// <summary>s(v) = l_a(v) + alpha (l_a(v) - l_b(v)): push away from everything the base prefers more.</summary>
+    Full,
+
+    /// <summary>s(v) = l_a(v) - alpha max(0, l_b(v) - l_a(v)): only demote base-favored tokens, never promote.</summary>
+    BaseFavoredOnly,
+}
+
+/// <summary>
+/// Options of contrastive scoring (METHOD.md section 2). The contrastive decoder and the hybrid teacher read them.
+/// </summary>
+public sealed record ContrastiveScoringOptions
+{
+    /// <summary>Scoring rule; default <see cref="ContrastiveRule.Full"/> (METHOD.md; our choice).</summary>
+    public ContrastiveRule Rule { get; init; } = ContrastiveRule.Full;
+
+    /// <summary>
+    /// beta_cd of the adaptive plausibility set P_j = { v : p_a(v) &gt;= beta_cd * max_u p_a(u) }; tokens outside get
+    /// score -inf. Default 0.1 (METHOD.md; our choice, after Li et al.'s contrastive decoding). 0 disables the cut.
+    /// Must be in [0, 1].
+    /// </summary>
+    public double PlausibilityBeta { get; init; } = 0.1;
+
+    /// <summary>Schedule of alpha_j; default <see cref="ConstantAlpha"/> with alpha = 1.0 (METHOD.md; our choice).</summary>
+    public IAlphaSchedule Alpha { get; init; } = new ConstantAlpha();
+
+    /// <summary>
+    /// tau and kB used for U_j when the schedule needs it (<see cref="IAlphaSchedule.UsesIncompleteness"/>);
+    /// default the profile's defaults (tau 0, kB 50).
+    /// </summary>
+    public IncompletenessOptions Incompleteness { get; init; } = new();
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field.</summary>
+    /// <returns>This instance.</returns>
+    public ContrastiveScoringOptions Validate()
+    {
+        if (!Enum.IsDefined(Rule)) throw new ArgumentException($"ContrastiveScoringOptions.Rule has an unknown value {(int)Rule}.", nameof(Rule));
+        if (!double.IsFinite(PlausibilityBeta) || PlausibilityBeta < 0 || PlausibilityBeta > 1)
+            throw new ArgumentException($"ContrastiveScoringOptions.PlausibilityBeta must be in [0, 1] (got {PlausibilityBeta}).", nameof(PlausibilityBeta));
+        if (Alpha is null) throw new ArgumentException("ContrastiveScoringOptions.Alpha must not be null.", nameof(Alpha));
+        switch (Alpha)
+        {
+            case ConstantAlpha c: c.Validate(); break;
+            case LinearRampAlpha r: r.Validate(); break;
+            case IncompletenessDrivenAlpha i: i.Validate(); break;
+        }
+        if (Incompleteness is null) throw new ArgumentException("ContrastiveScoringOptions.Incompleteness must not be null.", nameof(Incompleteness));
+        Incompleteness.Validate();
+        return this;
+    }
+}
+
+/// <summary>
+/// The result of one contrastive scoring step: scores, the alpha used per row and, when the schedule needed it, U_j.
+/// Owns its tensors.
+/// </summary>
+public sealed class ContrastiveStep : IDisposable
+{
+    internal ContrastiveStep(Tensor scores, Tensor alpha, Tensor? incompleteness)
+    {
+        Scores = scores; Alpha = alpha; Incompleteness = incompleteness;
+    }
+
+    /// <summary>Contrastive scores s_j, <c>[N, V]</c> float32, -inf outside P_j; feed them to temperature/top-k/top-p.</summary>
+    public Tensor Scores { get; }
+
+    /// <summary>alpha_j per row, <c>[N]</c> float32.</summary>
+    public Tensor Alpha { get; }
+
+    /// <summary>U_j per row, <c>[N]</c>, when the schedule used it; otherwise null.</summary>
+    public Tensor? Incompleteness { get; }
+
+    /// <summary>Disposes the tensors.</summary>
+    public void Dispose()
+    {
+        Scores.Dispose(); Alpha.Dispose(); Incompleteness?.Dispose();
+    }
+}
+
+/// <summary>
+/// Contrastive token scores of METHOD.md section 2 over float32 log-probabilities of the aligned (expert) and base
+/// (amateur) models, <c>[N, V]</c>, computed without gradient on the aligned input's device.
+/// </summary>
+public static class ContrastiveScoring
+{
+    /// <summary>The adaptive plausibility set P_j = { v : p_a(v) &gt;= beta * max_u p_a(u) } as a mask.</summary>
+    /// <param name="alignedLogProbs">l_a, <c>[..., V]</c>.</param>
+    /// <param name="plausibilityBeta">beta_cd in [0, 1]; 0 gives the full vocabulary.</param>
+    /// <returns><c>[..., V]</c> bool, true inside P_j (always contains the aligned model's argmax).</returns>
+    public static Tensor PlausibilityMask(Tensor alignedLogProbs, double plausibilityBeta)
+    {
+        ArgumentNullException.ThrowIfNull(alignedLogProbs);
+        CheckBeta(plausibilityBeta);
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var pa = alignedLogProbs.exp();
+        var max = pa.amax([-1], keepdim: true);
+        return pa.ge(max * plausibilityBeta).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Contrastive scores with per-row alpha: for v in P_j, "full" s(v) = l_a(v) + alpha (l_a(v) - l_b(v)),
+    /// "base-favored only" s(v) = l_a(v) - alpha max(0, l_b(v) - l_a(v)); -inf outside P_j. Rows with alpha = 0 are
+    /// exactly l_a (then masked), and with <paramref name="plausibilityBeta"/> = 0 no mask is applied, so alpha = 0,
+    /// beta = 0 returns l_a bit for bit.
+    /// </summary>
+    /// <param name="alignedLogProbs">l_a, <c>[..., V]</c> float32.</param>
+    /// <param name="baseLogProbs">l_b, same shape (copied to l_a's device if needed).</param>
+    /// <param name="alpha">alpha_j, <c>[...]</c> (one per row) or a scalar tensor; finite, &gt;= 0.</param>
+    /// <param name="rule">Scoring rule.</param>
+    /// <param name="plausibilityBeta">beta_cd in [0, 1].</param>
+    /// <returns>Scores <c>[..., V]</c> float32.</returns>
+    public static Tensor Scores(Tensor alignedLogProbs, Tensor baseLogProbs, Tensor alpha, ContrastiveRule rule, double plausibilityBeta)
+    {
+        PositionStatistics.CheckPair(alignedLogProbs, baseLogProbs, nameof(alignedLogProbs), nameof(baseLogProbs));
+        ArgumentNullException.ThrowIfNull(alpha);
+        CheckBeta(plausibilityBeta);
+        if (!Enum.IsDefined(rule)) throw new ArgumentException($"Unknown rule {(int)rule}.", nameof(rule));
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var la = alignedLogProbs;
+        var lb = PositionStatistics.OnDevice(baseLogProbs, la.device);
+        var a = PositionStatistics.OnDevice(alpha, la.device).to_type(la.dtype);
+        if (a.dim() > 0)
+        {
+            if (!a.shape.SequenceEqual(la.shape[..^1]))
+                throw new ArgumentException(
+                    $"alpha shape [{string.Join(", ", a.shape)}] must be one value per row [{string.Join(", ", la.shape[..^1])}] or a scalar.", nameof(alpha));
+            a = a.unsqueeze(-1);
+        }
+        var contrast = rule == ContrastiveRule.Full ? la - lb : (lb - la).clamp_min(0.0).neg();
+        var s = la + a * contrast;
+        // Rows with alpha = 0 take l_a itself (0 * inf would otherwise give NaN where a model assigns -inf).
+        s = where(a.eq(0), la, s);
+        if (plausibilityBeta > 0)
+            s = s.masked_fill(PlausibilityMask(la, plausibilityBeta).logical_not(), double.NegativeInfinity);
+        return s.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Contrastive scores with one alpha for every row (see the tensor overload).</summary>
+    /// <param name="alignedLogProbs">l_a, <c>[..., V]</c> float32.</param>
+    /// <param name="baseLogProbs">l_b, same shape.</param>
+    /// <param name="alpha">alpha, finite, &gt;= 0.</param>
+    /// <param name="rule">Scoring rule.</param>
+    /// <param name="plausibilityBeta">beta_cd in [0, 1].</param>
+    /// <returns>Scores <c>[..., V]</c> float32.</returns>
+    public static Tensor Scores(Tensor alignedLogProbs, Tensor baseLogProbs, double alpha, ContrastiveRule rule, double plausibilityBeta)
+    {
+        ArgumentNullException.ThrowIfNull(alignedLogProbs);
+        if (!double.IsFinite(alpha) || alpha < 0) throw new ArgumentException($"alpha must be finite and >= 0 (got {alpha}).", nameof(alpha));
+        using var a = tensor(alpha, ScalarType.Float32, alignedLogProbs.device);
+        return Scores(alignedLogProbs, baseLogProbs, a, rule, plausibilityBeta);
+    }
+
+    /// <summary>
+    /// One decoding step's scoring: U_j (only if the schedule uses it), alpha_j from the schedule, then
+    /// <see cref="Scores(Tensor, Tensor, Tensor, ContrastiveRule, double)"/>.
+    /// </summary>
+    /// <param name="alignedLogProbs">l_a of the step, <c>[N, V]</c> float32.</param>
+    /// <param name="baseLogProbs">l_b of the step, same shape.</param>
+    /// <param name="positions">Response position j of each row (1-based), <c>[N]</c> int64.</param>
+    /// <param name="options">Options (validated here); null for the defaults.</param>
+    /// <returns>Scores, alpha and U_j; dispose when done.</returns>
+    public static ContrastiveStep Step(Tensor alignedLogProbs, Tensor baseLogProbs, Tensor positions, ContrastiveScoringOptions? options = null)
+    {
+        options = (options ?? new ContrastiveScoringOptions()).Validate();
+        PositionStatistics.CheckPair(alignedLogProbs, baseLogProbs, nameof(alignedLogProbs), nameof(baseLogProbs));
+        ArgumentNullException.ThrowIfNull(positions);
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var pos = PositionStatistics.OnDevice(positions, alignedLogProbs.device);
+        Tensor? u = null;
+        if (options.Alpha.UsesIncompleteness)
+            u = PositionStatistics.Incompleteness(alignedLogProbs, baseLogProbs, options.Incompleteness.Tau, options.Incompleteness.TopKBase);
+        var alpha = options.Alpha.Compute(pos, u);
+        var s = Scores(alignedLogProbs, baseLogProbs, alpha, options.Rule, options.PlausibilityBeta);
+        return new ContrastiveStep(s.MoveToOuterDisposeScope(), alpha.MoveToOuterDisposeScope(), u?.MoveToOuterDisposeScope());
+    }
+
+    private static void CheckBeta(double beta)
+    {
+        if (!double.IsFinite(beta) || beta < 0 || beta > 1)
+            throw new ArgumentException($"plausibilityBeta must be in [0, 1] (got {beta}).", nameof(beta));
+    }
+}

@@ -1,0 +1,99 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Method;
+
+/// <summary>Options of the penalty's position weights w_j (METHOD.md section 3).</summary>
+public sealed record PositionWeightOptions
+{
+    /// <summary>Exponent rho of w_j = min(w_max, (n_1 / n_j)^rho); default 0.5 (METHOD.md; our choice). Finite, &gt;= 0.</summary>
+    public double Rho { get; init; } = 0.5;
+
+    /// <summary>w_max, the cap of every weight; default 4 (METHOD.md; our choice). Finite, &gt;= 1.</summary>
+    public double MaxWeight { get; init; } = 4.0;
+
+    /// <summary>Slope length of the fallback ramp w_j = min(w_max, 1 + (j - 1) / RampLength); default 32 (METHOD.md; our choice). &gt;= 1.</summary>
+    public int RampLength { get; init; } = 32;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field.</summary>
+    /// <returns>This instance.</returns>
+    public PositionWeightOptions Validate()
+    {
+        if (!double.IsFinite(Rho) || Rho < 0) throw new ArgumentException($"PositionWeightOptions.Rho must be finite and >= 0 (got {Rho}).", nameof(Rho));
+        if (!double.IsFinite(MaxWeight) || MaxWeight < 1) throw new ArgumentException($"PositionWeightOptions.MaxWeight must be finite and >= 1 (got {MaxWeight}).", nameof(MaxWeight));
+        if (RampLength < 1) throw new ArgumentException($"PositionWeightOptions.RampLength must be >= 1 (got {RampLength}).", nameof(RampLength));
+        return this;
+    }
+}
+
+/// <summary>
+/// Position weights w_j of the base-favored penalty (METHOD.md section 3), which counter the decay of the gradient
+/// signal with the response position: from the gradient signal probe's norms n_j, or a ramp without a probe.
+/// </summary>
+public static class PositionWeights
+{
+    /// <summary>
+    /// Weight table w_j = min(w_max, (n_1 / n_j)^rho) for j = 1..J from the probe's mean gradient norms n_1..n_J.
+    /// A non-positive n_j (no signal at all) gets w_max.
+    /// </summary>
+    /// <param name="probeNorms">n_1..n_J (index 0 is position 1); n_1 must be positive and finite.</param>
+    /// <param name="options">Options (validated here); null for the defaults.</param>
+    /// <returns>w_1..w_J.</returns>
+    /// <exception cref="ArgumentException">The list is empty or n_1 is not positive and finite.</exception>
+    public static double[] TableFromProbe(IReadOnlyList<double> probeNorms, PositionWeightOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(probeNorms);
+        options = (options ?? new PositionWeightOptions()).Validate();
+        if (probeNorms.Count == 0) throw new ArgumentException("probeNorms must hold at least n_1.", nameof(probeNorms));
+        double n1 = probeNorms[0];
+        if (!double.IsFinite(n1) || n1 <= 0) throw new ArgumentException($"probeNorms[0] (n_1) must be positive and finite (got {n1}).", nameof(probeNorms));
+        var w = new double[probeNorms.Count];
+        for (int j = 0; j < w.Length; j++)
+        {
+            double nj = probeNorms[j];
+            if (double.IsNaN(nj)) throw new ArgumentException($"probeNorms[{j}] is NaN.", nameof(probeNorms));
+            w[j] = nj <= 0 ? options.MaxWeight : Math.Min(options.MaxWeight, Math.Pow(n1 / nj, options.Rho));
+        }
+        return w;
+    }
+
+    /// <summary>
+    /// w_j for each row's response position from the probe's norms (see <see cref="TableFromProbe"/>). Positions
+    /// beyond the probe's length J take w_J (our choice).
+    /// </summary>
+    /// <param name="probeNorms">n_1..n_J.</param>
+    /// <param name="positions">Response positions j (1-based), <c>[N]</c> int64.</param>
+    /// <param name="options">Options; null for the defaults.</param>
+    /// <returns><c>[N]</c> float32 on the positions' device.</returns>
+    public static Tensor FromProbe(IReadOnlyList<double> probeNorms, Tensor positions, PositionWeightOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(positions);
+        var table = TableFromProbe(probeNorms, options);
+        using var scope = NewDisposeScope();
+        CheckPositions(positions);
+        var t = tensor(table.Select(x => (float)x).ToArray(), ScalarType.Float32, positions.device);
+        var idx = positions.clamp(1, table.Length) - 1;
+        return t.index_select(0, idx.flatten()).reshape(positions.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Fallback without a probe: w_j = min(w_max, 1 + (j - 1) / RampLength).</summary>
+    /// <param name="positions">Response positions j (1-based), <c>[N]</c> int64.</param>
+    /// <param name="options">Options (validated here); null for the defaults.</param>
+    /// <returns><c>[N]</c> float32 on the positions' device.</returns>
+    public static Tensor Ramp(Tensor positions, PositionWeightOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(positions);
+        options = (options ?? new PositionWeightOptions()).Validate();
+        using var scope = NewDisposeScope();
+        CheckPositions(positions);
+        var w = (1.0 + (positions.to_type(ScalarType.Float64) - 1.0) / options.RampLength).clamp_max(options.MaxWeight);
+        return w.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    internal static void CheckPositions(Tensor positions)
+    {
+        if (positions.dtype != ScalarType.Int64) throw new ArgumentException($"positions must be int64 (got {positions.dtype}).", nameof(positions));
+        if (positions.numel() > 0 && positions.min().item<long>() < 1)
+            throw new ArgumentException("Response positions start at 1; got a smaller one.", nameof(positions));
+    }
+}

@@ -1,0 +1,176 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Method;
+
+/// <summary>Options of the hybrid teacher q_j of targeted completion (METHOD.md section 3).</summary>
+public sealed record HybridTeacherOptions
+{
+    /// <summary>
+    /// g_max: the mixing weight is g_j = g_max * U_j. Default 0.5 (METHOD.md; our choice, the paper's summary gives
+    /// no value). In [0, 1].
+    /// </summary>
+    public double MaxMix { get; init; } = 0.5;
+
+    /// <summary>
+    /// When set, a constant mixing weight g used at every position instead of g_max * U_j (METHOD.md option).
+    /// Default null (incompleteness-driven). In [0, 1].
+    /// </summary>
+    public double? ConstantMix { get; init; }
+
+    /// <summary>alpha of the "full" contrastive rule inside the teacher; default 1.0 (METHOD.md; our choice). Finite, &gt;= 0.</summary>
+    public double TeacherAlpha { get; init; } = 1.0;
+
+    /// <summary>beta_cd of the plausibility set P_j inside the teacher; default 0.1 (as for decoding; our choice). In [0, 1].</summary>
+    public double PlausibilityBeta { get; init; } = 0.1;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field.</summary>
+    /// <returns>This instance.</returns>
+    public HybridTeacherOptions Validate()
+    {
+        if (!double.IsFinite(MaxMix) || MaxMix < 0 || MaxMix > 1)
+            throw new ArgumentException($"HybridTeacherOptions.MaxMix must be in [0, 1] (got {MaxMix}).", nameof(MaxMix));
+        if (ConstantMix is double g && (!double.IsFinite(g) || g < 0 || g > 1))
+            throw new ArgumentException($"HybridTeacherOptions.ConstantMix must be in [0, 1] (got {g}).", nameof(ConstantMix));
+        if (!double.IsFinite(TeacherAlpha) || TeacherAlpha < 0)
+            throw new ArgumentException($"HybridTeacherOptions.TeacherAlpha must be finite and >= 0 (got {TeacherAlpha}).", nameof(TeacherAlpha));
+        if (!double.IsFinite(PlausibilityBeta) || PlausibilityBeta < 0 || PlausibilityBeta > 1)
+            throw new ArgumentException($"HybridTeacherOptions.PlausibilityBeta must be in [0, 1] (got {PlausibilityBeta}).", nameof(PlausibilityBeta));
+        return this;
+    }
+}
+
+/// <summary>
+/// The per-position terms of the targeted-completion loss (METHOD.md section 3). Teacher-side quantities (q_j, B_j,
+/// c_j, w_j) are computed without gradient; the student terms are differentiable in the student's log-probabilities
+/// (and, through <see cref="PositionStatistics.LogSoftmax"/>, in its logits). Every term returns one value per
+/// position, <c>[N]</c>; the trainer takes token-weighted means.
+/// </summary>
+public static class TargetedCompletionTerms
+{
+    /// <summary>Mixing weights g_j = g_max * U_j, or the constant g when <see cref="HybridTeacherOptions.ConstantMix"/> is set.</summary>
+    /// <param name="incompleteness">U_j, <c>[N]</c>.</param>
+    /// <param name="options">Options (validated here); null for the defaults.</param>
+    /// <returns>g_j, <c>[N]</c> float32.</returns>
+    public static Tensor MixWeights(Tensor incompleteness, HybridTeacherOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(incompleteness);
+        options = (options ?? new HybridTeacherOptions()).Validate();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var u = incompleteness.to_type(ScalarType.Float32);
+        var g = options.ConstantMix is double c ? full_like(u, c) : u * options.MaxMix;
+        return g.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The hybrid teacher q_j = (1 - g_j) p_a + g_j softmax(s_j), where s_j is the "full" contrastive rule with
+    /// alpha = <see cref="HybridTeacherOptions.TeacherAlpha"/> on the plausibility set P_j. Without gradient.
+    /// </summary>
+    /// <param name="alignedLogProbs">l_a, <c>[N, V]</c> float32.</param>
+    /// <param name="baseLogProbs">l_b, same shape.</param>
+    /// <param name="mixWeights">g_j, <c>[N]</c> in [0, 1] (see <see cref="MixWeights"/>).</param>
+    /// <param name="options">Options (validated here); null for the defaults.</param>
+    /// <returns>q_j as probabilities, <c>[N, V]</c> float32 (rows sum to 1; equal p_a where g_j = 0).</returns>
+    public static Tensor HybridTeacher(Tensor alignedLogProbs, Tensor baseLogProbs, Tensor mixWeights, HybridTeacherOptions? options = null)
+    {
+        options = (options ?? new HybridTeacherOptions()).Validate();
+        PositionStatistics.CheckPair(alignedLogProbs, baseLogProbs, nameof(alignedLogProbs), nameof(baseLogProbs));
+        ArgumentNullException.ThrowIfNull(mixWeights);
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var la = alignedLogProbs.detach();
+        var g = PositionStatistics.OnDevice(mixWeights, la.device).to_type(ScalarType.Float32);
+        if (!g.shape.SequenceEqual(la.shape[..^1]))
+            throw new ArgumentException($"mixWeights shape [{string.Join(", ", g.shape)}] must be one value per row [{string.Join(", ", la.shape[..^1])}].", nameof(mixWeights));
+        g = g.unsqueeze(-1);
+        var s = ContrastiveScoring.Scores(la, baseLogProbs.detach(), options.TeacherAlpha, ContrastiveRule.Full, options.PlausibilityBeta);
+        var q = (1.0 - g) * la.exp() + g * s.softmax(-1);
+        return q.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// KL(q_j || pi_theta) = sum_v q(v) (log q(v) - log pi_theta(v)) per position, with q(v) = 0 terms counted as 0.
+    /// Differentiable in the student (gradient w.r.t. the student's logits: pi_theta - q); the teacher is detached.
+    /// </summary>
+    /// <param name="teacherProbs">q_j, <c>[N, V]</c> probabilities (e.g. <see cref="HybridTeacher"/>).</param>
+    /// <param name="studentLogProbs">log pi_theta, <c>[N, V]</c> float32.</param>
+    /// <returns><c>[N]</c>.</returns>
+    public static Tensor DistillationKl(Tensor teacherProbs, Tensor studentLogProbs)
+    {
+        PositionStatistics.CheckPair(studentLogProbs, teacherProbs, nameof(studentLogProbs), nameof(teacherProbs));
+        using var scope = NewDisposeScope();
+        var q = PositionStatistics.OnDevice(teacherProbs.detach(), studentLogProbs.device);
+        var zero = q.eq(0);
+        var diff = (q.log() - studentLogProbs).masked_fill(zero, 0.0);
+        return (q * diff).sum(-1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Penalty costs c_j(v) = 1 - exp(l_a(v) - l_b(v)) on the members of B_j (in (0, 1) for tau &gt;= 0), 0 for the
+    /// other entries of T_j. Without gradient.
+    /// </summary>
+    /// <param name="set">B_j from <see cref="PositionStatistics.BaseFavored"/>.</param>
+    /// <returns><c>[N, K]</c> aligned with <see cref="BaseFavoredSet.TopIds"/>.</returns>
+    public static Tensor PenaltyCosts(BaseFavoredSet set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var c = 1.0 - (set.LogAligned - set.LogBase).exp();
+        return c.masked_fill(set.Members.logical_not(), 0.0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Adaptive base-favored penalty Pen_j = w_j * sum_{v in B_j} p_theta(v) c_j(v) per position. Differentiable in
+    /// the student; B_j, c_j and w_j are constants.
+    /// </summary>
+    /// <param name="studentLogProbs">log pi_theta, <c>[N, V]</c> float32.</param>
+    /// <param name="set">B_j computed from the frozen aligned and base models at the same positions.</param>
+    /// <param name="positionWeights">w_j, <c>[N]</c> (see <see cref="PositionWeights"/>).</param>
+    /// <returns><c>[N]</c>.</returns>
+    public static Tensor Penalty(Tensor studentLogProbs, BaseFavoredSet set, Tensor positionWeights)
+    {
+        ArgumentNullException.ThrowIfNull(studentLogProbs);
+        ArgumentNullException.ThrowIfNull(set);
+        ArgumentNullException.ThrowIfNull(positionWeights);
+        if (!set.TopIds.shape[..^1].SequenceEqual(studentLogProbs.shape[..^1]))
+            throw new ArgumentException("The base-favored set was computed for a different number of positions than the student's log-probabilities.", nameof(set));
+        if (!positionWeights.shape.SequenceEqual(studentLogProbs.shape[..^1]))
+            throw new ArgumentException($"positionWeights shape [{string.Join(", ", positionWeights.shape)}] must be one value per position.", nameof(positionWeights));
+        using var scope = NewDisposeScope();
+        var dev = studentLogProbs.device;
+        var c = PenaltyCosts(set);
+        c = PositionStatistics.OnDevice(c, dev);
+        var ids = PositionStatistics.OnDevice(set.TopIds, dev);
+        var w = PositionStatistics.OnDevice(positionWeights.detach(), dev).to_type(ScalarType.Float32);
+        var pTheta = studentLogProbs.gather(-1, ids).exp();
+        return ((pTheta * c).sum(-1) * w).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Utility anchor KL(pi_a || pi_theta) per position (benign data). Differentiable in the student; the aligned
+    /// model is detached.
+    /// </summary>
+    /// <param name="alignedLogProbs">l_a, <c>[N, V]</c> float32.</param>
+    /// <param name="studentLogProbs">log pi_theta, same shape.</param>
+    /// <returns><c>[N]</c>.</returns>
+    public static Tensor UtilityKl(Tensor alignedLogProbs, Tensor studentLogProbs)
+    {
+        ArgumentNullException.ThrowIfNull(alignedLogProbs);
+        ArgumentNullException.ThrowIfNull(studentLogProbs);
+        using var scope = NewDisposeScope();
+        var la = PositionStatistics.OnDevice(alignedLogProbs.detach(), studentLogProbs.device);
+        return PositionStatistics.KlDivergence(la, studentLogProbs).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Cross-entropy -log pi_theta(y_j) per position. Differentiable.</summary>
+    /// <param name="studentLogProbs">log pi_theta, <c>[N, V]</c> float32.</param>
+    /// <param name="targets">y_j, <c>[N]</c> int64.</param>
+    /// <returns><c>[N]</c>.</returns>
+    public static Tensor CrossEntropy(Tensor studentLogProbs, Tensor targets)
+    {
+        using var scope = NewDisposeScope();
+        return PositionStatistics.TokenLogProbs(studentLogProbs, targets).neg().MoveToOuterDisposeScope();
+    }
+}
