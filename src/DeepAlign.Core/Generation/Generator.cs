@@ -28,6 +28,7 @@ public sealed class Generator : IDisposable
     private readonly IReadOnlyList<long> _defaultStopTokenIds;
     private readonly long _defaultPadTokenId;
     private readonly ILogger _logger;
+    private int _busy;
     private bool _disposed;
 
     /// <summary>Creates a generator over one model, scored by a <see cref="ModelScorer"/> the generator owns.</summary>
@@ -195,8 +196,10 @@ public sealed class Generator : IDisposable
                 for (int i = 0; i < width; i++) mask[b * width + i] = i < pad ? 0 : 1;
             }
 
+            if (Interlocked.Exchange(ref _owner._busy, 1) == 1)
+                throw new InvalidOperationException("This generator is already running a generation call; use one generator per concurrent call.");
             var stopwatch = Stopwatch.StartNew();
-            Tensor maskBuffer = tensor(mask, new long[] { batch, width }, ScalarType.Int64, device).DetachFromDisposeScope();
+            Tensor? maskBuffer = null;
             var active = Enumerable.Range(0, batch).ToList();
             long[] lastChosen = Array.Empty<long>();
             long generatedTotal = 0;
@@ -205,6 +208,7 @@ public sealed class Generator : IDisposable
                 batch, promptLength, maxNew, _options.DoSample ? "sampling" : "greedy");
             try
             {
+                maskBuffer = tensor(mask, new long[] { batch, width }, ScalarType.Int64, device).DetachFromDisposeScope();
                 while (active.Count > 0)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
@@ -275,8 +279,9 @@ public sealed class Generator : IDisposable
             }
             finally
             {
-                maskBuffer.Dispose();
+                maskBuffer?.Dispose();
                 scorer.Reset();
+                Volatile.Write(ref _owner._busy, 0);
             }
         }
 
@@ -288,7 +293,10 @@ public sealed class Generator : IDisposable
                     $"The scorer returned scores of shape [{string.Join(", ", scores.shape)}] at step {step}; expected [{active.Count}, {vocab}].");
             if (scores.dtype != ScalarType.Float32)
                 throw new InvalidOperationException($"The scorer returned {scores.dtype} scores at step {step}; expected float32.");
-            if (!scores.gt(double.NegativeInfinity).any(-1).all().item<bool>() || scores.isnan().any().item<bool>())
+            using (var rowHasCandidate = scores.gt(double.NegativeInfinity).any(-1))
+            using (var noNaN = scores.isnan().any().logical_not())
+            using (var valid = rowHasCandidate.all().logical_and(noNaN))
+                if (!valid.item<bool>())
                 throw new InvalidOperationException($"At step {step} a row's scores are all negative infinity or contain NaN; no token can be chosen.");
 
             long?[]? overrides = null;

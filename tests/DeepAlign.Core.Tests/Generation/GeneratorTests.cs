@@ -277,6 +277,70 @@ public class GeneratorTests
     }
 
     [Fact]
+    public async Task Breaking_out_of_a_stream_releases_the_batch_and_the_generator_is_reusable()
+    {
+        using var model = GenerationTestModels.Random(7);
+        var scorer = new ModelScorer(model);
+        using var generator = new Generator(scorer, ownsScorer: true);
+        var options = new GenerationOptions { MaxNewTokens = 50, StopTokenIds = Array.Empty<long>() };
+        var seen = new List<long>();
+        await foreach (var step in generator.StreamAsync(new[] { Prompt(1) }, options))
+        {
+            scorer.Cache.Should().NotBeNull();
+            seen.Add(step.Tokens.Single().TokenId);
+            if (seen.Count == 2) break;
+        }
+        scorer.Cache.Should().BeNull();
+        var full = generator.Generate(new[] { Prompt(1) }, options with { MaxNewTokens = 5 }).Single();
+        full.GeneratedIds.Take(2).Should().Equal(seen);
+    }
+
+    [Fact]
+    public void A_second_call_while_a_stream_is_open_is_refused()
+    {
+        using var model = GenerationTestModels.Random(7);
+        using var generator = new Generator(model);
+        var options = new GenerationOptions { MaxNewTokens = 10, StopTokenIds = Array.Empty<long>() };
+        using var open = generator.StreamAsync(new[] { Prompt(1) }, options).ToBlockingEnumerable().GetEnumerator();
+        open.MoveNext().Should().BeTrue();
+        generator.Invoking(g => g.Generate(new[] { Prompt(2) }, options)).Should().Throw<InvalidOperationException>().WithMessage("*already running*");
+    }
+
+    /// <summary>A two-model scorer shaped like contrastive decoding: l_a + alpha (l_a - l_b), each model with its own cache.</summary>
+    private sealed class TwoModelScorer(ModelScorer aligned, ModelScorer reference, float alpha) : INextTokenScorer
+    {
+        public Device Device => aligned.Device;
+        public int VocabSize => aligned.VocabSize;
+        public Tensor Prefill(Tensor inputIds, Tensor attentionMask, ScoringContext context, int maxNewTokens) =>
+            Combine(aligned.Prefill(inputIds, attentionMask, context, maxNewTokens), reference.Prefill(inputIds, attentionMask, context, maxNewTokens));
+        public Tensor Step(Tensor nextTokens, Tensor attentionMask, ScoringContext context) =>
+            Combine(aligned.Step(nextTokens, attentionMask, context), reference.Step(nextTokens, attentionMask, context));
+        private Tensor Combine(Tensor la, Tensor lb) => la.add(la.sub(lb).mul(alpha));
+        public void SelectRows(IReadOnlyList<long> rows) { aligned.SelectRows(rows); reference.SelectRows(rows); }
+        public void Reset() { aligned.Reset(); reference.Reset(); }
+        public void Dispose() => Reset();
+    }
+
+    [Fact]
+    public void A_scorer_producing_identical_scores_produces_identical_tokens()
+    {
+        // Stand-in for "contrastive decoding with alpha = 0 equals the aligned model's own generator": the sampling
+        // draws depend only on the scores and the per-row seeds, not on which scorer produced them.
+        using var alignedModel = GenerationTestModels.Random(9);
+        using var otherModel = TableCausalLanguageModel.CreateBuilder(9).ByDefault().Probabilities(0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1).Build();
+        var requests = new[] { Prompt(1, 2), Prompt(3), GenerationRequest.WithPrefix(new long[] { 4 }, new long[] { 5 }) };
+        var options = new GenerationOptions { DoSample = true, Seed = 9, Temperature = 0.8, TopP = 0.9, MaxNewTokens = 25, StopTokenIds = new long[] { 0 } };
+        using var plain = new Generator(alignedModel);
+        using var twoModels = new Generator(new TwoModelScorer(new ModelScorer(alignedModel), new ModelScorer(otherModel), 0f), ownsScorer: true);
+        var expected = plain.Generate(requests, options);
+        var actual = twoModels.Generate(requests, options);
+        for (int r = 0; r < requests.Length; r++) actual[r].GeneratedIds.Should().Equal(expected[r].GeneratedIds);
+        using var contrasted = new Generator(new TwoModelScorer(new ModelScorer(alignedModel), new ModelScorer(otherModel), 1f), ownsScorer: true);
+        contrasted.Generate(requests, options).Select(x => x.GeneratedIds).Zip(expected.Select(x => x.GeneratedIds))
+            .Should().Contain(pair => !pair.First.SequenceEqual(pair.Second), "a non-zero contrast changes some tokens");
+    }
+
+    [Fact]
     public void A_token_forcer_overrides_chosen_tokens_and_the_model_continues_from_them()
     {
         using var model = Chain();
