@@ -138,7 +138,10 @@ public sealed class ChatTemplate
         Format = format == ChatFormat.Auto ? ChatFormats.Identify(source) ?? ChatFormat.Auto : format;
         BosToken = bosToken;
         EosToken = eosToken;
-        _specialTokens = new Dictionary<string, object?> { ["bos_token"] = bosToken ?? "", ["eos_token"] = eosToken ?? "" };
+        // As transformers does, only tokens the tokenizer defines are passed (an absent bos_token is undefined).
+        _specialTokens = new Dictionary<string, object?>();
+        if (bosToken is not null) _specialTokens["bos_token"] = bosToken;
+        if (eosToken is not null) _specialTokens["eos_token"] = eosToken;
         EndOfTurnToken = endOfTurnToken ?? ChatFormats.EndOfTurnToken(Format)
             ?? (source.Contains("<|eot_id|>", StringComparison.Ordinal) ? "<|eot_id|>"
                 : source.Contains("<|im_end|>", StringComparison.Ordinal) ? "<|im_end|>"

@@ -251,8 +251,8 @@ internal sealed class UnaryExpr(string op, Expr operand) : Expr
         return op switch
         {
             "not" => !JinjaValues.Truthy(v),
-            "-" => v switch { long l => -l, double d => -d, bool b => b ? -1L : 0L, _ => throw new JinjaException($"line {Line}: cannot negate {JinjaValues.TypeName(v)}.") },
-            "+" => v switch { long or double => v, bool b => b ? 1L : 0L, _ => throw new JinjaException($"line {Line}: unary + on {JinjaValues.TypeName(v)}.") },
+            "-" => v switch { long l => (object)(-l), double d => -d, bool b => b ? -1L : 0L, _ => throw new JinjaException($"line {Line}: cannot negate {JinjaValues.TypeName(v)}.") },
+            "+" => v switch { long or double => v, bool b => (object)(b ? 1L : 0L), _ => throw new JinjaException($"line {Line}: unary + on {JinjaValues.TypeName(v)}.") },
             _ => throw new JinjaException($"line {Line}: unknown unary operator '{op}'."),
         };
     }

@@ -200,7 +200,7 @@ internal static class JinjaFilters
             case "int":
                 return v switch
                 {
-                    long l => l,
+                    long l => (object)l,
                     double d => (long)d,
                     bool b => b ? 1L : 0L,
                     string s when long.TryParse(s.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var p) => p,
@@ -209,12 +209,12 @@ internal static class JinjaFilters
             case "float":
                 return v switch
                 {
-                    long l => (double)l,
+                    long l => (object)(double)l,
                     double d => d,
                     string s when double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var p) => p,
                     _ => Arg(0, "default", 0.0),
                 };
-            case "abs": return v switch { long l => Math.Abs(l), double d => Math.Abs(d), _ => throw new JinjaException($"line {line}: abs of {JinjaValues.TypeName(v)}.") };
+            case "abs": return v switch { long l => (object)Math.Abs(l), double d => Math.Abs(d), _ => throw new JinjaException($"line {line}: abs of {JinjaValues.TypeName(v)}.") };
             case "round":
             {
                 var precision = (int)JinjaValues.ToLong(Arg(0, "precision", 0L));

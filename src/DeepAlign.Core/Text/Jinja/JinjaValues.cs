@@ -96,7 +96,7 @@ internal static class JinjaValues
     public static object? FromJson(JsonElement e) => e.ValueKind switch
     {
         JsonValueKind.String => e.GetString(),
-        JsonValueKind.Number => e.TryGetInt64(out var l) ? l : e.GetDouble(),
+        JsonValueKind.Number => e.TryGetInt64(out var l) ? (object)l : e.GetDouble(),
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         JsonValueKind.Null or JsonValueKind.Undefined => null,
@@ -359,21 +359,21 @@ internal static class JinjaValues
             var isFloat = a is double || b is double;
             switch (op)
             {
-                case "+": return isFloat ? ToDouble(a) + ToDouble(b) : ToLong(a) + ToLong(b);
-                case "-": return isFloat ? ToDouble(a) - ToDouble(b) : ToLong(a) - ToLong(b);
-                case "*": return isFloat ? ToDouble(a) * ToDouble(b) : ToLong(a) * ToLong(b);
+                case "+": return isFloat ? ToDouble(a) + ToDouble(b) : (object)(ToLong(a) + ToLong(b));
+                case "-": return isFloat ? ToDouble(a) - ToDouble(b) : (object)(ToLong(a) - ToLong(b));
+                case "*": return isFloat ? ToDouble(a) * ToDouble(b) : (object)(ToLong(a) * ToLong(b));
                 case "/":
                     if (ToDouble(b) == 0) throw new JinjaException($"line {line}: division by zero.");
                     return ToDouble(a) / ToDouble(b);
                 case "//":
                     if (ToDouble(b) == 0) throw new JinjaException($"line {line}: division by zero.");
-                    return isFloat ? Math.Floor(ToDouble(a) / ToDouble(b)) : (long)Math.Floor((double)ToLong(a) / ToLong(b));
+                    return isFloat ? Math.Floor(ToDouble(a) / ToDouble(b)) : (object)(long)Math.Floor((double)ToLong(a) / ToLong(b));
                 case "%":
                     if (ToDouble(b) == 0) throw new JinjaException($"line {line}: modulo by zero.");
-                    if (isFloat) { var x = ToDouble(a); var y = ToDouble(b); return x - y * Math.Floor(x / y); }
+                    if (isFloat) { var x = ToDouble(a); var y = ToDouble(b); return (object)(x - y * Math.Floor(x / y)); }
                     { var x = ToLong(a); var y = ToLong(b); var r = x % y; return r != 0 && (r < 0) != (y < 0) ? r + y : r; }
                 case "**":
-                    return !isFloat && ToLong(b) >= 0 ? (long)Math.Pow(ToLong(a), ToLong(b)) : Math.Pow(ToDouble(a), ToDouble(b));
+                    return !isFloat && ToLong(b) >= 0 ? (object)(long)Math.Pow(ToLong(a), ToLong(b)) : Math.Pow(ToDouble(a), ToDouble(b));
             }
         }
         throw new JinjaException($"line {line}: unsupported operand types for '{op}': {TypeName(a)} and {TypeName(b)}.");
