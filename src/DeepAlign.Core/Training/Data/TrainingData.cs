@@ -7,7 +7,8 @@ namespace DeepAlign.Training.Data;
 /// <param name="Records">The dataset lines.</param>
 /// <param name="Builder">How records become examples.</param>
 /// <param name="Weight">Relative share of draws (e.g. 1 and 4 for harmful : benign = 1 : 4).</param>
-public sealed record DataSource(string Name, IReadOnlyList<DatasetRecord> Records, IExampleBuilder Builder, double Weight = 1.0);
+/// <param name="Shuffle">Reshuffle every epoch (default); false keeps file order, epoch after epoch.</param>
+public sealed record DataSource(string Name, IReadOnlyList<DatasetRecord> Records, IExampleBuilder Builder, double Weight = 1.0, bool Shuffle = true);
 
 /// <summary>Where a <see cref="TrainingData"/> stream stands: serialisable, restored on resume.</summary>
 public sealed record DataPosition
@@ -90,8 +91,9 @@ public sealed class TrainingData
     /// <param name="records">Dataset lines.</param>
     /// <param name="builder">Example builder.</param>
     /// <param name="seed">Shuffle seed.</param>
-    public static TrainingData Single(IReadOnlyList<DatasetRecord> records, IExampleBuilder builder, int seed) =>
-        new(new[] { new DataSource("default", records, builder) }, seed);
+    /// <param name="shuffle">Reshuffle every epoch (default true).</param>
+    public static TrainingData Single(IReadOnlyList<DatasetRecord> records, IExampleBuilder builder, int seed, bool shuffle = true) =>
+        new(new[] { new DataSource("default", records, builder, 1.0, shuffle) }, seed);
 
     /// <summary>The sources, in order.</summary>
     public IReadOnlyList<DataSource> Sources => _sources.Select(s => s.Spec).ToArray();
@@ -170,6 +172,7 @@ public sealed class TrainingData
         int n = _sources[source].Spec.Records.Count;
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;
+        if (!_sources[source].Spec.Shuffle) return order;
         var rng = new Random(Mix(_seed, source, epoch, 0, 0x5417));
         for (int i = n - 1; i > 0; i--)
         {
