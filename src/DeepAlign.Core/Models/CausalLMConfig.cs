@@ -57,6 +57,8 @@ public sealed record CausalLMConfig
     [JsonPropertyName("torch_dtype")] public string? TorchDtype { get; init; }
     /// <summary>Qwen2 sliding-window switch; sliding windows are not supported and must be off.</summary>
     [JsonPropertyName("use_sliding_window")] public bool UseSlidingWindow { get; init; }
+    /// <summary>Standard deviation of the normal initialisation of weights (transformers' default 0.02).</summary>
+    [JsonPropertyName("initializer_range")] public double InitializerRange { get; init; } = 0.02;
     /// <summary>Whether generation may use a cache (informational).</summary>
     [JsonPropertyName("use_cache")] public bool UseCache { get; init; } = true;
 

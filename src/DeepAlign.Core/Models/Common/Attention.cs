@@ -1,0 +1,63 @@
+using static TorchSharp.torch;
+
+namespace DeepAlign.Models.Common;
+
+/// <summary>
+/// The one place attention is computed: TorchSharp's <c>scaled_dot_product_attention</c> (whose causal flag is
+/// spelled <c>is_casual</c> in 0.107). Grouped-query attention folds the query groups into the sequence axis
+/// (<c>[B, kvHeads, groups*T, D]</c>) so cached keys and values are never repeated in memory.
+/// </summary>
+internal static class Attention
+{
+    /// <summary>
+    /// Builds the boolean attention mask <c>[B, 1, T, past+T]</c> (true = may attend): causal, excluding padded keys,
+    /// but every query may always attend to itself, so a padded query row is never fully masked (no NaN).
+    /// </summary>
+    public static Tensor BuildMask(Tensor? keyIsReal, long batch, long past, long newTokens, Device device)
+    {
+        using var scope = NewDisposeScope();
+        long total = past + newTokens;
+        var q = arange(past, total, dtype: ScalarType.Int64, device: device).view(newTokens, 1);
+        var k = arange(0, total, dtype: ScalarType.Int64, device: device).view(1, total);
+        var causal = k.le(q);      // [T, S]
+        var self = k.eq(q);        // [T, S]
+        Tensor mask;
+        if (keyIsReal is null)
+            mask = causal.view(1, 1, newTokens, total).expand(batch, 1, newTokens, total);
+        else
+        {
+            var real = keyIsReal.to_type(ScalarType.Bool).view(batch, 1, 1, total);
+            mask = causal.view(1, 1, newTokens, total).logical_and(real).logical_or(self.view(1, 1, newTokens, total));
+        }
+        return mask.contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Attends <paramref name="q"/> <c>[B, H, T, D]</c> over <paramref name="k"/>, <paramref name="v"/> <c>[B, kvH, S, D]</c>.
+    /// With <paramref name="mask"/> null the attention is causal with no padding and no cache (S == T).
+    /// </summary>
+    /// <returns><c>[B, T, H*D]</c>.</returns>
+    public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double dropout)
+    {
+        using var scope = NewDisposeScope();
+        long b = q.shape[0], h = q.shape[1], t = q.shape[2], d = q.shape[3];
+        long kvH = k.shape[1];
+        long groups = h / kvH;
+        Tensor output;
+        if (groups == 1)
+        {
+            output = mask is null
+                ? nn.functional.scaled_dot_product_attention(q, k, v, p: dropout, is_casual: true)
+                : nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout);
+        }
+        else
+        {
+            // Query head j*groups+g uses key/value head j (transformers' repeat_kv order).
+            var folded = q.reshape(b, kvH, groups * t, d);
+            var m = mask ?? BuildMask(null, b, 0, t, q.device);
+            var foldedMask = m.repeat(1, 1, groups, 1);
+            output = nn.functional.scaled_dot_product_attention(folded, k, v, foldedMask, dropout).view(b, h, t, d);
+        }
+        return output.transpose(1, 2).reshape(b, t, h * d).MoveToOuterDisposeScope();
+    }
+}

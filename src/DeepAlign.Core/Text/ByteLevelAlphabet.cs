@@ -1,0 +1,42 @@
+namespace DeepAlign.Text;
+
+/// <summary>
+/// The GPT-2 byte-to-unicode table used by byte-level BPE: every byte maps to one printable character
+/// (printable Latin-1 bytes map to themselves, the other 68 bytes to U+0100 upwards, in byte order).
+/// </summary>
+internal static class ByteLevelAlphabet
+{
+    public static readonly char[] ByteToChar = BuildByteToChar();
+    public static readonly Dictionary<char, byte> CharToByte = BuildCharToByte();
+
+    private static char[] BuildByteToChar()
+    {
+        var map = new char[256];
+        var n = 0;
+        for (var b = 0; b < 256; b++)
+        {
+            var printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            map[b] = printable ? (char)b : (char)(256 + n++);
+        }
+        return map;
+    }
+
+    private static Dictionary<char, byte> BuildCharToByte()
+    {
+        var d = new Dictionary<char, byte>(256);
+        for (var b = 0; b < 256; b++) d[ByteToChar[b]] = (byte)b;
+        return d;
+    }
+
+    /// <summary>Maps the UTF-8 bytes of <paramref name="text"/> to byte-level characters.</summary>
+    public static string Encode(string text)
+    {
+        var byteCount = System.Text.Encoding.UTF8.GetByteCount(text);
+        Span<byte> bytes = byteCount <= 512 ? stackalloc byte[byteCount] : new byte[byteCount];
+        System.Text.Encoding.UTF8.GetBytes(text, bytes);
+        return string.Create(byteCount, bytes.ToArray(), static (span, b) =>
+        {
+            for (var i = 0; i < b.Length; i++) span[i] = ByteToChar[b[i]];
+        });
+    }
+}

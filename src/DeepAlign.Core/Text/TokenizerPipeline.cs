@@ -1,0 +1,389 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace DeepAlign.Text;
+
+// The stages of a Hugging Face tokenizer.json pipeline: normalizer -> pre-tokenizer -> model -> decoder.
+// Each stage is built from its JSON object; an unknown "type" throws NotSupportedException naming it.
+
+/// <summary>A normalizer stage (tokenizer.json "normalizer").</summary>
+internal abstract class TextNormalizer
+{
+    public abstract string Normalize(string text);
+
+    public static TextNormalizer? FromJson(JsonElement? element, string file)
+    {
+        if (element is not { ValueKind: JsonValueKind.Object } e) return null;
+        var type = JsonHelpers.RequiredString(e, "type", file, "normalizer");
+        return type switch
+        {
+            "NFC" => new UnicodeFormNormalizer(NormalizationForm.FormC),
+            "NFD" => new UnicodeFormNormalizer(NormalizationForm.FormD),
+            "NFKC" => new UnicodeFormNormalizer(NormalizationForm.FormKC),
+            "NFKD" => new UnicodeFormNormalizer(NormalizationForm.FormKD),
+            "Lowercase" => new LowercaseNormalizer(),
+            "Prepend" => new PrependNormalizer(JsonHelpers.RequiredString(e, "prepend", file, "normalizer.Prepend")),
+            "Replace" => new ReplaceNormalizer(PatternSpec.FromJson(e, file, "normalizer.Replace"),
+                JsonHelpers.RequiredString(e, "content", file, "normalizer.Replace")),
+            "Sequence" => new SequenceNormalizer(e.GetProperty("normalizers").EnumerateArray()
+                .Select(x => FromJson(x, file) ?? throw new FormatException($"{file}: null entry in normalizer.Sequence")).ToArray()),
+            _ => throw new NotSupportedException($"{file}: normalizer type '{type}' is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Sequence)."),
+        };
+    }
+}
+
+internal sealed class UnicodeFormNormalizer(NormalizationForm form) : TextNormalizer
+{
+    public override string Normalize(string text) => text.IsNormalized(form) ? text : text.Normalize(form);
+}
+
+internal sealed class LowercaseNormalizer : TextNormalizer
+{
+    public override string Normalize(string text) => text.ToLowerInvariant();
+}
+
+internal sealed class PrependNormalizer(string prepend) : TextNormalizer
+{
+    // HF tokenizers prepend only to non-empty text.
+    public override string Normalize(string text) => text.Length == 0 ? text : prepend + text;
+}
+
+internal sealed class ReplaceNormalizer(PatternSpec pattern, string content) : TextNormalizer
+{
+    public override string Normalize(string text) => pattern.ReplaceAll(text, content);
+}
+
+internal sealed class SequenceNormalizer(TextNormalizer[] stages) : TextNormalizer
+{
+    public override string Normalize(string text)
+    {
+        foreach (var s in stages) text = s.Normalize(text);
+        return text;
+    }
+}
+
+/// <summary>A "pattern" object: {"String": "..."} (literal) or {"Regex": "..."}.</summary>
+internal sealed class PatternSpec
+{
+    private readonly string? _literal;
+    private readonly Regex? _regex;
+
+    private PatternSpec(string? literal, Regex? regex) { _literal = literal; _regex = regex; }
+
+    public Regex AsRegex() => _regex ?? new Regex(Regex.Escape(_literal!), RegexOptions.CultureInvariant);
+
+    public string ReplaceAll(string text, string content) =>
+        _literal is not null ? (_literal.Length == 0 ? text : text.Replace(_literal, content, StringComparison.Ordinal)) : _regex!.Replace(text, content.Replace("$", "$$"));
+
+    public static PatternSpec FromJson(JsonElement owner, string file, string where)
+    {
+        if (!owner.TryGetProperty("pattern", out var p) || p.ValueKind != JsonValueKind.Object)
+            throw new FormatException($"{file}: {where} has no 'pattern' object.");
+        if (p.TryGetProperty("String", out var s)) return new PatternSpec(s.GetString() ?? "", null);
+        if (p.TryGetProperty("Regex", out var r)) return new PatternSpec(null, RegexTranslator.Compile(r.GetString() ?? "", file, where));
+        throw new NotSupportedException($"{file}: {where}.pattern must have 'String' or 'Regex'.");
+    }
+}
+
+/// <summary>Translates the (Oniguruma-flavoured) regexes found in tokenizer.json files to .NET.</summary>
+internal static class RegexTranslator
+{
+    public static Regex Compile(string pattern, string file, string where)
+    {
+        // Case-insensitive contractions: spell the ASCII case pairs out, as transformers.js does, so that
+        // non-ASCII case equivalents (e.g. U+017F, U+212A) never match.
+        var translated = pattern.Replace("(?i:'s|'t|'re|'ve|'m|'ll|'d)",
+            "(?:'(?:[sS]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD]))", StringComparison.Ordinal);
+        try
+        {
+            return new Regex(translated, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new NotSupportedException($"{file}: {where} regex '{pattern}' cannot be compiled: {ex.Message}", ex);
+        }
+    }
+}
+
+/// <summary>A pre-tokenizer stage: splits a piece of text into smaller pieces (words).</summary>
+internal abstract class PreTokenizer
+{
+    /// <summary>Splits <paramref name="pieces"/> in place; <paramref name="atTextStart"/> is true when the section starts the input.</summary>
+    public abstract void PreTokenize(List<string> pieces, bool atTextStart);
+
+    public static PreTokenizer? FromJson(JsonElement? element, string file)
+    {
+        if (element is not { ValueKind: JsonValueKind.Object } e) return null;
+        var type = JsonHelpers.RequiredString(e, "type", file, "pre_tokenizer");
+        switch (type)
+        {
+            case "Sequence":
+                return new SequencePreTokenizer(e.GetProperty("pretokenizers").EnumerateArray()
+                    .Select(x => FromJson(x, file) ?? throw new FormatException($"{file}: null entry in pre_tokenizer.Sequence")).ToArray());
+            case "Split":
+            {
+                var behavior = JsonHelpers.OptionalString(e, "behavior") ?? "Isolated";
+                var invert = JsonHelpers.OptionalBool(e, "invert") ?? false;
+                if (invert || (behavior != "Isolated" && behavior != "Removed"))
+                    throw new NotSupportedException($"{file}: pre_tokenizer Split with behavior '{behavior}' and invert={invert} is not supported (supported: Isolated, Removed; invert=false).");
+                return new SplitPreTokenizer(PatternSpec.FromJson(e, file, "pre_tokenizer.Split").AsRegex(), behavior == "Removed");
+            }
+            case "ByteLevel":
+                return new ByteLevelPreTokenizer(JsonHelpers.OptionalBool(e, "add_prefix_space") ?? true, JsonHelpers.OptionalBool(e, "use_regex") ?? true);
+            case "Whitespace":
+                return new RegexMatchPreTokenizer(new Regex(@"\w+|[^\w\s]+", RegexOptions.Compiled | RegexOptions.CultureInvariant));
+            case "WhitespaceSplit":
+                return new RegexMatchPreTokenizer(new Regex(@"\S+", RegexOptions.Compiled | RegexOptions.CultureInvariant));
+            case "Metaspace":
+            {
+                var replacement = JsonHelpers.OptionalString(e, "replacement") ?? "\u2581";
+                var scheme = JsonHelpers.OptionalString(e, "prepend_scheme")
+                    ?? ((JsonHelpers.OptionalBool(e, "add_prefix_space") ?? true) ? "always" : "never");
+                var split = JsonHelpers.OptionalBool(e, "split") ?? true;
+                return new MetaspacePreTokenizer(replacement, scheme, split);
+            }
+            default:
+                throw new NotSupportedException($"{file}: pre_tokenizer type '{type}' is not supported (supported: Sequence, Split, ByteLevel, Whitespace, WhitespaceSplit, Metaspace).");
+        }
+    }
+}
+
+internal sealed class SequencePreTokenizer(PreTokenizer[] stages) : PreTokenizer
+{
+    public override void PreTokenize(List<string> pieces, bool atTextStart)
+    {
+        foreach (var s in stages) s.PreTokenize(pieces, atTextStart);
+    }
+}
+
+/// <summary>Split with behaviour Isolated (matches and the text between them are all pieces) or Removed.</summary>
+internal sealed class SplitPreTokenizer(Regex regex, bool removeMatches) : PreTokenizer
+{
+    public override void PreTokenize(List<string> pieces, bool atTextStart)
+    {
+        var input = pieces.ToArray();
+        pieces.Clear();
+        foreach (var text in input)
+        {
+            var prev = 0;
+            for (var m = regex.Match(text); m.Success; m = m.NextMatch())
+            {
+                if (m.Index > prev) pieces.Add(text.Substring(prev, m.Index - prev));
+                if (m.Length > 0 && !removeMatches) pieces.Add(m.Value);
+                prev = m.Index + m.Length;
+            }
+            if (prev < text.Length) pieces.Add(text.Substring(prev));
+        }
+    }
+}
+
+/// <summary>Keeps only the regex matches (Whitespace: \w+|[^\w\s]+, WhitespaceSplit: \S+).</summary>
+internal sealed class RegexMatchPreTokenizer(Regex regex) : PreTokenizer
+{
+    public override void PreTokenize(List<string> pieces, bool atTextStart)
+    {
+        var input = pieces.ToArray();
+        pieces.Clear();
+        foreach (var text in input)
+            for (var m = regex.Match(text); m.Success; m = m.NextMatch())
+                pieces.Add(m.Value);
+    }
+}
+
+/// <summary>ByteLevel: optional prefix space, optional GPT-2 regex split, then bytes mapped to printable characters.</summary>
+internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) : PreTokenizer
+{
+    private static readonly Regex Gpt2 = new(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+        RegexOptions.Compiled | RegexOptions.CultureInvariant);
+
+    public override void PreTokenize(List<string> pieces, bool atTextStart)
+    {
+        var input = pieces.ToArray();
+        pieces.Clear();
+        for (var i = 0; i < input.Length; i++)
+        {
+            var text = input[i];
+            if (addPrefixSpace && !text.StartsWith(' ')) text = " " + text;
+            if (useRegex)
+                for (var m = Gpt2.Match(text); m.Success; m = m.NextMatch()) pieces.Add(ByteLevelAlphabet.Encode(m.Value));
+            else
+                pieces.Add(ByteLevelAlphabet.Encode(text));
+        }
+    }
+}
+
+/// <summary>Metaspace: spaces become the replacement character, optionally prepended, optionally split before it.</summary>
+internal sealed class MetaspacePreTokenizer(string replacement, string prependScheme, bool split) : PreTokenizer
+{
+    public override void PreTokenize(List<string> pieces, bool atTextStart)
+    {
+        if (prependScheme is not ("always" or "first" or "never"))
+            throw new NotSupportedException($"Metaspace prepend_scheme '{prependScheme}' is not supported.");
+        var input = pieces.ToArray();
+        pieces.Clear();
+        for (var i = 0; i < input.Length; i++)
+        {
+            var text = input[i].Replace(" ", replacement, StringComparison.Ordinal);
+            var prepend = prependScheme == "always" || (prependScheme == "first" && atTextStart && i == 0);
+            if (prepend && !text.StartsWith(replacement, StringComparison.Ordinal)) text = replacement + text;
+            if (!split) { pieces.Add(text); continue; }
+            var start = 0;
+            for (var j = 1; j <= text.Length; j++)
+            {
+                if (j == text.Length || string.CompareOrdinal(text, j, replacement, 0, replacement.Length) == 0)
+                {
+                    if (j > start) pieces.Add(text.Substring(start, j - start));
+                    start = j;
+                }
+            }
+        }
+    }
+}
+
+/// <summary>A decoder stage (tokenizer.json "decoder"), applied to the list of token strings.</summary>
+internal abstract class TokenDecoder
+{
+    public abstract List<string> DecodeChain(List<string> tokens, Func<string, bool> isAddedToken);
+
+    public static TokenDecoder? FromJson(JsonElement? element, string file)
+    {
+        if (element is not { ValueKind: JsonValueKind.Object } e) return null;
+        var type = JsonHelpers.RequiredString(e, "type", file, "decoder");
+        return type switch
+        {
+            "ByteLevel" => new ByteLevelDecoder(),
+            "Replace" => new ReplaceDecoder(PatternSpec.FromJson(e, file, "decoder.Replace"), JsonHelpers.RequiredString(e, "content", file, "decoder.Replace")),
+            "ByteFallback" => new ByteFallbackDecoder(),
+            "Fuse" => new FuseDecoder(),
+            "Strip" => new StripDecoder(JsonHelpers.RequiredString(e, "content", file, "decoder.Strip"),
+                e.GetProperty("start").GetInt32(), e.GetProperty("stop").GetInt32()),
+            "Metaspace" => new MetaspaceDecoder(JsonHelpers.OptionalString(e, "replacement") ?? "\u2581",
+                (JsonHelpers.OptionalString(e, "prepend_scheme") ?? ((JsonHelpers.OptionalBool(e, "add_prefix_space") ?? true) ? "always" : "never")) != "never"),
+            "Sequence" => new SequenceDecoder(e.GetProperty("decoders").EnumerateArray()
+                .Select(x => FromJson(x, file) ?? throw new FormatException($"{file}: null entry in decoder.Sequence")).ToArray()),
+            _ => throw new NotSupportedException($"{file}: decoder type '{type}' is not supported (supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence)."),
+        };
+    }
+}
+
+internal sealed class ByteLevelDecoder : TokenDecoder
+{
+    public override List<string> DecodeChain(List<string> tokens, Func<string, bool> isAddedToken)
+    {
+        // Added tokens are emitted verbatim; runs of byte-level tokens are mapped back to bytes and decoded as UTF-8.
+        var result = new List<string>();
+        var bytes = new List<byte>();
+        void Flush()
+        {
+            if (bytes.Count == 0) return;
+            result.Add(Encoding.UTF8.GetString(bytes.ToArray()));
+            bytes.Clear();
+        }
+        foreach (var t in tokens)
+        {
+            if (isAddedToken(t)) { Flush(); result.Add(t); continue; }
+            foreach (var ch in t)
+            {
+                if (ByteLevelAlphabet.CharToByte.TryGetValue(ch, out var b)) bytes.Add(b);
+                else { Flush(); result.Add(ch.ToString()); }
+            }
+        }
+        Flush();
+        return result;
+    }
+}
+
+internal sealed class ReplaceDecoder(PatternSpec pattern, string content) : TokenDecoder
+{
+    public override List<string> DecodeChain(List<string> tokens, Func<string, bool> isAddedToken) =>
+        tokens.Select(t => pattern.ReplaceAll(t, content)).ToList();
+}
+
+internal sealed class ByteFallbackDecoder : TokenDecoder
+{
+    public override List<string> DecodeChain(List<string> tokens, Func<string, bool> isAddedToken)
+    {
+        var result = new List<string>();
+        var bytes = new List<byte>();
+        foreach (var t in tokens)
+        {
+            if (TryParseByteToken(t, out var b)) { bytes.Add(b); continue; }
+            if (bytes.Count > 0) { result.Add(Encoding.UTF8.GetString(bytes.ToArray())); bytes.Clear(); }
+            result.Add(t);
+        }
+        if (bytes.Count > 0) result.Add(Encoding.UTF8.GetString(bytes.ToArray()));
+        return result;
+    }
+
+    public static bool TryParseByteToken(string t, out byte b)
+    {
+        b = 0;
+        return t.Length == 6 && t.StartsWith("<0x", StringComparison.Ordinal) && t[5] == '>'
+            && byte.TryParse(t.AsSpan(3, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out b);
+    }
+}
+
+internal sealed class FuseDecoder : TokenDecoder
+{
+    public override List<string> DecodeChain(List<string> tokens, Func<string, bool> isAddedToken) => [string.Concat(tokens)];
+}
+
+internal sealed class StripDecoder(string content, int start, int stop) : TokenDecoder
+{
+    public override List<string> DecodeChain(List<string> tokens, Func<string, bool> isAddedToken)
+    {
+        if (content.Length != 1) throw new NotSupportedException($"decoder Strip with content '{content}' (not one character) is not supported.");
+        var c = content[0];
+        return tokens.Select(t =>
+        {
+            var s = 0;
+            while (s < start && s < t.Length && t[s] == c) s++;
+            var e = t.Length;
+            for (var i = 0; i < stop && e > s && t[e - 1] == c; i++) e--;
+            return t.Substring(s, e - s);
+        }).ToList();
+    }
+}
+
+internal sealed class MetaspaceDecoder(string replacement, bool stripFirstSpace) : TokenDecoder
+{
+    public override List<string> DecodeChain(List<string> tokens, Func<string, bool> isAddedToken)
+    {
+        var result = new List<string>(tokens.Count);
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            var t = tokens[i].Replace(replacement, " ", StringComparison.Ordinal);
+            if (stripFirstSpace && i == 0 && t.StartsWith(' ')) t = t.Substring(1);
+            result.Add(t);
+        }
+        return result;
+    }
+}
+
+internal sealed class SequenceDecoder(TokenDecoder[] stages) : TokenDecoder
+{
+    public override List<string> DecodeChain(List<string> tokens, Func<string, bool> isAddedToken)
+    {
+        foreach (var s in stages) tokens = s.DecodeChain(tokens, isAddedToken);
+        return tokens;
+    }
+}
+
+internal static class JsonHelpers
+{
+    public static string RequiredString(JsonElement e, string name, string file, string where) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
+            ? v.GetString()!
+            : throw new FormatException($"{file}: {where} is missing the string property '{name}'.");
+
+    public static string? OptionalString(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    public static bool? OptionalBool(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && (v.ValueKind == JsonValueKind.True || v.ValueKind == JsonValueKind.False) ? v.GetBoolean() : null;
+
+    public static JsonElement? OptionalObject(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Object ? v : null;
+}
