@@ -1,0 +1,181 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DeepAlign.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Models.Lora;
+
+/// <summary>
+/// Adds LoRA adapters to a model's target projections, merges them into the weights, and saves or loads them in
+/// PEFT's format (<c>adapter_model.safetensors</c> with keys <c>base_model.model.NAME.lora_A.weight</c> and
+/// <c>...lora_B.weight</c>, plus <c>adapter_config.json</c>), so PEFT can load what this library trains.
+/// </summary>
+public static class LoraApplier
+{
+    /// <summary>PEFT's adapter weight file name.</summary>
+    public const string AdapterWeightsFile = "adapter_model.safetensors";
+    /// <summary>PEFT's adapter config file name.</summary>
+    public const string AdapterConfigFile = "adapter_config.json";
+
+    /// <summary>
+    /// Freezes every parameter of <paramref name="model"/> and wraps each target projection in a
+    /// <see cref="LoraLinear"/> whose A and B are the only trainable parameters.
+    /// </summary>
+    /// <typeparam name="TModel">A causal LM that exposes its linear projections.</typeparam>
+    /// <param name="model">The model, modified in place.</param>
+    /// <param name="options">Rank, alpha, dropout, targets.</param>
+    /// <returns>The module paths that were wrapped.</returns>
+    /// <exception cref="ArgumentException">Invalid options, or no projection matches the targets.</exception>
+    public static IReadOnlyList<string> Apply<TModel>(TModel model, LoraOptions options) where TModel : ICausalLanguageModel, ILinearLayerHost
+    {
+        options.Validate();
+        var targets = new HashSet<string>(options.TargetModules, StringComparer.Ordinal);
+        var chosen = model.NamedLinearLayers().Where(l => targets.Contains(LastSegment(l.Name))).ToList();
+        if (chosen.Count == 0)
+            throw new ArgumentException($"No projection matches the LoRA targets [{string.Join(", ", options.TargetModules)}]; the model has [{string.Join(", ", model.NamedLinearLayers().Select(l => LastSegment(l.Name)).Distinct())}].", nameof(options));
+        var already = chosen.FirstOrDefault(l => l.Layer is LoraLinear);
+        if (already.Layer is not null) throw new InvalidOperationException($"'{already.Name}' already has a LoRA adapter; merge or remove it first.");
+        foreach (var (_, p) in model.NamedParameters()) p.requires_grad = false;
+        using var generator = new Generator((ulong)options.InitSeed, model.Device);
+        var names = new List<string>();
+        foreach (var (name, layer) in chosen)
+        {
+            var (weight, bias) = WeightAndBias(name, layer);
+            model.ReplaceLinear(name, new LoraLinear(weight, bias, options.Rank, options.Alpha, options.Dropout, generator));
+            names.Add(name);
+        }
+        return names;
+    }
+
+    /// <summary>The adapters currently in <paramref name="model"/>, by module path.</summary>
+    /// <param name="model">A model.</param>
+    public static IReadOnlyList<(string Name, LoraLinear Adapter)> Adapters(ILinearLayerHost model) =>
+        model.NamedLinearLayers().Where(l => l.Layer is LoraLinear).Select(l => (l.Name, (LoraLinear)l.Layer)).ToArray();
+
+    /// <summary>
+    /// Folds every adapter into its base weight (W + alpha / r B A) and puts a plain linear layer back in its place.
+    /// Parameters stay frozen; outputs are unchanged up to rounding.
+    /// </summary>
+    /// <param name="model">A model with adapters.</param>
+    /// <returns>How many adapters were merged.</returns>
+    public static int Merge(ILinearLayerHost model)
+    {
+        int n = 0;
+        foreach (var (name, adapter) in Adapters(model))
+        {
+            var w = adapter.BaseWeight;
+            var linear = nn.Linear(w.shape[1], w.shape[0], hasBias: adapter.BaseBias is not null, device: w.device, dtype: w.dtype);
+            using (no_grad())
+            {
+                using var merged = adapter.MergedWeight();
+                linear.weight!.copy_(merged);
+                if (adapter.BaseBias is not null) linear.bias!.copy_(adapter.BaseBias);
+            }
+            linear.weight!.requires_grad = false;
+            if (linear.bias is not null) linear.bias.requires_grad = false;
+            model.ReplaceLinear(name, linear);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>Writes the adapters in PEFT's format into <paramref name="directory"/> (created if needed; written atomically).</summary>
+    /// <param name="model">A model with adapters.</param>
+    /// <param name="options">The options the adapters were made with (for <c>adapter_config.json</c>).</param>
+    /// <param name="directory">Output folder.</param>
+    /// <param name="baseModelNameOrPath">Written as <c>base_model_name_or_path</c>.</param>
+    public static void SaveAdapter(ILinearLayerHost model, LoraOptions options, string directory, string? baseModelNameOrPath = null)
+    {
+        var adapters = Adapters(model);
+        if (adapters.Count == 0) throw new InvalidOperationException("The model has no LoRA adapters to save.");
+        var tensors = new List<(string, Tensor)>();
+        foreach (var (name, a) in adapters)
+        {
+            tensors.Add(($"base_model.model.{name}.lora_A.weight", a.LoraA));
+            tensors.Add(($"base_model.model.{name}.lora_B.weight", a.LoraB));
+        }
+        var config = new JsonObject
+        {
+            ["peft_type"] = "LORA",
+            ["task_type"] = "CAUSAL_LM",
+            ["r"] = options.Rank,
+            ["lora_alpha"] = options.Alpha,
+            ["lora_dropout"] = options.Dropout,
+            ["target_modules"] = new JsonArray(options.TargetModules.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()),
+            ["bias"] = "none",
+            ["fan_in_fan_out"] = false,
+            ["use_rslora"] = false,
+            ["inference_mode"] = true,
+            ["base_model_name_or_path"] = baseModelNameOrPath,
+        };
+        AtomicDirectory.Write(directory, temp =>
+        {
+            TensorFile.Write(Path.Combine(temp, AdapterWeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            File.WriteAllText(Path.Combine(temp, AdapterConfigFile), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        });
+    }
+
+    /// <summary>Reads <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> from <paramref name="directory"/>, applies adapters with those settings and loads their weights.</summary>
+    /// <typeparam name="TModel">A causal LM that exposes its linear projections.</typeparam>
+    /// <param name="model">The base model (without adapters).</param>
+    /// <param name="directory">A PEFT adapter folder.</param>
+    /// <returns>The options read from the config.</returns>
+    /// <exception cref="InvalidDataException">The files are missing, malformed or do not match the model.</exception>
+    public static LoraOptions LoadAdapter<TModel>(TModel model, string directory) where TModel : ICausalLanguageModel, ILinearLayerHost
+    {
+        var configPath = Path.Combine(directory, AdapterConfigFile);
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"'{directory}' has no {AdapterConfigFile}.", configPath);
+        LoraOptions options;
+        try
+        {
+            var node = JsonNode.Parse(File.ReadAllText(configPath)) ?? throw new InvalidDataException($"{configPath}: empty.");
+            if ((string?)node["peft_type"] is string t && t != "LORA") throw new InvalidDataException($"{configPath}: peft_type is '{t}', only LORA is supported.");
+            if ((bool?)node["use_rslora"] == true) throw new InvalidDataException($"{configPath}: use_rslora is not supported.");
+            options = new LoraOptions
+            {
+                Rank = (int?)node["r"] ?? throw new InvalidDataException($"{configPath}: missing \"r\"."),
+                Alpha = (double?)node["lora_alpha"] ?? throw new InvalidDataException($"{configPath}: missing \"lora_alpha\"."),
+                Dropout = (double?)node["lora_dropout"] ?? 0.0,
+                TargetModules = node["target_modules"] is JsonArray arr ? arr.Select(x => (string)x!).ToArray() : LoraOptions.DefaultTargets,
+            };
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{configPath}: {e.Message}", e);
+        }
+        Apply(model, options);
+        var weightsPath = Path.Combine(directory, AdapterWeightsFile);
+        var tensors = TensorFile.Read(weightsPath);
+        try
+        {
+            using var _ = no_grad();
+            foreach (var (name, a) in Adapters(model))
+            {
+                foreach (var (suffix, p) in new[] { ("lora_A", a.LoraA), ("lora_B", a.LoraB) })
+                {
+                    string key = $"base_model.model.{name}.{suffix}.weight";
+                    if (!tensors.TryGetValue(key, out var t)) throw new InvalidDataException($"{weightsPath}: missing '{key}'.");
+                    if (!t.shape.SequenceEqual(p.shape)) throw new InvalidDataException($"{weightsPath}: '{key}' has shape [{string.Join(",", t.shape)}], expected [{string.Join(",", p.shape)}].");
+                    p.copy_(t);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+        return options;
+    }
+
+    private static (Parameter Weight, Parameter? Bias) WeightAndBias(string name, nn.Module<Tensor, Tensor> layer)
+    {
+        if (layer is Linear l) return (l.weight!, l.bias);
+        var ps = layer.named_parameters(recurse: false).ToDictionary(p => p.name, p => p.parameter);
+        if (ps.TryGetValue("weight", out var w) && w.dim() == 2) return (w, ps.GetValueOrDefault("bias"));
+        throw new NotSupportedException($"'{name}' is a {layer.GetType().Name}, not a linear projection LoRA can wrap.");
+    }
+
+    private static string LastSegment(string name) => name[(name.LastIndexOf('.') + 1)..];
+}

@@ -1,0 +1,161 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Training;
+
+/// <summary>
+/// AdamW (Loshchilov and Hutter) with PyTorch's update order (torch.optim.AdamW, non-fused):
+/// p *= 1 - lr wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+/// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+/// Written here rather than taken from TorchSharp so its state (per-parameter moments and the step count) is
+/// plain named tensors that a checkpoint can save and restore exactly. Moments are kept in float32.
+/// </summary>
+internal sealed class AdamW : IDisposable
+{
+    internal sealed record Entry(string Name, Parameter Parameter, bool Decay);
+
+    private readonly List<Entry> _entries;
+    private readonly Dictionary<string, (Tensor M, Tensor V)> _state = new(StringComparer.Ordinal);
+
+    public AdamW(IEnumerable<(string Name, Parameter Parameter)> parameters, double beta1, double beta2, double eps, double weightDecay)
+    {
+        _entries = parameters.Select(p => new Entry(p.Name, p.Parameter, UsesDecay(p.Name, p.Parameter))).ToList();
+        if (_entries.Count == 0) throw new InvalidOperationException("The model has no trainable parameters (did LoRA freeze everything, or were no target projections found?).");
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Eps = eps;
+        WeightDecay = weightDecay;
+    }
+
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Eps { get; }
+    public double WeightDecay { get; }
+
+    /// <summary>Optimiser steps taken (t in the bias corrections).</summary>
+    public long StepCount { get; private set; }
+
+    public IReadOnlyList<Entry> Entries => _entries;
+
+    /// <summary>
+    /// No decay on biases, norm weights or any parameter with fewer than two dimensions (the usual rule of
+    /// Hugging Face and nanoGPT); matrices, embeddings and LoRA factors decay.
+    /// </summary>
+    internal static bool UsesDecay(string name, Parameter p) =>
+        p.dim() >= 2 && !name.EndsWith(".bias", StringComparison.Ordinal) && !name.Contains("norm", StringComparison.OrdinalIgnoreCase);
+
+    public void ZeroGrad()
+    {
+        using var scope = NewDisposeScope();
+        foreach (var e in _entries)
+        {
+            var g = e.Parameter.grad;
+            if (g is null) continue;
+            g.detach_();
+            g.zero_();
+        }
+    }
+
+    /// <summary>Global L2 norm of all gradients; when <paramref name="maxNorm"/> is set, scales them by min(1, max / (norm + 1e-6)) like PyTorch.</summary>
+    public double ClipGradients(double? maxNorm)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        Tensor? sq = null;
+        foreach (var e in _entries)
+        {
+            var g = e.Parameter.grad;
+            if (g is null) continue;
+            var n = g.to(ScalarType.Float32).pow(2).sum();
+            sq = sq is null ? n : sq + n;
+        }
+        if (sq is null) return 0.0;
+        double total = Math.Sqrt(sq.item<float>());
+        if (maxNorm is double max && double.IsFinite(total))
+        {
+            double coef = max / (total + 1e-6);
+            if (coef < 1.0)
+                foreach (var e in _entries) e.Parameter.grad?.mul_(coef);
+        }
+        return total;
+    }
+
+    public void Step(double lr)
+    {
+        StepCount++;
+        double bc1 = 1 - Math.Pow(Beta1, StepCount);
+        double bc2Sqrt = Math.Sqrt(1 - Math.Pow(Beta2, StepCount));
+        double stepSize = lr / bc1;
+        using var _ = no_grad();
+        foreach (var e in _entries)
+        {
+            using var scope = NewDisposeScope();
+            var p = e.Parameter;
+            var g = p.grad;
+            if (g is null) continue;
+            if (!_state.TryGetValue(e.Name, out var st))
+            {
+                st = (zeros_like(p, dtype: ScalarType.Float32).DetachFromDisposeScope(), zeros_like(p, dtype: ScalarType.Float32).DetachFromDisposeScope());
+                _state[e.Name] = st;
+            }
+            var g32 = g.dtype == ScalarType.Float32 ? g : g.to(ScalarType.Float32);
+            if (e.Decay && WeightDecay != 0) p.mul_(1 - lr * WeightDecay);
+            st.M.mul_(Beta1).add_(g32, alpha: 1 - Beta1);
+            st.V.mul_(Beta2).addcmul_(g32, g32, value: 1 - Beta2);
+            var denom = st.V.sqrt().div_(bc2Sqrt).add_(Eps);
+            if (p.dtype == ScalarType.Float32)
+                p.addcdiv_(st.M, denom, value: -stepSize);
+            else
+                p.add_((st.M / denom * -stepSize).to(p.dtype));
+        }
+    }
+
+    /// <summary>The moments as named tensors (<c>exp_avg.NAME</c>, <c>exp_avg_sq.NAME</c>), not copies.</summary>
+    public IEnumerable<(string Name, Tensor Tensor)> StateTensors()
+    {
+        foreach (var (name, st) in _state)
+        {
+            yield return ("exp_avg." + name, st.M);
+            yield return ("exp_avg_sq." + name, st.V);
+        }
+    }
+
+    /// <summary>Replaces the state with saved moments and step count; throws naming a parameter whose moments are missing or misshapen.</summary>
+    public void LoadState(IReadOnlyDictionary<string, Tensor> tensors, long stepCount, string source)
+    {
+        DisposeState();
+        var known = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in _entries)
+        {
+            bool hasM = tensors.TryGetValue("exp_avg." + e.Name, out var m);
+            bool hasV = tensors.TryGetValue("exp_avg_sq." + e.Name, out var v);
+            known.Add("exp_avg." + e.Name);
+            known.Add("exp_avg_sq." + e.Name);
+            if (!hasM && !hasV) continue; // never stepped (no gradient yet)
+            if (!hasM || !hasV) throw new InvalidDataException($"{source}: optimiser state of '{e.Name}' is incomplete.");
+            if (!m!.shape.SequenceEqual(e.Parameter.shape) || !v!.shape.SequenceEqual(e.Parameter.shape))
+                throw new InvalidDataException($"{source}: optimiser state of '{e.Name}' has shape [{string.Join(",", m.shape)}] but the parameter has [{string.Join(",", e.Parameter.shape)}].");
+            _state[e.Name] = (OwnedCopy(m, e.Parameter.device), OwnedCopy(v!, e.Parameter.device));
+        }
+        var extra = tensors.Keys.FirstOrDefault(k => !known.Contains(k));
+        if (extra is not null) throw new InvalidDataException($"{source}: optimiser state has '{extra}', which matches no trainable parameter.");
+        StepCount = stepCount;
+    }
+
+    private static Tensor OwnedCopy(Tensor t, Device device)
+    {
+        var moved = t.to(ScalarType.Float32, device);
+        var copy = moved.clone().DetachFromDisposeScope();
+        if (!ReferenceEquals(moved, t)) moved.Dispose();
+        return copy;
+    }
+
+    private void DisposeState()
+    {
+        foreach (var (m, v) in _state.Values) { m.Dispose(); v.Dispose(); }
+        _state.Clear();
+    }
+
+    public void Dispose() => DisposeState();
+}

@@ -1,0 +1,197 @@
+using System.Text.Json.Serialization;
+
+namespace DeepAlign.Training.Data;
+
+/// <summary>A named dataset with its example builder and mixing weight.</summary>
+/// <param name="Name">Source tag written on every example (e.g. <c>harmful</c>, <c>benign</c>).</param>
+/// <param name="Records">The dataset lines.</param>
+/// <param name="Builder">How records become examples.</param>
+/// <param name="Weight">Relative share of draws (e.g. 1 and 4 for harmful : benign = 1 : 4).</param>
+/// <param name="Shuffle">Reshuffle every epoch (default); false keeps file order, epoch after epoch.</param>
+public sealed record DataSource(string Name, IReadOnlyList<DatasetRecord> Records, IExampleBuilder Builder, double Weight = 1.0, bool Shuffle = true);
+
+/// <summary>Where a <see cref="TrainingData"/> stream stands: serialisable, restored on resume.</summary>
+public sealed record DataPosition
+{
+    /// <summary>Total examples drawn so far.</summary>
+    [JsonPropertyName("draws")] public long Draws { get; init; }
+    /// <summary>Per source, in order: its epoch and the index within that epoch's permutation.</summary>
+    [JsonPropertyName("sources")] public IReadOnlyList<SourcePosition> Sources { get; init; } = Array.Empty<SourcePosition>();
+}
+
+/// <summary>Position within one source.</summary>
+/// <param name="Name">Source name (checked on restore).</param>
+/// <param name="Epoch">Completed passes over the source.</param>
+/// <param name="Cursor">Index of the next example in the current epoch's order.</param>
+/// <param name="Drawn">Examples drawn from this source in total.</param>
+public sealed record SourcePosition(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("epoch")] long Epoch,
+    [property: JsonPropertyName("cursor")] int Cursor,
+    [property: JsonPropertyName("drawn")] long Drawn);
+
+/// <summary>
+/// An endless, deterministic stream of training examples drawn from one or more sources in a fixed ratio.
+/// Each source is reshuffled every epoch from (seed, source index, epoch); the mixer picks, at every draw, the
+/// source furthest below its share (smooth weighted round-robin), so harmful : benign = 1 : 4 gives exactly one
+/// harmful and four benign examples in every five consecutive draws. The whole state is <see cref="Position"/>.
+/// </summary>
+public sealed class TrainingData
+{
+    private readonly Source[] _sources;
+    private readonly int _seed;
+    private readonly double _weightSum;
+    private long _draws;
+
+    private sealed class Source
+    {
+        public required DataSource Spec;
+        public required TrainingExample?[] Prebuilt;
+        public long Epoch;
+        public int Cursor;
+        public long Drawn;
+        public int[] Order = Array.Empty<int>();
+    }
+
+    /// <summary>Creates the stream and, for deterministic builders, builds (and so validates) every example now.</summary>
+    /// <param name="sources">One or more sources with distinct names.</param>
+    /// <param name="seed">Seed of the shuffles and of random example builders.</param>
+    /// <exception cref="ArgumentException">No sources, duplicate names, non-positive weights or an empty source.</exception>
+    /// <exception cref="DatasetFormatException">A record cannot be turned into an example.</exception>
+    public TrainingData(IReadOnlyList<DataSource> sources, int seed)
+    {
+        if (sources.Count == 0) throw new ArgumentException("At least one data source is needed.", nameof(sources));
+        if (sources.Select(s => s.Name).Distinct(StringComparer.Ordinal).Count() != sources.Count)
+            throw new ArgumentException("Data source names must be distinct.", nameof(sources));
+        _seed = seed;
+        _sources = new Source[sources.Count];
+        for (int i = 0; i < sources.Count; i++)
+        {
+            var s = sources[i];
+            if (!(s.Weight > 0) || double.IsInfinity(s.Weight)) throw new ArgumentException($"Data source '{s.Name}' has weight {s.Weight}; weights must be positive.", nameof(sources));
+            if (s.Records.Count == 0) throw new ArgumentException($"Data source '{s.Name}' is empty.", nameof(sources));
+            var prebuilt = new TrainingExample?[s.Records.Count];
+            if (s.Builder.IsDeterministic)
+            {
+                var unused = new Random(0);
+                for (int r = 0; r < prebuilt.Length; r++) prebuilt[r] = s.Builder.Build(s.Records[r], unused) with { Source = s.Name };
+            }
+            else
+            {
+                // Build once to surface malformed lines at load time; the example is rebuilt at each draw.
+                for (int r = 0; r < s.Records.Count; r++) s.Builder.Build(s.Records[r], new Random(r));
+            }
+            _sources[i] = new Source { Spec = s, Prebuilt = prebuilt };
+            _sources[i].Order = Permutation(i, 0);
+        }
+        _weightSum = sources.Sum(s => s.Weight);
+    }
+
+    /// <summary>Convenience: one source named <c>default</c>.</summary>
+    /// <param name="records">Dataset lines.</param>
+    /// <param name="builder">Example builder.</param>
+    /// <param name="seed">Shuffle seed.</param>
+    /// <param name="shuffle">Reshuffle every epoch (default true).</param>
+    public static TrainingData Single(IReadOnlyList<DatasetRecord> records, IExampleBuilder builder, int seed, bool shuffle = true) =>
+        new(new[] { new DataSource("default", records, builder, 1.0, shuffle) }, seed);
+
+    /// <summary>The sources, in order.</summary>
+    public IReadOnlyList<DataSource> Sources => _sources.Select(s => s.Spec).ToArray();
+
+    /// <summary>Total records over all sources.</summary>
+    public int RecordCount => _sources.Sum(s => s.Spec.Records.Count);
+
+    /// <summary>Epochs completed over the first source (fractional).</summary>
+    public double Epoch => _sources[0].Epoch + (double)_sources[0].Cursor / _sources[0].Spec.Records.Count;
+
+    /// <summary>The current position (a snapshot; serialise it into a checkpoint).</summary>
+    public DataPosition Position => new()
+    {
+        Draws = _draws,
+        Sources = _sources.Select(s => new SourcePosition(s.Spec.Name, s.Epoch, s.Cursor, s.Drawn)).ToArray(),
+    };
+
+    /// <summary>Moves the stream to <paramref name="position"/> (from a checkpoint of a run over the same sources and seed).</summary>
+    /// <param name="position">A position taken from <see cref="Position"/>.</param>
+    /// <exception cref="ArgumentException">The position does not match these sources.</exception>
+    public void Restore(DataPosition position)
+    {
+        if (position.Sources.Count != _sources.Length)
+            throw new ArgumentException($"The saved data position has {position.Sources.Count} sources but the data has {_sources.Length}.", nameof(position));
+        for (int i = 0; i < _sources.Length; i++)
+        {
+            var p = position.Sources[i];
+            var s = _sources[i];
+            if (p.Name != s.Spec.Name) throw new ArgumentException($"Saved data source {i} is '{p.Name}' but the data's is '{s.Spec.Name}'.", nameof(position));
+            if (p.Cursor < 0 || p.Cursor > s.Spec.Records.Count || p.Epoch < 0)
+                throw new ArgumentException($"Saved position of source '{p.Name}' (epoch {p.Epoch}, cursor {p.Cursor}) does not fit its {s.Spec.Records.Count} records.", nameof(position));
+            s.Epoch = p.Epoch;
+            s.Cursor = p.Cursor;
+            s.Drawn = p.Drawn;
+            s.Order = Permutation(i, p.Epoch);
+        }
+        _draws = position.Draws;
+    }
+
+    /// <summary>Draws the next example.</summary>
+    public TrainingExample Next()
+    {
+        int pick = 0;
+        double best = double.NegativeInfinity;
+        for (int i = 0; i < _sources.Length; i++)
+        {
+            double deficit = _sources[i].Spec.Weight / _weightSum * (_draws + 1) - _sources[i].Drawn;
+            if (deficit > best + 1e-12) { best = deficit; pick = i; }
+        }
+        var s = _sources[pick];
+        if (s.Cursor >= s.Order.Length)
+        {
+            s.Epoch++;
+            s.Cursor = 0;
+            s.Order = Permutation(pick, s.Epoch);
+        }
+        int index = s.Order[s.Cursor];
+        var example = s.Prebuilt[index] ?? s.Spec.Builder.Build(s.Spec.Records[index], new Random(Mix(_seed, pick, s.Epoch, s.Cursor, 0x5eed))) with { Source = s.Spec.Name };
+        s.Cursor++;
+        s.Drawn++;
+        _draws++;
+        return example;
+    }
+
+    /// <summary>Draws <paramref name="count"/> examples.</summary>
+    /// <param name="count">Number of examples.</param>
+    public IReadOnlyList<TrainingExample> Next(int count)
+    {
+        var list = new TrainingExample[count];
+        for (int i = 0; i < count; i++) list[i] = Next();
+        return list;
+    }
+
+    private int[] Permutation(int source, long epoch)
+    {
+        int n = _sources[source].Spec.Records.Count;
+        var order = new int[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        if (!_sources[source].Spec.Shuffle) return order;
+        var rng = new Random(Mix(_seed, source, epoch, 0, 0x5417));
+        for (int i = n - 1; i > 0; i--)
+        {
+            int j = rng.Next(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return order;
+    }
+
+    /// <summary>A stable 32-bit mix of integers (not <see cref="HashCode"/>, which is randomised per process).</summary>
+    internal static int Mix(long a, long b, long c, long d, long e)
+    {
+        ulong h = 0x9E3779B97F4A7C15UL;
+        foreach (var v in new[] { a, b, c, d, e })
+        {
+            h ^= (ulong)v + 0x9E3779B97F4A7C15UL + (h << 6) + (h >> 2);
+            h *= 0xBF58476D1CE4E5B9UL;
+            h ^= h >> 31;
+        }
+        return (int)(h & 0x7FFFFFFF);
+    }
+}
