@@ -8,5 +8,7 @@ internal static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return WorldCommand.Create();
+        yield return InspectCommand.Create();
+        yield return ScoreCommand.Create();
     }
 }
