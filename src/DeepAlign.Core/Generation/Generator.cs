@@ -297,7 +297,7 @@ public sealed class Generator : IDisposable
             using (var noNaN = scores.isnan().any().logical_not())
             using (var valid = rowHasCandidate.all().logical_and(noNaN))
                 if (!valid.item<bool>())
-                throw new InvalidOperationException($"At step {step} a row's scores are all negative infinity or contain NaN; no token can be chosen.");
+                    throw new InvalidOperationException($"At step {step} a row's scores are all negative infinity or contain NaN; no token can be chosen.");
 
             long?[]? overrides = null;
             if (_options.TokenForcer is { } forcer)
@@ -311,9 +311,8 @@ public sealed class Generator : IDisposable
             Tensor chosenTensor;
             if (_options.DoSample)
             {
-                var processed = LogitsProcessing.Process(scores, _options);
                 var uniforms = active.Select(r => TokenSampler.Uniform(_rows[r].Seed, step)).ToArray();
-                chosenTensor = TokenSampler.Sample(processed, uniforms);
+                chosenTensor = TokenSampler.Sample(scores, _options, uniforms);
             }
             else
             {

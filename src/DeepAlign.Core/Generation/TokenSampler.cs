@@ -50,6 +50,81 @@ public static class TokenSampler
     }
 
     /// <summary>
+    /// Temperature, top-k, top-p and one inverse-CDF draw per row, as <see cref="Generator"/> samples. The sampled
+    /// distribution is exactly <c>softmax(LogitsProcessing.Process(scores, options))</c>, but the work is done on a small
+    /// candidate set found with <c>topk</c> instead of sorting the whole vocabulary. When any filter is active the CDF
+    /// runs over the surviving tokens in decreasing score order (ties in index order); otherwise in vocabulary order.
+    /// </summary>
+    /// <param name="scores">float32 scores <c>[batch, vocab]</c>.</param>
+    /// <param name="options">Temperature, TopK and TopP.</param>
+    /// <param name="uniforms">One number in [0, 1) per row.</param>
+    /// <returns>int64 ids <c>[batch]</c>.</returns>
+    public static Tensor Sample(Tensor scores, GenerationOptions options, IReadOnlyList<double> uniforms)
+    {
+        ArgumentNullException.ThrowIfNull(scores);
+        ArgumentNullException.ThrowIfNull(options);
+        long vocab = scores.shape[^1];
+        bool filtered = (options.TopK > 0 && options.TopK < vocab) || options.TopP < 1;
+        if (!filtered)
+        {
+            using var scaled = LogitsProcessing.ApplyTemperature(scores, options.Temperature);
+            return Sample(scaled, uniforms);
+        }
+        using var scope = NewDisposeScope();
+        var (ids, probs) = Candidates(scores, options.Temperature, options.TopK, options.TopP);
+        var positions = Sample(probs.log(), uniforms);
+        return ids.gather(-1, positions.unsqueeze(-1)).squeeze(-1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The tokens that survive temperature, top-k and top-p, in decreasing score order (ties by index), with their
+    /// float64 sampling probabilities (<c>[batch, n]</c> each; entries past a row's survivors have probability 0).
+    /// </summary>
+    internal static (Tensor Ids, Tensor Probabilities) Candidates(Tensor scores, double temperature, int topK, double topP)
+    {
+        using var scope = NewDisposeScope();
+        long vocab = scores.shape[^1];
+        var scaled = temperature == 1.0 ? scores.alias() : scores.div(temperature);
+        bool useTopK = topK > 0 && topK < vocab;
+        long m = useTopK ? topK : Math.Min(64, vocab);
+        Tensor values, ids, logZ;
+        while (true)
+        {
+            if (m >= vocab)
+            {
+                (values, ids) = scaled.sort(-1, descending: true, stable: true);
+            }
+            else
+            {
+                // All tokens scoring at least the m-th best: a set closed under ties, so its canonical order is exactly
+                // the prefix of the full stable sort. k2 (the largest such set over the rows) tokens hold every row's set.
+                var mth = scaled.topk((int)m, dim: -1, largest: true, sorted: true).values.narrow(-1, m - 1, 1);
+                long k2 = scaled.ge(mth).sum(-1).max().item<long>();
+                var (topValues, topIds) = scaled.topk((int)k2, dim: -1, largest: true, sorted: true);
+                var (byIndex, permutation) = topIds.sort(-1, descending: false, stable: true);
+                var (sortedValues, order) = topValues.gather(-1, permutation).sort(-1, descending: true, stable: true);
+                ids = byIndex.gather(-1, order);
+                values = sortedValues.masked_fill(sortedValues.lt(mth), double.NegativeInfinity);
+            }
+            logZ = (useTopK ? values : scaled).to(ScalarType.Float64).logsumexp(-1, keepdim: true);
+            if (useTopK || topP >= 1 || m >= vocab) break;
+            // Pure top-p: the nucleus lies inside the candidates once they hold at least topP of the mass in every row.
+            var mass = values.to(ScalarType.Float64).sub(logZ).exp().sum(-1);
+            if (mass.ge(topP).all().item<bool>()) break;
+            m = Math.Min(vocab, m * 4);
+        }
+        if (topP < 1)
+        {
+            var p = values.to(ScalarType.Float64).sub(logZ).exp();
+            var remove = p.cumsum(-1).sub(p).ge(topP);
+            remove.select(-1, 0).fill_(false);
+            values = values.masked_fill(remove, double.NegativeInfinity);
+        }
+        var probabilities = values.to(ScalarType.Float64).softmax(-1);
+        return (ids.MoveToOuterDisposeScope(), probabilities.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
     /// A deterministic number in [0, 1) from a seed and a counter (SplitMix64 mixing, 53-bit mantissa). Rows use
     /// <c>Uniform(rowSeed, step)</c>.
     /// </summary>

@@ -135,6 +135,69 @@ public class LogitsProcessingTests
         }
     }
 
+    [Theory]
+    [InlineData(1.0, 0, 0.9)]
+    [InlineData(1.0, 0, 0.3)]
+    [InlineData(0.7, 0, 0.95)]
+    [InlineData(2.0, 0, 0.99)]
+    [InlineData(1.0, 1, 1.0)]
+    [InlineData(1.0, 3, 1.0)]
+    [InlineData(0.7, 10, 0.5)]
+    [InlineData(1.3, 100, 0.8)]
+    [InlineData(1.0, 500, 0.9)]
+    public void The_generators_candidate_path_samples_exactly_the_processed_distribution(double temperature, int topK, double topP)
+    {
+        // Scores rounded to 0.25 create many ties; a few -inf entries; a flat row makes the nucleus exceed the first candidate
+        // batch (64), forcing the candidate set to grow. The fast path must match softmax(Process(...)) token for token.
+        const int vocab = 300;
+        var rng = new Random(17);
+        var data = new float[4 * vocab];
+        for (int i = 0; i < data.Length; i++) data[i] = (float)(Math.Round(rng.NextDouble() * 12) / 4);
+        for (int v = 0; v < vocab; v++) data[2 * vocab + v] = 0.001f * (v % 7);          // nearly flat row
+        for (int v = 0; v < 40; v++) data[3 * vocab + v * 7] = float.NegativeInfinity;     // excluded tokens
+        using var scores = tensor(data, new long[] { 4, vocab });
+        using var processed = LogitsProcessing.Process(scores, temperature, topK, topP);
+        using var reference = processed.to(ScalarType.Float64).softmax(-1);
+        var (ids, probs) = TokenSampler.Candidates(scores, temperature, topK, topP);
+        using (ids)
+        using (probs)
+        using (var scattered = zeros(4, vocab, dtype: ScalarType.Float64).scatter_add(-1, ids, probs))
+        {
+            var expected = reference.data<double>().ToArray();
+            var actual = scattered.data<double>().ToArray();
+            for (int i = 0; i < expected.Length; i++)
+            {
+                actual[i].Should().BeApproximately(expected[i], 1e-9, $"row {i / vocab}, token {i % vocab}");
+                (actual[i] > 0).Should().Be(expected[i] > 0, $"support of row {i / vocab}, token {i % vocab}");
+            }
+        }
+        // And a draw through the options path lands inside the processed support.
+        var options = new GenerationOptions { DoSample = true, Temperature = temperature, TopK = topK, TopP = topP };
+        using var drawn = TokenSampler.Sample(scores, options, new[] { 0.1, 0.5, 0.9, 0.99 });
+        var tokens = drawn.data<long>().ToArray();
+        var support = reference.data<double>().ToArray();
+        for (int r = 0; r < 4; r++) support[r * vocab + (int)tokens[r]].Should().BeGreaterThan(0);
+    }
+
+    [Fact]
+    public void Options_path_sampling_frequencies_match_the_processed_distribution()
+    {
+        const int n = 20000;
+        using var one = LogScores(P);
+        using var s = one.expand(n, P.Length).contiguous();
+        var uniforms = Enumerable.Range(0, n).Select(i => TokenSampler.Uniform(99, i)).ToArray();
+        using var ids = TokenSampler.Sample(s, new GenerationOptions { DoSample = true, Temperature = 0.5, TopP = 0.95 }, uniforms);
+        var counts = new int[P.Length];
+        foreach (var id in ids.data<long>().ToArray()) counts[id]++;
+        // T = 0.5: 0.01, 0.25, 0.0025, 0.04, 0.0225 over 0.325; cumulative 0.769, 0.892, 0.962 >= 0.95: keep three.
+        var expected = new[] { 0, 0.25 / 0.3125, 0, 0.04 / 0.3125, 0.0225 / 0.3125 };
+        for (int v = 0; v < P.Length; v++)
+        {
+            double sigma = Math.Sqrt(n * expected[v] * (1 - expected[v]));
+            ((double)counts[v]).Should().BeApproximately(n * expected[v], 5 * sigma + 1, $"token {v}");
+        }
+    }
+
     [Fact]
     public void Greedy_takes_the_first_maximum()
     {
