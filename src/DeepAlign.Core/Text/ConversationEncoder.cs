@@ -41,7 +41,7 @@ public sealed class ConversationEncoder
     {
         _tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
         Template = template ?? throw new ArgumentNullException(nameof(template));
-        _tokenizerAddsBos = tokenizer is HfTokenizer hf ? hf.AddsBosToken : false;
+        _tokenizerAddsBos = tokenizer.AddsBosToken;
         if (template.EndOfTurnToken is { } eot)
             EndOfTurnId = tokenizer.GetVocabulary().TryGetValue(eot, out var id) ? id
                 : throw new ArgumentException($"The chat template's end-of-turn token '{eot}' is not in the tokenizer's vocabulary.", nameof(template));
