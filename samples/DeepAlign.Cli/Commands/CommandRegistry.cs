@@ -10,5 +10,7 @@ internal static class CommandRegistry
         yield return WorldCommand.Create();
         yield return InspectCommand.Create();
         yield return ScoreCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return ChatFormatCommand.Create();
     }
 }

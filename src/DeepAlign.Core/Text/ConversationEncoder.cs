@@ -10,7 +10,7 @@ namespace DeepAlign.Text;
 public sealed record EncodedConversation(IReadOnlyList<int> PromptIds, IReadOnlyList<int> ResponseIds, int? EndOfTurnId)
 {
     /// <summary>All ids: prompt, response, end-of-turn.</summary>
-    public IReadOnlyList<int> Ids { get; } = [.. PromptIds, .. ResponseIds, .. (EndOfTurnId is int e ? new[] { e } : [])];
+    public IReadOnlyList<int> Ids => [.. PromptIds, .. ResponseIds, .. (EndOfTurnId is int e ? new[] { e } : [])];
 
     /// <summary>1 on response ids and the end-of-turn id (training targets), 0 on prompt ids; same length as <see cref="Ids"/>.</summary>
     public IReadOnlyList<int> ResponseMask => Ids.Select((_, i) => i >= PromptIds.Count ? 1 : 0).ToArray();
@@ -41,7 +41,7 @@ public sealed class ConversationEncoder
     {
         _tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
         Template = template ?? throw new ArgumentNullException(nameof(template));
-        _tokenizerAddsBos = tokenizer is HfTokenizer hf ? hf.AddsBosToken : false;
+        _tokenizerAddsBos = tokenizer.AddsBosToken;
         if (template.EndOfTurnToken is { } eot)
             EndOfTurnId = tokenizer.GetVocabulary().TryGetValue(eot, out var id) ? id
                 : throw new ArgumentException($"The chat template's end-of-turn token '{eot}' is not in the tokenizer's vocabulary.", nameof(template));

@@ -116,7 +116,7 @@ public sealed class HfTokenizer : ITextTokenizer
     /// <summary>The chat_template from tokenizer_config.json (the "default" one when several are named), or null.</summary>
     public string? ChatTemplate { get; }
 
-    /// <summary>True when <see cref="Encode"/> with addSpecialTokens puts <see cref="BosTokenId"/> first.</summary>
+    /// <inheritdoc />
     public bool AddsBosToken { get; }
 
     /// <summary>

@@ -30,6 +30,9 @@ public interface ITextTokenizer
     /// <summary>Id of the padding token, or null.</summary>
     int? PadTokenId { get; }
 
+    /// <summary>True when <see cref="Encode"/> with addSpecialTokens puts <see cref="BosTokenId"/> first (tokenizer_config add_bos_token or the post-processor).</summary>
+    bool AddsBosToken { get; }
+
     /// <summary>Ids of special tokens (removed by <see cref="Decode"/> with skipSpecialTokens).</summary>
     IReadOnlySet<int> SpecialTokenIds { get; }
 

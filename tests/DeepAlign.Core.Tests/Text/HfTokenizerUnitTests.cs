@@ -93,3 +93,38 @@ public sealed class HfTokenizerUnitTests
         noDir.Should().Throw<DirectoryNotFoundException>();
     }
 }
+
+/// <summary>
+/// The Mistral-v0.3 style of the same SentencePiece-BPE vocabulary (no normalizer; Metaspace pre-tokenizer with
+/// prepend_scheme "first", split false) must give the same ids as the Prepend/Replace normaliser style on text
+/// without added tokens.
+/// </summary>
+public sealed class MetaspaceVariantTests
+{
+    [Fact]
+    public void MetaspaceFirst_EqualsPrependReplace_OnPlainText()
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(TextTestAssets.ModelDir("llama2"), "tokenizer.json")))!;
+        json["normalizer"] = null;
+        json["pre_tokenizer"] = System.Text.Json.Nodes.JsonNode.Parse("{\"type\":\"Metaspace\",\"replacement\":\"\u2581\",\"prepend_scheme\":\"first\",\"split\":false}");
+        var dir = Directory.CreateTempSubdirectory("deepalign-metaspace-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "tokenizer.json"), json.ToJsonString());
+            var metaspace = HfTokenizer.FromPretrained(dir.FullName);
+            var legacy = TextTestAssets.Tokenizer("llama2");
+            var corpus = TextTestAssets.Fixture("tokenizer-reference.json").RootElement.GetProperty("corpus").EnumerateArray()
+                .Select(x => x.GetString()!).Where(s => !s.Contains('<') && !s.StartsWith(' ') && !s.StartsWith('\u2581')).ToList();
+            corpus.Count.Should().BeGreaterThan(150);
+            foreach (var s in corpus)
+            {
+                metaspace.Encode(s).Should().Equal(legacy.Encode(s), System.Text.Json.JsonSerializer.Serialize(s));
+                metaspace.Decode(metaspace.Encode(s)).Should().Be(legacy.Decode(legacy.Encode(s)));
+            }
+            metaspace.Encode(" Hello").Should().Equal(metaspace.Encode("Hello"));
+            // "first": only the section at the start of the text gets the prefix.
+            metaspace.Encode("a</s>b").Should().Equal([.. legacy.Encode("a"), 2, metaspace.TokenToId("b")!.Value]);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+}

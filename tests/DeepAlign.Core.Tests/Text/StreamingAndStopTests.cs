@@ -212,3 +212,37 @@ public sealed class ConversationEncoderTests
         e.EndOfTurnId.Should().Be(3);
     }
 }
+
+public sealed class TextStreamerTests
+{
+    [Fact]
+    public void StopsAtAStopStringSpreadOverTokens_AndNeverShowsIt()
+    {
+        var tok = TextTestAssets.Tokenizer("llama3");
+        var ids = tok.Encode("The answer is 42.\nUser: next question");
+        var s = new TextStreamer(tok, ["\nUser:"]);
+        var shown = "";
+        var fed = 0;
+        foreach (var id in ids)
+        {
+            shown += s.Add(id);
+            fed++;
+            if (s.Stopped) break;
+        }
+        shown += s.Finish();
+        s.Stopped.Should().BeTrue();
+        shown.Should().Be("The answer is 42.");
+        s.Text.Should().Be(shown);
+        fed.Should().BeLessThan(ids.Count);
+    }
+
+    [Fact]
+    public void WithoutStops_EmitsTheDecodeWithoutSpecialTokens()
+    {
+        var tok = TextTestAssets.Tokenizer("qwen3");
+        var ids = tok.Encode("Héllo 🫠 wörld<|im_end|>");
+        var s = new TextStreamer(tok);
+        var shown = string.Concat(ids.Select(s.Add)) + s.Finish();
+        shown.Should().Be("Héllo 🫠 wörld");
+    }
+}
