@@ -15,22 +15,21 @@ public static class TrainingExport
 
     /// <summary>
     /// Saves <paramref name="model"/> as a Hugging Face folder (config, safetensors, and the tokenizer files of
-    /// <paramref name="sourceModelDirectory"/>), written under a temporary name and renamed into place. LoRA adapters
-    /// are merged into the weights first (the model is modified).
+    /// <paramref name="sourceModelDirectory"/>); each file is written atomically (temporary name, then rename) and other
+    /// contents of the folder (e.g. <c>checkpoints/</c>) are left alone. LoRA adapters are merged into the weights
+    /// first (the model is modified).
     /// </summary>
     /// <param name="model">The trained model.</param>
-    /// <param name="outputDirectory">Destination folder (replaced if it exists).</param>
+    /// <param name="outputDirectory">Destination folder (created if needed).</param>
     /// <param name="sourceModelDirectory">The folder the model was loaded from, for tokenizer files; null copies none.</param>
     /// <returns>The number of LoRA adapters merged.</returns>
     public static int SaveModel(DecoderOnlyCausalLM model, string outputDirectory, string? sourceModelDirectory)
     {
         ArgumentNullException.ThrowIfNull(model);
         int merged = LoraApplier.Merge(model);
-        AtomicDirectory.Write(outputDirectory, temp =>
-        {
-            model.SavePretrained(temp);
-            CopyTokenizerFiles(sourceModelDirectory, temp);
-        });
+        Directory.CreateDirectory(outputDirectory);
+        model.SavePretrained(outputDirectory);
+        CopyTokenizerFiles(sourceModelDirectory, outputDirectory, overwrite: true);
         return merged;
     }
 
@@ -42,17 +41,20 @@ public static class TrainingExport
     public static void SaveAdapter(DecoderOnlyCausalLM model, LoraOptions options, string outputDirectory, string? sourceModelDirectory)
     {
         LoraApplier.SaveAdapter(model, options, outputDirectory, sourceModelDirectory is null ? null : Path.GetFullPath(sourceModelDirectory));
-        if (sourceModelDirectory is not null) CopyTokenizerFiles(sourceModelDirectory, outputDirectory);
+        if (sourceModelDirectory is not null) CopyTokenizerFiles(sourceModelDirectory, outputDirectory, overwrite: false);
     }
 
-    private static void CopyTokenizerFiles(string? source, string destination)
+    private static void CopyTokenizerFiles(string? source, string destination, bool overwrite)
     {
         if (source is null) return;
         foreach (var f in TokenizerFiles)
         {
             var from = Path.Combine(source, f);
             var to = Path.Combine(destination, f);
-            if (File.Exists(from) && !File.Exists(to)) File.Copy(from, to);
+            if (!File.Exists(from) || (File.Exists(to) && (!overwrite || f == "generation_config.json"))) continue;
+            var temp = to + ".deepalign-tmp";
+            File.Copy(from, temp, overwrite: true);
+            File.Move(temp, to, overwrite: true);
         }
     }
 }
