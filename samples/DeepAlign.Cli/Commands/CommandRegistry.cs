@@ -7,6 +7,8 @@ internal static class CommandRegistry
 {
     public static IEnumerable<Command> All()
     {
+        yield return InspectCommand.Create();
+        yield return ScoreCommand.Create();
         yield return TrainCommand.Create();
     }
 }

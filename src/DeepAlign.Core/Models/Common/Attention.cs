@@ -33,8 +33,15 @@ internal static class Attention
     }
 
     /// <summary>
+    /// Repeats a <c>[B, 1, T, S]</c> mask for grouped-query folding: row <c>g*T + t</c> of the folded query uses row t.
+    /// Done once per forward, shared by every layer.
+    /// </summary>
+    public static Tensor FoldForGroups(Tensor mask, long groups) => groups == 1 ? mask : mask.repeat(1, 1, groups, 1);
+
+    /// <summary>
     /// Attends <paramref name="q"/> <c>[B, H, T, D]</c> over <paramref name="k"/>, <paramref name="v"/> <c>[B, kvH, S, D]</c>.
-    /// With <paramref name="mask"/> null the attention is causal with no padding and no cache (S == T).
+    /// With <paramref name="mask"/> null the attention is plain causal (no padding, no cache, no key/value groups);
+    /// otherwise the mask is <c>[B, 1, groups*T, S]</c> as produced by <see cref="FoldForGroups"/>.
     /// </summary>
     /// <returns><c>[B, T, H*D]</c>.</returns>
     public static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, double dropout)
@@ -44,19 +51,21 @@ internal static class Attention
         long kvH = k.shape[1];
         long groups = h / kvH;
         Tensor output;
-        if (groups == 1)
+        if (mask is null)
         {
-            output = mask is null
-                ? nn.functional.scaled_dot_product_attention(q, k, v, p: dropout, is_casual: true)
-                : nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout);
+            if (groups != 1) throw new InvalidOperationException("Grouped-query attention needs an explicit mask.");
+            output = nn.functional.scaled_dot_product_attention(q, k, v, p: dropout, is_casual: true);
+        }
+        else if (groups == 1)
+        {
+            output = nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout);
         }
         else
         {
-            // Query head j*groups+g uses key/value head j (transformers' repeat_kv order).
+            // Query head j*groups+g uses key/value head j (transformers' repeat_kv order), so folding the groups
+            // into the query axis attends every group to the same cached keys without copying them.
             var folded = q.reshape(b, kvH, groups * t, d);
-            var m = mask ?? BuildMask(null, b, 0, t, q.device);
-            var foldedMask = m.repeat(1, 1, groups, 1);
-            output = nn.functional.scaled_dot_product_attention(folded, k, v, foldedMask, dropout).view(b, h, t, d);
+            output = nn.functional.scaled_dot_product_attention(folded, k, v, mask, dropout).view(b, h, t, d);
         }
         return output.transpose(1, 2).reshape(b, t, h * d).MoveToOuterDisposeScope();
     }

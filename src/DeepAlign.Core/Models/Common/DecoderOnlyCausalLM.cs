@@ -89,7 +89,8 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
         // Explicit mask when padding or a cache is present, or for grouped-query folding; plain causal otherwise.
         Tensor? mask = null;
         if (attentionMask is not null || past > 0 || Config.KeyValueHeads != Config.NumAttentionHeads)
-            mask = Attention.BuildMask(attentionMask, batch, past, newTokens, Device);
+            mask = Attention.FoldForGroups(Attention.BuildMask(attentionMask, batch, past, newTokens, Device),
+                Config.NumAttentionHeads / Config.KeyValueHeads);
 
         var backbone = _root.Model;
         var hidden = backbone.EmbedTokens.call(inputIds);

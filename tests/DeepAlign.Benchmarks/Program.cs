@@ -1,0 +1,24 @@
+namespace DeepAlign.Benchmarks;
+
+/// <summary>
+/// Benchmark runner: <c>DeepAlign.Benchmarks &lt;mode&gt; [options]</c>. Each mode is one class with a
+/// <c>Run(string[] args)</c> method, registered in <see cref="Modes"/> by one line.
+/// </summary>
+internal static class Program
+{
+    private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Modes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["model-throughput"] = (ModelThroughputBenchmark.Help, ModelThroughputBenchmark.Run),
+    };
+
+    private static int Main(string[] args)
+    {
+        if (args.Length == 0 || !Modes.TryGetValue(args[0], out var mode))
+        {
+            Console.Error.WriteLine("usage: DeepAlign.Benchmarks <mode> [options]; modes:");
+            foreach (var (name, m) in Modes) Console.Error.WriteLine($"  {name}: {m.Help}");
+            return 2;
+        }
+        return mode.Run(args[1..]);
+    }
+}
