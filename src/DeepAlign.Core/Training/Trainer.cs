@@ -212,7 +212,7 @@ public sealed class Trainer : IDisposable
                 Totals = totals,
                 Step = _step,
                 MicroBatch = i,
-                Random = new Random(TrainingData.Mix(o.Seed, _step, i, 0, 0x0b1e)),
+                Random = new SplitMixRandom(TrainingData.Mix(o.Seed, _step, i, 0, 0x0b1e)),
             };
             var output = _objective.Compute(batches[i], context);
             if (output.Loss.numel() != 1) throw new InvalidOperationException($"Objective '{_objective.Name}' returned a loss with {output.Loss.numel()} elements; it must be a scalar.");
@@ -272,7 +272,7 @@ public sealed class Trainer : IDisposable
                 var output = _objective.Compute(b, new ObjectiveContext
                 {
                     Student = _model, Teachers = _teachers, Totals = totals, Step = _step, MicroBatch = i,
-                    Random = new Random(TrainingData.Mix(Options.Seed, -1, i, 0, 0xe7a1)),
+                    Random = new SplitMixRandom(TrainingData.Mix(Options.Seed, -1, i, 0, 0xe7a1)),
                 });
                 loss += output.Loss.item<float>();
                 foreach (var (name, value) in output.Terms) terms[name] = terms.GetValueOrDefault(name) + value.item<float>();
