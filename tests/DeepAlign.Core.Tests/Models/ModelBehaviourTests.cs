@@ -39,6 +39,27 @@ public class ModelBehaviourTests
     }
 
     [Fact]
+    public void Decode_steps_leak_no_tensors()
+    {
+        using var _ = no_grad();
+        using var model = CausalLanguageModel.Create(TinyConfig(), CPU, seed: 4);
+        using var cache = model.CreateCache(2, 4);
+        using var prompt = Ids(new long[] { 1, 2, 3 }, new long[] { 4, 5, 6 });
+        using (model.Forward(prompt, cache: cache)) { }
+        using var next = Ids(new long[] { 7 }, new long[] { 8 });
+        using (model.Forward(next, cache: cache)) { }
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 100; i++)
+        {
+            using var mask = ones(2, cache.Length + 1, dtype: ScalarType.Int64);
+            using var logits = model.Forward(next, mask, cache, lastPositionOnly: true);
+        }
+        long after = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        (after - before).Should().BeLessThanOrEqualTo(0, "every intermediate tensor of a decode step must be disposed");
+        cache.Length.Should().Be(104);
+    }
+
+    [Fact]
     public void Cached_decoding_with_left_padding_matches_the_padded_full_pass()
     {
         using var _ = no_grad();
