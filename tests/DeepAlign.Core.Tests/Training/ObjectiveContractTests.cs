@@ -99,3 +99,26 @@ public class ObjectiveContractTests
         LoraApplier.Adapters(model).Should().OnlyContain(a => a.Adapter.LoraB.abs().max().item<float>() > 0);
     }
 }
+
+public class TrainerLeakTests
+{
+    [Fact]
+    public void Training_steps_leak_no_tensors()
+    {
+        torch.set_num_threads(1);
+        using var model = CausalLanguageModel.FromPretrained(Path.Combine(AppContext.BaseDirectory, "Fixtures", "models", "llama_gqa"));
+        LoraApplier.Apply(model, new LoraOptions { Rank = 2, Alpha = 4 });
+        var data = TrainingData.Single(JsonlDatasetReader.ReadFile(Path.Combine(AppContext.BaseDirectory, "Fixtures", "training", "sft_llama", "data.jsonl")), new SftExampleBuilder(), 0);
+        using var warm = new Trainer(model, new SftObjective(), new TrainerOptions { MaxSteps = 2, MicroBatchSize = 2, GradientAccumulationSteps = 2 });
+        warm.Train(data);
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using var trainer = new Trainer(model, new SftObjective(), new TrainerOptions { MaxSteps = 2, MicroBatchSize = 2, GradientAccumulationSteps = 2 });
+        trainer.Train(data);
+        long afterTwo = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using var longer = new Trainer(model, new SftObjective(), new TrainerOptions { MaxSteps = 12, MicroBatchSize = 2, GradientAccumulationSteps = 2 });
+        longer.Train(data);
+        long afterTwelve = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        // The optimiser state of each new trainer stays alive (2 moments per trainable tensor); per-step tensors do not.
+        (afterTwelve - afterTwo).Should().BeLessThanOrEqualTo(afterTwo - before, "live tensors must not grow with the number of steps");
+    }
+}
