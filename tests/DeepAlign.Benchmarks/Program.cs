@@ -10,6 +10,7 @@ internal static class Program
     {
         ["model-throughput"] = (ModelThroughputBenchmark.Help, ModelThroughputBenchmark.Run),
         ["tokenizer"] = (TokenizerBenchmark.Help, TokenizerBenchmark.Run),
+        ["train-throughput"] = (TrainThroughputBenchmark.Help, TrainThroughputBenchmark.Run),
     };
 
     private static int Main(string[] args)

@@ -12,5 +12,6 @@ internal static class CommandRegistry
         yield return ScoreCommand.Create();
         yield return TokenizeCommand.Create();
         yield return ChatFormatCommand.Create();
+        yield return TrainCommand.Create();
     }
 }
