@@ -8,6 +8,7 @@ internal static class Program
 {
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Modes = new(StringComparer.OrdinalIgnoreCase)
     {
+        ["contrastive"] = (ContrastiveDecodeBenchmark.Help, ContrastiveDecodeBenchmark.Run),
     };
 
     private static int Main(string[] args)
