@@ -14,7 +14,7 @@ namespace DeepAlign.Benchmarks;
 /// [--schedule constant|ramp|incompleteness]</c>: tokens/s of plain decoding (aligned alone, base alone) versus contrastive
 /// decoding of two random ~100M-parameter Llama models (hidden 768, 12 layers, 12 heads, intermediate 2048, vocab 32000),
 /// greedy, on the CPU. Reports the ratio of a contrastive step to one aligned step plus one base step (target &lt;= 1.1).
-/// Per-step times exclude the prefill: t_step = (t(N new tokens) - t(1 new token)) / (N - 1).
+/// Reports wall-clock and process CPU time (steadier on a shared machine). Per-step times exclude the prefill: t_step = (t(N new tokens) - t(1 new token)) / (N - 1).
 /// </summary>
 internal static class ContrastiveDecodeBenchmark
 {
@@ -57,35 +57,64 @@ internal static class ContrastiveDecodeBenchmark
                 .ToArray();
             var full = new GenerationOptions { MaxNewTokens = newTokens, StopTokenIds = Array.Empty<long>() };
             var prefillOnly = full with { MaxNewTokens = 1 };
+            // The contrastive arithmetic alone (no forward passes): ContrastiveScoring.Step on [batch, V] log-probabilities.
+            using (torch.no_grad())
+            {
+                using var la = torch.randn(batch, config.VocabSize).log_softmax(-1);
+                using var lb = torch.randn(batch, config.VocabSize).log_softmax(-1);
+                using var pos = torch.ones(batch, dtype: torch.ScalarType.Int64);
+                var scoring = contrastive.Options.ToScoringOptions();
+                for (int i = 0; i < 10; i++) { using var s = torch.NewDisposeScope(); ContrastiveScoring.Step(la, lb, pos, scoring); }
+                var arithmetic = Time(() => { for (int i = 0; i < 200; i++) { using var s = torch.NewDisposeScope(); ContrastiveScoring.Step(la, lb, pos, scoring); } });
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"batch {batch}: contrastive scoring arithmetic alone: {arithmetic.Wall / 200 * 1000:F3} ms wall, {arithmetic.Cpu / 200 * 1000:F3} ms cpu per step"));
+            }
             // Warm-up.
             plainAligned.Generate(requests, prefillOnly);
             contrastive.Generate(requests, prefillOnly);
 
-            var times = new Dictionary<string, List<(double Full, double Prefill)>> { ["aligned"] = new(), ["base"] = new(), ["contrastive"] = new() };
-            for (int r = 0; r < repeats; r++)
+            var generators = new Dictionary<string, Func<GenerationOptions, object>>
             {
-                times["aligned"].Add((Time(() => plainAligned.Generate(requests, full)), Time(() => plainAligned.Generate(requests, prefillOnly))));
-                times["base"].Add((Time(() => plainBase.Generate(requests, full)), Time(() => plainBase.Generate(requests, prefillOnly))));
-                times["contrastive"].Add((Time(() => contrastive.Generate(requests, full)), Time(() => contrastive.Generate(requests, prefillOnly))));
-            }
-            double Step(string k) => Median(times[k].Select(x => (x.Full - x.Prefill) / (newTokens - 1)));
-            double Total(string k) => Median(times[k].Select(x => x.Full));
-            double sa = Step("aligned"), sb = Step("base"), sc = Step("contrastive");
+                ["aligned"] = o => plainAligned.Generate(requests, o),
+                ["base"] = o => plainBase.Generate(requests, o),
+                ["contrastive"] = o => contrastive.Generate(requests, o),
+            };
+            // Wall-clock and process CPU time; on a shared machine the CPU time is the steadier measure of work.
+            var times = generators.Keys.ToDictionary(k => k, _ => new List<(Timing Full, Timing Prefill)>());
+            for (int r = 0; r < repeats; r++)
+                foreach (var (k, g) in generators)
+                    times[k].Add((Time(() => g(full)), Time(() => g(prefillOnly))));
+            double Step(string k, bool cpu) => Median(times[k].Select(x => (x.Full.Get(cpu) - x.Prefill.Get(cpu)) / (newTokens - 1)));
+            double Total(string k, bool cpu) => Median(times[k].Select(x => x.Full.Get(cpu)));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"batch {batch}:"));
-            foreach (var k in new[] { "aligned", "base", "contrastive" })
+            foreach (bool cpu in new[] { false, true })
+            {
+                string unit = cpu ? "cpu " : "wall";
+                foreach (var k in generators.Keys)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  {unit} {k,-12} total {Total(k, cpu),8:F3} s = {batch * newTokens / Total(k, cpu),8:F1} tokens/s; decode step {Step(k, cpu) * 1000,9:F2} ms = {batch / Step(k, cpu),8:F1} tokens/s"));
+                double sa = Step("aligned", cpu), sb = Step("base", cpu), sc = Step("contrastive", cpu);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {k,-12} total {Total(k):F3} s = {batch * newTokens / Total(k),8:F1} tokens/s; decode step {Step(k) * 1000,8:F2} ms = {batch / Step(k),8:F1} tokens/s"));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  contrastive step / (aligned step + base step) = {sc / (sa + sb):F3}; total time ratio = {Total("contrastive") / (Total("aligned") + Total("base")):F3}"));
+                    $"  {unit} contrastive step / (aligned step + base step) = {sc / (sa + sb):F3}; total ratio = {Total("contrastive", cpu) / (Total("aligned", cpu) + Total("base", cpu)):F3}"));
+            }
         }
         return 0;
     }
 
-    private static double Time(Action action)
+    private readonly record struct Timing(double Wall, double Cpu)
     {
+        public double Get(bool cpu) => cpu ? Cpu : Wall;
+    }
+
+    private static Timing Time(Action action)
+    {
+        using var process = Process.GetCurrentProcess();
+        var cpu0 = process.TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         action();
-        return sw.Elapsed.TotalSeconds;
+        sw.Stop();
+        process.Refresh();
+        return new Timing(sw.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu0).TotalSeconds);
     }
 
     private static double Median(IEnumerable<double> values)
