@@ -11,6 +11,7 @@ internal static class Program
         ["model-throughput"] = (ModelThroughputBenchmark.Help, ModelThroughputBenchmark.Run),
         ["tokenizer"] = (TokenizerBenchmark.Help, TokenizerBenchmark.Run),
         ["train-throughput"] = (TrainThroughputBenchmark.Help, TrainThroughputBenchmark.Run),
+        ["contrastive"] = (ContrastiveDecodeBenchmark.Help, ContrastiveDecodeBenchmark.Run),
     };
 
     private static int Main(string[] args)

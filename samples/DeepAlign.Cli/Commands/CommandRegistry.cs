@@ -13,5 +13,6 @@ internal static class CommandRegistry
         yield return TokenizeCommand.Create();
         yield return ChatFormatCommand.Create();
         yield return TrainCommand.Create();
+        yield return DecodeCommand.Create();
     }
 }
