@@ -13,6 +13,7 @@ internal static class CommandRegistry
         yield return TokenizeCommand.Create();
         yield return ChatFormatCommand.Create();
         yield return TrainCommand.Create();
+        yield return GenerateCommand.Create();
         yield return DecodeCommand.Create();
     }
 }
