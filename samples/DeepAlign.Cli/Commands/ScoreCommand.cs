@@ -4,13 +4,16 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using DeepAlign.Models;
 using DeepAlign.Runtime;
+using DeepAlign.Training.Data;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Cli.Commands;
 
 /// <summary>
 /// <c>deepalign score --model DIR --input F --output F [--dtype] [--device]</c>: for each input line <c>{"ids": [...]}</c>
-/// writes <c>{"ids": [...], "logprobs": [null, ...]}</c> with logprobs[i] = log p(ids[i] | ids[&lt;i]) (float32 log-softmax).
+/// (or a dataset line, rendered with the model's chat template: prompt with the generation prompt, then the
+/// response tokenized separately plus the end-of-turn token, METHOD.md section 0) writes
+/// <c>{"ids": [...], "logprobs": [null, ...]}</c> with logprobs[i] = log p(ids[i] | ids[&lt;i]) (float32 log-softmax).
 /// </summary>
 internal static class ScoreCommand
 {
@@ -28,8 +31,9 @@ internal static class ScoreCommand
             if (!File.Exists(inputPath)) throw new FileNotFoundException($"Input file not found: {inputPath}", inputPath);
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
             var dt = CausalLanguageModel.ParseDType(parse.GetValue(dtype));
-            var lines = ReadIds(inputPath);
-            using var lm = CausalLanguageModel.FromPretrained(parse.GetValue(model)!, dev, dt);
+            string modelPath = parse.GetValue(model)!;
+            var lines = ReadIds(inputPath, new Lazy<ChatConversationEncoder>(() => ChatConversationEncoder.FromPretrained(modelPath)));
+            using var lm = CausalLanguageModel.FromPretrained(modelPath, dev, dt);
             var text = new StringBuilder();
             foreach (var (lineNumber, ids) in lines)
             {
@@ -54,7 +58,7 @@ internal static class ScoreCommand
         return command;
     }
 
-    private static List<(int Line, long[] Ids)> ReadIds(string path)
+    private static List<(int Line, long[] Ids)> ReadIds(string path, Lazy<ChatConversationEncoder> encoder)
     {
         var result = new List<(int, long[])>();
         int lineNumber = 0;
@@ -70,8 +74,11 @@ internal static class ScoreCommand
                 if (!doc.RootElement.TryGetProperty("ids", out var ids) || ids.ValueKind != JsonValueKind.Array)
                 {
                     if (doc.RootElement.TryGetProperty("prompt", out _) || doc.RootElement.TryGetProperty("messages", out _))
-                        throw new InvalidDataException($"{path}, line {lineNumber}: dataset lines need a tokenizer and chat template, which this build's score command does not support yet; give \"ids\".");
-                    throw new InvalidDataException($"{path}, line {lineNumber}: missing \"ids\" array.");
+                    {
+                        result.Add((lineNumber, EncodeDatasetLine(line, $"{path}:{lineNumber}", encoder)));
+                        continue;
+                    }
+                    throw new InvalidDataException($"{path}, line {lineNumber}: missing \"ids\" array (or a dataset line with \"prompt\"/\"messages\").");
                 }
                 var list = new List<long>();
                 foreach (var e in ids.EnumerateArray())
@@ -90,6 +97,15 @@ internal static class ScoreCommand
         }
         if (result.Count == 0) throw new InvalidDataException($"{path}: no input lines.");
         return result;
+    }
+
+    /// <summary>Prompt (chat template with generation prompt) + response ("response", else "harmful_response") + end-of-turn.</summary>
+    private static long[] EncodeDatasetLine(string line, string location, Lazy<ChatConversationEncoder> encoder)
+    {
+        var record = JsonlDatasetReader.ParseLine(line, location);
+        string? response = record.Response ?? record.HarmfulResponse;
+        var prompt = encoder.Value.EncodePrompt(record.PromptMessages());
+        return response is null ? prompt : prompt.Concat(encoder.Value.EncodeResponse(response, appendEndOfTurn: true)).ToArray();
     }
 
     /// <summary>log p(ids[i] | ids[&lt;i]) for i &gt;= 1; null at 0.</summary>

@@ -51,6 +51,29 @@ public class ModelCommandsTests
     }
 
     [Fact]
+    public void Score_renders_dataset_lines_with_the_chat_template_and_appends_the_end_of_turn_token()
+    {
+        using var dir = new TempDir();
+        var config = DeepAlign.Testing.TinyModelFactory.LlamaConfig(vocabSize: 24) with { EosTokenIds = new[] { 3 }, BosTokenId = null };
+        var model = DeepAlign.Testing.TinyModelFactory.SaveFolder(dir.File("m"), config, seed: 2);
+        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
+            File.Copy(DeepAlign.Core.Tests.Text.TextTestAssets.FixturePath(Path.Combine("wordlevel", f)), Path.Combine(model, f));
+        var tokenizer = DeepAlign.Text.HfTokenizer.FromPretrained(model);
+        long[] prompt = { 2, 4, 7, 8, 9, 13, 10, 11, 12, 3, 2, 5 }; // ChatML "sort the list : 3 1 2" + assistant header
+        long[] expectedIds = prompt.Concat(tokenizer.Encode("1 2 3").Select(i => (long)i)).Append(3L).ToArray();
+        File.WriteAllText(dir.File("in.jsonl"),
+            "{\"prompt\": \"sort the list : 3 1 2\", \"response\": \"1 2 3\", \"extra\": 1}\n" + JsonSerializer.Serialize(new { ids = expectedIds }) + "\n");
+
+        var (code, _, err) = Run("score", "--model", model, "--input", dir.File("in.jsonl"), "--output", dir.File("out.jsonl"));
+        code.Should().Be(0, err);
+        var lines = File.ReadAllLines(dir.File("out.jsonl"));
+        using var fromText = JsonDocument.Parse(lines[0]);
+        using var fromIds = JsonDocument.Parse(lines[1]);
+        fromText.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt64()).Should().Equal(expectedIds);
+        fromText.RootElement.GetProperty("logprobs").ToString().Should().Be(fromIds.RootElement.GetProperty("logprobs").ToString());
+    }
+
+    [Fact]
     public void Score_reports_bad_lines_with_file_and_line_number()
     {
         using var dir = new TempDir();
