@@ -9,6 +9,7 @@ internal static class Program
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Modes = new(StringComparer.OrdinalIgnoreCase)
     {
         ["model-throughput"] = (ModelThroughputBenchmark.Help, ModelThroughputBenchmark.Run),
+        ["train-throughput"] = (TrainThroughputBenchmark.Help, TrainThroughputBenchmark.Run),
     };
 
     private static int Main(string[] args)

@@ -10,5 +10,6 @@ internal static class CommandRegistry
         yield return WorldCommand.Create();
         yield return InspectCommand.Create();
         yield return ScoreCommand.Create();
+        yield return TrainCommand.Create();
     }
 }

@@ -1,3 +1,4 @@
+using DeepAlign.Text;
 using System.Text.Json;
 using DeepAlign.Training.Data;
 using FluentAssertions;
@@ -74,7 +75,7 @@ public sealed class DataTests : IDisposable
 
     private sealed class FakeEncoder : IConversationEncoder
     {
-        public long[] EncodePrompt(IReadOnlyList<DatasetMessage> messages) =>
+        public long[] EncodePrompt(IReadOnlyList<ChatMessage> messages) =>
             messages.SelectMany(m => new long[] { m.Role == "system" ? 100 : 101, m.Content[0] }).Append(102).ToArray();
         public long[] EncodeResponse(string response, bool appendEndOfTurn) =>
             response.Select(c => (long)c).Concat(appendEndOfTurn ? new long[] { 999 } : Array.Empty<long>()).ToArray();

@@ -102,8 +102,8 @@ internal sealed class TinyLm : ICausalLanguageModel, ILinearLayerHost
         foreach (var l in _linears.Values) l.train(training);
     }
 
-    public IEnumerable<(string Name, nn.Module<Tensor, Tensor> Layer)> NamedLinearLayers() =>
-        LinearNames.Select(n => (n, _linears[n])).ToArray();
+    public IEnumerable<(string Name, Linear Module)> NamedLinearLayers() =>
+        LinearNames.Where(n => _linears[n] is Linear).Select(n => (n, (Linear)_linears[n])).ToArray();
 
     public void ReplaceLinear(string name, nn.Module<Tensor, Tensor> replacement)
     {

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using DeepAlign.Models.Common;
 using DeepAlign.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -19,6 +21,14 @@ public static class LoraApplier
     /// <summary>PEFT's adapter config file name.</summary>
     public const string AdapterConfigFile = "adapter_config.json";
 
+    private sealed class AdapterSet
+    {
+        public required Action<string, nn.Module<Tensor, Tensor>> Replace;
+        public readonly List<(string Name, LoraLinear Adapter)> Items = new();
+    }
+
+    private static readonly ConditionalWeakTable<ICausalLanguageModel, AdapterSet> Registry = new();
+
     /// <summary>
     /// Freezes every parameter of <paramref name="model"/> and wraps each target projection in a
     /// <see cref="LoraLinear"/> whose A and B are the only trainable parameters.
@@ -28,31 +38,45 @@ public static class LoraApplier
     /// <param name="options">Rank, alpha, dropout, targets.</param>
     /// <returns>The module paths that were wrapped.</returns>
     /// <exception cref="ArgumentException">Invalid options, or no projection matches the targets.</exception>
-    public static IReadOnlyList<string> Apply<TModel>(TModel model, LoraOptions options) where TModel : ICausalLanguageModel, ILinearLayerHost
+    public static IReadOnlyList<string> Apply<TModel>(TModel model, LoraOptions options) where TModel : ICausalLanguageModel, ILinearLayerHost =>
+        ApplyCore(model, model.NamedLinearLayers(), model.ReplaceLinear, options);
+
+    /// <summary>Adds adapters to a Llama or Qwen2 model (see the generic overload).</summary>
+    /// <param name="model">The model, modified in place.</param>
+    /// <param name="options">Rank, alpha, dropout, targets.</param>
+    /// <returns>The module paths that were wrapped.</returns>
+    public static IReadOnlyList<string> Apply(DecoderOnlyCausalLM model, LoraOptions options) =>
+        ApplyCore(model, model.NamedLinearLayers(), model.ReplaceLinear, options);
+
+    private static IReadOnlyList<string> ApplyCore(ICausalLanguageModel model, IEnumerable<(string Name, Linear Module)> linears,
+        Action<string, nn.Module<Tensor, Tensor>> replace, LoraOptions options)
     {
+        ArgumentNullException.ThrowIfNull(model);
         options.Validate();
+        if (Registry.TryGetValue(model, out var existing) && existing.Items.Count > 0)
+            throw new InvalidOperationException("The model already has LoRA adapters; merge them first.");
+        var all = linears.ToList();
         var targets = new HashSet<string>(options.TargetModules, StringComparer.Ordinal);
-        var chosen = model.NamedLinearLayers().Where(l => targets.Contains(LastSegment(l.Name))).ToList();
+        var chosen = all.Where(l => targets.Contains(LastSegment(l.Name))).ToList();
         if (chosen.Count == 0)
-            throw new ArgumentException($"No projection matches the LoRA targets [{string.Join(", ", options.TargetModules)}]; the model has [{string.Join(", ", model.NamedLinearLayers().Select(l => LastSegment(l.Name)).Distinct())}].", nameof(options));
-        var already = chosen.FirstOrDefault(l => l.Layer is LoraLinear);
-        if (already.Layer is not null) throw new InvalidOperationException($"'{already.Name}' already has a LoRA adapter; merge or remove it first.");
+            throw new ArgumentException($"No projection matches the LoRA targets [{string.Join(", ", options.TargetModules)}]; the model has [{string.Join(", ", all.Select(l => LastSegment(l.Name)).Distinct())}].", nameof(options));
         foreach (var (_, p) in model.NamedParameters()) p.requires_grad = false;
-        using var generator = new Generator((ulong)options.InitSeed, model.Device);
-        var names = new List<string>();
-        foreach (var (name, layer) in chosen)
+        using var generator = new Generator((ulong)options.InitSeed, CPU);
+        var set = new AdapterSet { Replace = replace };
+        foreach (var (name, linear) in chosen)
         {
-            var (weight, bias) = WeightAndBias(name, layer);
-            model.ReplaceLinear(name, new LoraLinear(weight, bias, options.Rank, options.Alpha, options.Dropout, generator));
-            names.Add(name);
+            var adapter = new LoraLinear(linear.weight!, linear.bias, options.Rank, options.Alpha, options.Dropout, generator);
+            replace(name, adapter);
+            set.Items.Add((name, adapter));
         }
-        return names;
+        Registry.AddOrUpdate(model, set);
+        return set.Items.Select(i => i.Name).ToArray();
     }
 
     /// <summary>The adapters currently in <paramref name="model"/>, by module path.</summary>
-    /// <param name="model">A model.</param>
-    public static IReadOnlyList<(string Name, LoraLinear Adapter)> Adapters(ILinearLayerHost model) =>
-        model.NamedLinearLayers().Where(l => l.Layer is LoraLinear).Select(l => (l.Name, (LoraLinear)l.Layer)).ToArray();
+    /// <param name="model">A model passed to <see cref="Apply{TModel}"/>.</param>
+    public static IReadOnlyList<(string Name, LoraLinear Adapter)> Adapters(ICausalLanguageModel model) =>
+        Registry.TryGetValue(model, out var set) ? set.Items.ToArray() : Array.Empty<(string, LoraLinear)>();
 
     /// <summary>
     /// Folds every adapter into its base weight (W + alpha / r B A) and puts a plain linear layer back in its place.
@@ -60,10 +84,11 @@ public static class LoraApplier
     /// </summary>
     /// <param name="model">A model with adapters.</param>
     /// <returns>How many adapters were merged.</returns>
-    public static int Merge(ILinearLayerHost model)
+    public static int Merge(ICausalLanguageModel model)
     {
+        if (!Registry.TryGetValue(model, out var set)) return 0;
         int n = 0;
-        foreach (var (name, adapter) in Adapters(model))
+        foreach (var (name, adapter) in set.Items)
         {
             var w = adapter.BaseWeight;
             var linear = nn.Linear(w.shape[1], w.shape[0], hasBias: adapter.BaseBias is not null, device: w.device, dtype: w.dtype);
@@ -75,9 +100,10 @@ public static class LoraApplier
             }
             linear.weight!.requires_grad = false;
             if (linear.bias is not null) linear.bias.requires_grad = false;
-            model.ReplaceLinear(name, linear);
+            set.Replace(name, linear);
             n++;
         }
+        set.Items.Clear();
         return n;
     }
 
@@ -86,7 +112,7 @@ public static class LoraApplier
     /// <param name="options">The options the adapters were made with (for <c>adapter_config.json</c>).</param>
     /// <param name="directory">Output folder.</param>
     /// <param name="baseModelNameOrPath">Written as <c>base_model_name_or_path</c>.</param>
-    public static void SaveAdapter(ILinearLayerHost model, LoraOptions options, string directory, string? baseModelNameOrPath = null)
+    public static void SaveAdapter(ICausalLanguageModel model, LoraOptions options, string directory, string? baseModelNameOrPath = null)
     {
         var adapters = Adapters(model);
         if (adapters.Count == 0) throw new InvalidOperationException("The model has no LoRA adapters to save.");
@@ -123,7 +149,17 @@ public static class LoraApplier
     /// <param name="directory">A PEFT adapter folder.</param>
     /// <returns>The options read from the config.</returns>
     /// <exception cref="InvalidDataException">The files are missing, malformed or do not match the model.</exception>
-    public static LoraOptions LoadAdapter<TModel>(TModel model, string directory) where TModel : ICausalLanguageModel, ILinearLayerHost
+    public static LoraOptions LoadAdapter<TModel>(TModel model, string directory) where TModel : ICausalLanguageModel, ILinearLayerHost =>
+        LoadAdapterCore(model, directory, o => Apply(model, o));
+
+    /// <summary>Loads a PEFT adapter folder into a Llama or Qwen2 model (see the generic overload).</summary>
+    /// <param name="model">The base model (without adapters).</param>
+    /// <param name="directory">A PEFT adapter folder.</param>
+    /// <returns>The options read from the config.</returns>
+    public static LoraOptions LoadAdapter(DecoderOnlyCausalLM model, string directory) =>
+        LoadAdapterCore(model, directory, o => Apply(model, o));
+
+    private static LoraOptions LoadAdapterCore(ICausalLanguageModel model, string directory, Action<LoraOptions> apply)
     {
         var configPath = Path.Combine(directory, AdapterConfigFile);
         if (!File.Exists(configPath)) throw new FileNotFoundException($"'{directory}' has no {AdapterConfigFile}.", configPath);
@@ -145,7 +181,7 @@ public static class LoraApplier
         {
             throw new InvalidDataException($"{configPath}: {e.Message}", e);
         }
-        Apply(model, options);
+        apply(options);
         var weightsPath = Path.Combine(directory, AdapterWeightsFile);
         var tensors = TensorFile.Read(weightsPath);
         try
@@ -167,14 +203,6 @@ public static class LoraApplier
             foreach (var t in tensors.Values) t.Dispose();
         }
         return options;
-    }
-
-    private static (Parameter Weight, Parameter? Bias) WeightAndBias(string name, nn.Module<Tensor, Tensor> layer)
-    {
-        if (layer is Linear l) return (l.weight!, l.bias);
-        var ps = layer.named_parameters(recurse: false).ToDictionary(p => p.name, p => p.parameter);
-        if (ps.TryGetValue("weight", out var w) && w.dim() == 2) return (w, ps.GetValueOrDefault("bias"));
-        throw new NotSupportedException($"'{name}' is a {layer.GetType().Name}, not a linear projection LoRA can wrap.");
     }
 
     private static string LastSegment(string name) => name[(name.LastIndexOf('.') + 1)..];

@@ -1,9 +1,6 @@
-namespace DeepAlign.Training.Data;
+using DeepAlign.Text;
 
-/// <summary>One chat message of a dataset line's <c>messages</c> array.</summary>
-/// <param name="Role"><c>system</c>, <c>user</c> or <c>assistant</c>.</param>
-/// <param name="Content">Message text.</param>
-public sealed record DatasetMessage(string Role, string Content);
+namespace DeepAlign.Training.Data;
 
 /// <summary>
 /// One JSONL dataset line (DESIGN.md "Data formats"): text fields rendered through a chat template later, or
@@ -20,7 +17,7 @@ public sealed record DatasetRecord
     /// <summary><c>prompt</c> (the user turn).</summary>
     public string? Prompt { get; init; }
     /// <summary><c>messages</c>: a conversation whose last message is the user turn (instead of prompt/system).</summary>
-    public IReadOnlyList<DatasetMessage>? Messages { get; init; }
+    public IReadOnlyList<ChatMessage>? Messages { get; init; }
     /// <summary><c>response</c>.</summary>
     public string? Response { get; init; }
     /// <summary><c>harmful_response</c>.</summary>
@@ -45,12 +42,12 @@ public sealed record DatasetRecord
     public string Location { get; init; } = "<memory>";
 
     /// <summary>The conversation before the response, as messages (from <see cref="Messages"/>, or <see cref="System"/> + <see cref="Prompt"/>).</summary>
-    public IReadOnlyList<DatasetMessage> PromptMessages()
+    public IReadOnlyList<ChatMessage> PromptMessages()
     {
         if (Messages is { Count: > 0 }) return Messages;
-        var list = new List<DatasetMessage>();
-        if (System is not null) list.Add(new DatasetMessage("system", System));
-        if (Prompt is not null) list.Add(new DatasetMessage("user", Prompt));
+        var list = new List<ChatMessage>();
+        if (System is not null) list.Add(new ChatMessage("system", System));
+        if (Prompt is not null) list.Add(new ChatMessage("user", Prompt));
         if (list.Count == 0 || Prompt is null) throw new DatasetFormatException($"{Location}: the line has neither \"prompt\" nor \"messages\".");
         return list;
     }

@@ -1,3 +1,4 @@
+using DeepAlign.Text;
 using System.Text;
 using System.Text.Json;
 
@@ -101,11 +102,11 @@ public static class JsonlDatasetReader
         };
     }
 
-    private static IReadOnlyList<DatasetMessage>? Messages(JsonElement root, string location)
+    private static IReadOnlyList<ChatMessage>? Messages(JsonElement root, string location)
     {
         if (!root.TryGetProperty("messages", out var e) || e.ValueKind == JsonValueKind.Null) return null;
         if (e.ValueKind != JsonValueKind.Array) throw new DatasetFormatException($"{location}: \"messages\" must be an array.");
-        var list = new List<DatasetMessage>();
+        var list = new List<ChatMessage>();
         int i = 0;
         foreach (var m in e.EnumerateArray())
         {
@@ -114,7 +115,7 @@ public static class JsonlDatasetReader
             if (role is not ("system" or "user" or "assistant"))
                 throw new DatasetFormatException($"{location}: messages[{i}] has role '{role}'; expected system, user or assistant.");
             var content = String(m, "content", $"{location}: messages[{i}]") ?? throw new DatasetFormatException($"{location}: messages[{i}] has no \"content\".");
-            list.Add(new DatasetMessage(role, content));
+            list.Add(new ChatMessage(role, content));
             i++;
         }
         if (list.Count == 0) throw new DatasetFormatException($"{location}: \"messages\" is empty.");
