@@ -10,6 +10,7 @@ internal static class Program
     {
         ["model-throughput"] = (ModelThroughputBenchmark.Help, ModelThroughputBenchmark.Run),
         ["train-throughput"] = (TrainThroughputBenchmark.Help, TrainThroughputBenchmark.Run),
+        ["targeted-cost"] = (TargetedCompletionCostBenchmark.Help, TargetedCompletionCostBenchmark.Run),
     };
 
     private static int Main(string[] args)

@@ -1,0 +1,77 @@
+using System.Globalization;
+using DeepAlign.Method.TargetedCompletion;
+using DeepAlign.Models;
+using DeepAlign.Testing;
+using DeepAlign.Training;
+using DeepAlign.Training.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Benchmarks;
+
+/// <summary>
+/// Cost of the targeted-completion objective relative to plain SFT per token (issue acceptance: at most 1.6x): the
+/// same Llama student, the same mixed stream (1 harmful safety-recovery context : 4 benign pairs, identical draws), the
+/// same loop; targeted completion adds the frozen aligned forward (all rows, for the KL anchor) and the frozen base
+/// forward (harmful rows only) plus the teacher-side math. Usage:
+/// <c>DeepAlign.Benchmarks targeted-cost [--threads N] [--seq T] [--batch B] [--steps S] [--hidden H] [--layers L] [--vocab V]</c>.
+/// </summary>
+internal static class TargetedCompletionCostBenchmark
+{
+    public const string Help = "seconds per token of targeted completion vs plain SFT, same data and loop (--threads 1 --seq 128 --batch 5 --steps 3 --hidden 512 --layers 8 --vocab 32000)";
+
+    public static int Run(string[] args)
+    {
+        int threads = Arg(args, "--threads", 1), seq = Arg(args, "--seq", 128), batch = Arg(args, "--batch", 5), steps = Arg(args, "--steps", 3);
+        int hidden = Arg(args, "--hidden", 512), layers = Arg(args, "--layers", 8), vocab = Arg(args, "--vocab", 32000);
+        torch.set_num_threads(threads);
+        var config = TinyModelFactory.LlamaConfig(vocabSize: vocab, hiddenSize: hidden, layers: layers, heads: hidden / 64, kvHeads: Math.Max(1, hidden / 128),
+            intermediateSize: hidden * 8 / 3, maxPositionEmbeddings: 4 * seq);
+        var gen = new Random(0);
+        long[] Ids(int n) => Enumerable.Range(0, n).Select(_ => (long)gen.Next(3, vocab)).ToArray();
+        int half = seq / 2;
+        var harmful = Enumerable.Range(0, 8).Select(i => new DatasetRecord
+        {
+            PromptIds = Ids(half / 2), HarmfulResponseIds = Ids(half), SafeResponseIds = Ids(seq - half), Location = $"harmful:{i}",
+        }).ToArray();
+        var benign = Enumerable.Range(0, 32).Select(i => new DatasetRecord { PromptIds = Ids(half), ResponseIds = Ids(seq - half), Location = $"benign:{i}" }).ToArray();
+
+        var results = new Dictionary<string, (double SecondsPerToken, double SecondsPerStep, long Params)>();
+        foreach (var objective in new[] { AlignmentObjective.Sft, AlignmentObjective.TargetedCompletion })
+        {
+            using var student = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 0);
+            using var aligned = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 0);
+            using var baseModel = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 1);
+            // Identical contexts for both objectives: safety recovery for SFT too (that is the augmentation baseline's data).
+            var options = new TargetedCompletionTrainerOptions
+            {
+                Objective = objective, SafetyRecoveryContexts = true,
+                Trainer = new TrainerOptions { MaxSteps = steps + 1, MicroBatchSize = batch, LearningRate = 1e-5, Seed = 0 },
+            };
+            var data = TargetedCompletionTrainer.CreateData(harmful, benign, null, options);
+            var reports = new List<TrainingProgress>();
+            var result = TargetedCompletionTrainer.Train(student, aligned, baseModel, data, options, progress: new SyncProgress(reports.Add));
+            long tokens = result.History.Skip(1).Sum(h => h.Tokens);
+            double seconds = (reports[^1].Elapsed - reports[0].Elapsed).TotalSeconds; // step 1 is warm-up
+            results[AlignmentObjectives.Name(objective)] = (seconds / tokens, seconds / steps, student.ParameterCount);
+        }
+        var sft = results["sft"];
+        var tc = results["targeted-completion"];
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{{\"params\": {sft.Params}, \"threads\": {threads}, \"batch\": {batch}, \"seq\": {seq}, \"steps\": {steps}, " +
+            $"\"sft_s_per_step\": {sft.SecondsPerStep:F3}, \"tc_s_per_step\": {tc.SecondsPerStep:F3}, " +
+            $"\"sft_tok_s\": {1 / sft.SecondsPerToken:F1}, \"tc_tok_s\": {1 / tc.SecondsPerToken:F1}, \"cost_ratio\": {tc.SecondsPerToken / sft.SecondsPerToken:F3}}}"));
+        return 0;
+    }
+
+    private sealed class SyncProgress(Action<TrainingProgress> onReport) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => onReport(value);
+    }
+
+    private static int Arg(string[] args, string name, int fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+}
