@@ -1,3 +1,4 @@
+using DeepAlign.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -121,34 +122,33 @@ internal sealed class AdamW : IDisposable
         }
     }
 
-    /// <summary>Replaces the state with saved moments and step count; throws naming a parameter whose moments are missing or misshapen.</summary>
-    public void LoadState(IReadOnlyDictionary<string, Tensor> tensors, long stepCount, string source)
+    /// <summary>
+    /// Replaces the state with saved moments and step count, reading each tensor on demand from
+    /// <paramref name="file"/> (so peak memory is the state itself); throws naming a parameter whose moments are
+    /// missing or misshapen, or a stored tensor that matches no parameter.
+    /// </summary>
+    public void LoadState(SafetensorsFile file, long stepCount)
     {
         DisposeState();
         var known = new HashSet<string>(StringComparer.Ordinal);
         foreach (var e in _entries)
         {
-            bool hasM = tensors.TryGetValue("exp_avg." + e.Name, out var m);
-            bool hasV = tensors.TryGetValue("exp_avg_sq." + e.Name, out var v);
-            known.Add("exp_avg." + e.Name);
-            known.Add("exp_avg_sq." + e.Name);
+            string mName = "exp_avg." + e.Name, vName = "exp_avg_sq." + e.Name;
+            known.Add(mName);
+            known.Add(vName);
+            bool hasM = file.Contains(mName), hasV = file.Contains(vName);
             if (!hasM && !hasV) continue; // never stepped (no gradient yet)
-            if (!hasM || !hasV) throw new InvalidDataException($"{source}: optimiser state of '{e.Name}' is incomplete.");
-            if (!m!.shape.SequenceEqual(e.Parameter.shape) || !v!.shape.SequenceEqual(e.Parameter.shape))
-                throw new InvalidDataException($"{source}: optimiser state of '{e.Name}' has shape [{string.Join(",", m.shape)}] but the parameter has [{string.Join(",", e.Parameter.shape)}].");
-            _state[e.Name] = (OwnedCopy(m, e.Parameter.device), OwnedCopy(v!, e.Parameter.device));
+            if (!hasM || !hasV) throw new InvalidDataException($"{file.Path}: optimiser state of '{e.Name}' is incomplete.");
+            foreach (var n in new[] { mName, vName })
+                if (!file.GetInfo(n).Shape.SequenceEqual(e.Parameter.shape))
+                    throw new InvalidDataException($"{file.Path}: '{n}' has shape [{string.Join(",", file.GetInfo(n).Shape)}] but the parameter has [{string.Join(",", e.Parameter.shape)}].");
+            var m = file.Load(mName, ScalarType.Float32, e.Parameter.device).DetachFromDisposeScope();
+            var v = file.Load(vName, ScalarType.Float32, e.Parameter.device).DetachFromDisposeScope();
+            _state[e.Name] = (m, v);
         }
-        var extra = tensors.Keys.FirstOrDefault(k => !known.Contains(k));
-        if (extra is not null) throw new InvalidDataException($"{source}: optimiser state has '{extra}', which matches no trainable parameter.");
+        var extra = file.Tensors.Select(t => t.Name).FirstOrDefault(k => !known.Contains(k));
+        if (extra is not null) throw new InvalidDataException($"{file.Path}: optimiser state has '{extra}', which matches no trainable parameter.");
         StepCount = stepCount;
-    }
-
-    private static Tensor OwnedCopy(Tensor t, Device device)
-    {
-        var moved = t.to(ScalarType.Float32, device);
-        var copy = moved.clone().DetachFromDisposeScope();
-        if (!ReferenceEquals(moved, t)) moved.Dispose();
-        return copy;
     }
 
     private void DisposeState()

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using DeepAlign.Checkpoints;
 using DeepAlign.Models;
 using DeepAlign.Training.Data;
 using Microsoft.Extensions.Logging;
@@ -212,7 +213,7 @@ public sealed class Trainer : IDisposable
                 Totals = totals,
                 Step = _step,
                 MicroBatch = i,
-                Random = new Random(TrainingData.Mix(o.Seed, _step, i, 0, 0x0b1e)),
+                Random = new SplitMixRandom(TrainingData.Mix(o.Seed, _step, i, 0, 0x0b1e)),
             };
             var output = _objective.Compute(batches[i], context);
             if (output.Loss.numel() != 1) throw new InvalidOperationException($"Objective '{_objective.Name}' returned a loss with {output.Loss.numel()} elements; it must be a scalar.");
@@ -272,7 +273,7 @@ public sealed class Trainer : IDisposable
                 var output = _objective.Compute(b, new ObjectiveContext
                 {
                     Student = _model, Teachers = _teachers, Totals = totals, Step = _step, MicroBatch = i,
-                    Random = new Random(TrainingData.Mix(Options.Seed, -1, i, 0, 0xe7a1)),
+                    Random = new SplitMixRandom(TrainingData.Mix(Options.Seed, -1, i, 0, 0xe7a1)),
                 });
                 loss += output.Loss.item<float>();
                 foreach (var (name, value) in output.Terms) terms[name] = terms.GetValueOrDefault(name) + value.item<float>();
@@ -313,30 +314,22 @@ public sealed class Trainer : IDisposable
     public void LoadCheckpoint(string checkpoint, TrainingData data)
     {
         var state = TrainingCheckpoints.ReadState(checkpoint);
-        var weights = TensorFile.Read(Path.Combine(checkpoint, TrainingCheckpoints.TrainableFile));
-        var moments = TensorFile.Read(Path.Combine(checkpoint, TrainingCheckpoints.OptimizerFile));
-        try
+        using (var weights = SafetensorsFile.Open(Path.Combine(checkpoint, TrainingCheckpoints.TrainableFile)))
         {
-            using (no_grad())
+            var names = _trainable.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (var (name, p) in _trainable)
             {
-                foreach (var (name, p) in _trainable)
-                {
-                    if (!weights.TryGetValue(name, out var w))
-                        throw new InvalidDataException($"{checkpoint}: no saved tensor for trainable parameter '{name}' (was it trained with other LoRA targets?).");
-                    if (!w.shape.SequenceEqual(p.shape))
-                        throw new InvalidDataException($"{checkpoint}: '{name}' has shape [{string.Join(",", w.shape)}] but the model's is [{string.Join(",", p.shape)}].");
-                    p.copy_(w);
-                }
-                var extra = weights.Keys.Except(_trainable.Select(p => p.Name)).FirstOrDefault();
-                if (extra is not null) throw new InvalidDataException($"{checkpoint}: saved tensor '{extra}' is not a trainable parameter of this model.");
+                if (!weights.Contains(name))
+                    throw new InvalidDataException($"{checkpoint}: no saved tensor for trainable parameter '{name}' (was it trained with other LoRA targets, or without LoRA?).");
+                if (!weights.GetInfo(name).Shape.SequenceEqual(p.shape))
+                    throw new InvalidDataException($"{checkpoint}: '{name}' has shape [{string.Join(",", weights.GetInfo(name).Shape)}] but the model's is [{string.Join(",", p.shape)}].");
             }
-            _optimizer.LoadState(moments, state.OptimizerStep, checkpoint);
+            var extra = weights.Tensors.Select(t => t.Name).FirstOrDefault(n => !names.Contains(n));
+            if (extra is not null) throw new InvalidDataException($"{checkpoint}: saved tensor '{extra}' is not a trainable parameter of this model.");
+            foreach (var (name, p) in _trainable) weights.LoadInto(name, p);
         }
-        finally
-        {
-            foreach (var t in weights.Values) t.Dispose();
-            foreach (var t in moments.Values) t.Dispose();
-        }
+        using (var moments = SafetensorsFile.Open(Path.Combine(checkpoint, TrainingCheckpoints.OptimizerFile)))
+            _optimizer.LoadState(moments, state.OptimizerStep);
         if (state.DataPosition is not null) data.Restore(state.DataPosition);
         if (state.TorchRngState is not null)
         {

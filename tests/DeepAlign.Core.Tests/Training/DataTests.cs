@@ -139,3 +139,43 @@ public sealed class DataTests : IDisposable
         cut.TargetCount.Should().Be(2);
     }
 }
+
+public class SafetyRecoveryBuilderTests
+{
+    [Fact]
+    public void Prefix_lengths_follow_p0_and_the_uniform_range_and_positions_start_after_the_prefix()
+    {
+        var record = new DatasetRecord { PromptIds = new long[] { 1, 2 }, HarmfulResponseIds = new long[] { 10, 11, 12, 13, 14, 15 }, SafeResponseIds = new long[] { 20, 21 }, Location = "t:1" };
+        var builder = new SafetyRecoveryExampleBuilder(MaxPrefixLength: 4);
+        var rng = new Random(5);
+        var counts = new int[7];
+        for (int i = 0; i < 4000; i++)
+        {
+            var e = builder.Build(record, rng);
+            int k = e.ForcedPrefixLength;
+            counts[k]++;
+            e.Ids.Should().Equal(new long[] { 1, 2 }.Concat(record.HarmfulResponseIds![..k]).Concat(new long[] { 20, 21 }));
+            e.Targets.Count(t => t).Should().Be(2);
+            e.Targets[2 + k].Should().BeTrue();
+            e.ResponseStart.Should().Be(2);
+        }
+        counts[5].Should().Be(0);
+        counts[6].Should().Be(0);
+        (counts[0] / 4000.0).Should().BeApproximately(0.5, 0.03);
+        for (int k = 1; k <= 4; k++) (counts[k] / 4000.0).Should().BeApproximately(0.125, 0.02);
+    }
+
+    [Fact]
+    public void Draws_are_reproducible_and_resume_identically()
+    {
+        var records = Enumerable.Range(0, 5).Select(i => new DatasetRecord { PromptIds = new long[] { 1 }, HarmfulResponseIds = Enumerable.Range(10, 30).Select(x => (long)x).ToArray(), SafeResponseIds = new long[] { 2 }, Location = $"r:{i}" }).ToArray();
+        var a = TrainingData.Single(records, new SafetyRecoveryExampleBuilder(), 3);
+        a.Next(4);
+        var pos = a.Position;
+        var expected = a.Next(9).Select(e => e.ForcedPrefixLength).ToArray();
+        expected.Distinct().Count().Should().BeGreaterThan(2);
+        var b = TrainingData.Single(records, new SafetyRecoveryExampleBuilder(), 3);
+        b.Restore(pos);
+        b.Next(9).Select(e => e.ForcedPrefixLength).Should().Equal(expected);
+    }
+}

@@ -73,13 +73,13 @@ public sealed class TrainingData
             var prebuilt = new TrainingExample?[s.Records.Count];
             if (s.Builder.IsDeterministic)
             {
-                var unused = new Random(0);
+                var unused = new SplitMixRandom(0);
                 for (int r = 0; r < prebuilt.Length; r++) prebuilt[r] = s.Builder.Build(s.Records[r], unused) with { Source = s.Name };
             }
             else
             {
                 // Build once to surface malformed lines at load time; the example is rebuilt at each draw.
-                for (int r = 0; r < s.Records.Count; r++) s.Builder.Build(s.Records[r], new Random(r));
+                for (int r = 0; r < s.Records.Count; r++) s.Builder.Build(s.Records[r], new SplitMixRandom(r));
             }
             _sources[i] = new Source { Spec = s, Prebuilt = prebuilt };
             _sources[i].Order = Permutation(i, 0);
@@ -151,7 +151,7 @@ public sealed class TrainingData
             s.Order = Permutation(pick, s.Epoch);
         }
         int index = s.Order[s.Cursor];
-        var example = s.Prebuilt[index] ?? s.Spec.Builder.Build(s.Spec.Records[index], new Random(Mix(_seed, pick, s.Epoch, s.Cursor, 0x5eed))) with { Source = s.Spec.Name };
+        var example = s.Prebuilt[index] ?? s.Spec.Builder.Build(s.Spec.Records[index], new SplitMixRandom(Mix(_seed, pick, s.Epoch, s.Cursor, 0x5eed))) with { Source = s.Spec.Name };
         s.Cursor++;
         s.Drawn++;
         _draws++;
@@ -173,7 +173,7 @@ public sealed class TrainingData
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;
         if (!_sources[source].Spec.Shuffle) return order;
-        var rng = new Random(Mix(_seed, source, epoch, 0, 0x5417));
+        var rng = new SplitMixRandom(Mix(_seed, source, epoch, 0, 0x5417));
         for (int i = n - 1; i > 0; i--)
         {
             int j = rng.Next(i + 1);
