@@ -38,16 +38,16 @@ public sealed class DataAndOptionsTests
     [Fact]
     public void K_pre_is_zero_with_probability_p0_and_uniform_otherwise_capped_by_K_max()
     {
-        var builder = new SafetyRecoveryExampleBuilder(NoPrefixProbability: 0.5, MaxPrefixLength: 4);
+        var builder = new SafetyRecoveryExampleBuilder(ZeroPrefixProbability: 0.5, MaxPrefixLength: 4);
         var rng = new Random(9);
         var counts = new int[8];
         const int n = 20000;
-        for (int i = 0; i < n; i++) counts[builder.DrawPrefixLength(7, rng)]++;
+        for (int i = 0; i < n; i++) counts[builder.Build(Triple, rng).ForcedPrefixLength]++;
         ((double)counts[0] / n).Should().BeApproximately(0.5, 0.02);
         for (int k = 1; k <= 4; k++) ((double)counts[k] / n).Should().BeApproximately(0.125, 0.01, $"K_pre = {k}");
         counts.Skip(5).Should().AllBeEquivalentTo(0, "K_max = 4 caps the prefix");
-        new SafetyRecoveryExampleBuilder(NoPrefixProbability: 1.0).DrawPrefixLength(7, rng).Should().Be(0);
-        new SafetyRecoveryExampleBuilder(NoPrefixProbability: 0.0).DrawPrefixLength(0, rng).Should().Be(0, "an empty h allows no prefix");
+        new SafetyRecoveryExampleBuilder(ZeroPrefixProbability: 1.0).Build(Triple, rng).ForcedPrefixLength.Should().Be(0);
+        new SafetyRecoveryExampleBuilder(ZeroPrefixProbability: 0.0).Build(Triple with { HarmfulResponseIds = Array.Empty<long>() }, rng).ForcedPrefixLength.Should().Be(0, "an empty h allows no prefix");
     }
 
     [Fact]
