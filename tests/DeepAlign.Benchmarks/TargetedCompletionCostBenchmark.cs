@@ -14,15 +14,15 @@ namespace DeepAlign.Benchmarks;
 /// same Llama student, the same mixed stream (1 harmful safety-recovery context : 4 benign pairs, identical draws), the
 /// same loop; targeted completion adds the frozen aligned forward (all rows, for the KL anchor) and the frozen base
 /// forward (harmful rows only) plus the teacher-side math. Usage:
-/// <c>DeepAlign.Benchmarks targeted-cost [--threads N] [--seq T] [--batch B] [--steps S] [--hidden H] [--layers L] [--vocab V]</c>.
+/// <c>DeepAlign.Benchmarks targeted-cost [--threads N] [--seq T] [--batch B] [--steps S] [--rounds R] [--hidden H] [--layers L] [--vocab V]</c>.
 /// </summary>
 internal static class TargetedCompletionCostBenchmark
 {
-    public const string Help = "seconds per token of targeted completion vs plain SFT, same data and loop (--threads 1 --seq 128 --batch 5 --steps 3 --hidden 512 --layers 8 --vocab 32000)";
+    public const string Help = "seconds per token of targeted completion vs plain SFT, same data and loop (--threads 1 --seq 128 --batch 5 --steps 3 --rounds 2 --hidden 512 --layers 8 --vocab 32000)";
 
     public static int Run(string[] args)
     {
-        int threads = Arg(args, "--threads", 1), seq = Arg(args, "--seq", 128), batch = Arg(args, "--batch", 5), steps = Arg(args, "--steps", 3);
+        int threads = Arg(args, "--threads", 1), seq = Arg(args, "--seq", 128), batch = Arg(args, "--batch", 5), steps = Arg(args, "--steps", 3), rounds = Arg(args, "--rounds", 2);
         int hidden = Arg(args, "--hidden", 512), layers = Arg(args, "--layers", 8), vocab = Arg(args, "--vocab", 32000);
         torch.set_num_threads(threads);
         var config = TinyModelFactory.LlamaConfig(vocabSize: vocab, hiddenSize: hidden, layers: layers, heads: hidden / 64, kvHeads: Math.Max(1, hidden / 128),
@@ -36,31 +36,37 @@ internal static class TargetedCompletionCostBenchmark
         }).ToArray();
         var benign = Enumerable.Range(0, 32).Select(i => new DatasetRecord { PromptIds = Ids(half), ResponseIds = Ids(seq - half), Location = $"benign:{i}" }).ToArray();
 
-        var results = new Dictionary<string, (double SecondsPerToken, double SecondsPerStep, long Params)>();
-        foreach (var objective in new[] { AlignmentObjective.Sft, AlignmentObjective.TargetedCompletion })
-        {
-            using var student = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 0);
-            using var aligned = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 0);
-            using var baseModel = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 1);
-            // Identical contexts for both objectives: safety recovery for SFT too (that is the augmentation baseline's data).
-            var options = new TargetedCompletionTrainerOptions
+        // Rounds alternate SFT and targeted completion so load changes on a shared machine hit both; per-step seconds per
+        // token are collected (the first step of every run is warm-up) and compared by their minimum (least disturbed
+        // step) and median.
+        var perToken = new Dictionary<AlignmentObjective, List<double>> { [AlignmentObjective.Sft] = new(), [AlignmentObjective.TargetedCompletion] = new() };
+        long parameters = 0;
+        for (int round = 0; round < rounds; round++)
+            foreach (var objective in new[] { AlignmentObjective.Sft, AlignmentObjective.TargetedCompletion })
             {
-                Objective = objective, SafetyRecoveryContexts = true,
-                Trainer = new TrainerOptions { MaxSteps = steps + 1, MicroBatchSize = batch, LearningRate = 1e-5, Seed = 0 },
-            };
-            var data = TargetedCompletionTrainer.CreateData(harmful, benign, null, options);
-            var reports = new List<TrainingProgress>();
-            var result = TargetedCompletionTrainer.Train(student, aligned, baseModel, data, options, progress: new SyncProgress(reports.Add));
-            long tokens = result.History.Skip(1).Sum(h => h.Tokens);
-            double seconds = (reports[^1].Elapsed - reports[0].Elapsed).TotalSeconds; // step 1 is warm-up
-            results[AlignmentObjectives.Name(objective)] = (seconds / tokens, seconds / steps, student.ParameterCount);
-        }
-        var sft = results["sft"];
-        var tc = results["targeted-completion"];
+                using var student = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 0);
+                using var aligned = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 0);
+                using var baseModel = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 1);
+                parameters = student.ParameterCount;
+                // Identical contexts for both objectives: safety recovery for SFT too (the augmentation baseline's data).
+                var options = new TargetedCompletionTrainerOptions
+                {
+                    Objective = objective, SafetyRecoveryContexts = true,
+                    Trainer = new TrainerOptions { MaxSteps = steps + 1, MicroBatchSize = batch, LearningRate = 1e-5, Seed = 0 },
+                };
+                var data = TargetedCompletionTrainer.CreateData(harmful, benign, null, options);
+                var reports = new List<TrainingProgress>();
+                var result = TargetedCompletionTrainer.Train(student, aligned, baseModel, data, options, progress: new SyncProgress(reports.Add));
+                for (int i = 1; i < reports.Count; i++)
+                    perToken[objective].Add((reports[i].Elapsed - reports[i - 1].Elapsed).TotalSeconds / result.History[i].Tokens);
+            }
+        static double Median(List<double> x) { var s = x.OrderBy(v => v).ToArray(); return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
+        var sft = perToken[AlignmentObjective.Sft];
+        var tc = perToken[AlignmentObjective.TargetedCompletion];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{{\"params\": {sft.Params}, \"threads\": {threads}, \"batch\": {batch}, \"seq\": {seq}, \"steps\": {steps}, " +
-            $"\"sft_s_per_step\": {sft.SecondsPerStep:F3}, \"tc_s_per_step\": {tc.SecondsPerStep:F3}, " +
-            $"\"sft_tok_s\": {1 / sft.SecondsPerToken:F1}, \"tc_tok_s\": {1 / tc.SecondsPerToken:F1}, \"cost_ratio\": {tc.SecondsPerToken / sft.SecondsPerToken:F3}}}"));
+            $"{{\"params\": {parameters}, \"threads\": {threads}, \"batch\": {batch}, \"seq\": {seq}, \"steps\": {steps}, \"rounds\": {rounds}, " +
+            $"\"sft_tok_s_best\": {1 / sft.Min():F1}, \"tc_tok_s_best\": {1 / tc.Min():F1}, " +
+            $"\"cost_ratio_best\": {tc.Min() / sft.Min():F3}, \"cost_ratio_median\": {Median(tc) / Median(sft):F3}}}"));
         return 0;
     }
 
