@@ -36,10 +36,12 @@ internal static class TargetedCompletionCostBenchmark
         }).ToArray();
         var benign = Enumerable.Range(0, 32).Select(i => new DatasetRecord { PromptIds = Ids(half), ResponseIds = Ids(seq - half), Location = $"benign:{i}" }).ToArray();
 
-        // Rounds alternate SFT and targeted completion so load changes on a shared machine hit both; per-step seconds per
-        // token are collected (the first step of every run is warm-up) and compared by their minimum (least disturbed
-        // step) and median.
-        var perToken = new Dictionary<AlignmentObjective, List<double>> { [AlignmentObjective.Sft] = new(), [AlignmentObjective.TargetedCompletion] = new() };
+        // Rounds alternate SFT and targeted completion so load changes on a shared machine hit both. Both objectives see
+        // identical batches step by step (same seed, same contexts), so step i of SFT and step i of targeted completion
+        // in the same round process the same tokens: the per-step time ratio is the per-token cost ratio. The first
+        // step of every run is warm-up. Reported: the median of the paired per-step ratios (robust to load spikes) and
+        // the ratio of the summed times.
+        var stepSeconds = new Dictionary<AlignmentObjective, List<double>> { [AlignmentObjective.Sft] = new(), [AlignmentObjective.TargetedCompletion] = new() };
         long parameters = 0;
         for (int round = 0; round < rounds; round++)
             foreach (var objective in new[] { AlignmentObjective.Sft, AlignmentObjective.TargetedCompletion })
@@ -58,15 +60,15 @@ internal static class TargetedCompletionCostBenchmark
                 var reports = new List<TrainingProgress>();
                 var result = TargetedCompletionTrainer.Train(student, aligned, baseModel, data, options, progress: new SyncProgress(reports.Add));
                 for (int i = 1; i < reports.Count; i++)
-                    perToken[objective].Add((reports[i].Elapsed - reports[i - 1].Elapsed).TotalSeconds / result.History[i].Tokens);
+                    stepSeconds[objective].Add((reports[i].Elapsed - reports[i - 1].Elapsed).TotalSeconds);
             }
         static double Median(List<double> x) { var s = x.OrderBy(v => v).ToArray(); return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
-        var sft = perToken[AlignmentObjective.Sft];
-        var tc = perToken[AlignmentObjective.TargetedCompletion];
+        var sft = stepSeconds[AlignmentObjective.Sft];
+        var tc = stepSeconds[AlignmentObjective.TargetedCompletion];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{{\"params\": {parameters}, \"threads\": {threads}, \"batch\": {batch}, \"seq\": {seq}, \"steps\": {steps}, \"rounds\": {rounds}, " +
-            $"\"sft_tok_s_best\": {1 / sft.Min():F1}, \"tc_tok_s_best\": {1 / tc.Min():F1}, " +
-            $"\"cost_ratio_best\": {tc.Min() / sft.Min():F3}, \"cost_ratio_median\": {Median(tc) / Median(sft):F3}}}"));
+            $"\"sft_s_per_step_median\": {Median(sft):F3}, \"tc_s_per_step_median\": {Median(tc):F3}, " +
+            $"\"cost_ratio_paired_median\": {Median(tc.Zip(sft, (a, b) => a / b).ToList()):F3}, \"cost_ratio_total\": {tc.Sum() / sft.Sum():F3}}}"));
         return 0;
     }
 
