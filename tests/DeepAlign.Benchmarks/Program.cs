@@ -12,6 +12,7 @@ internal static class Program
         ["tokenizer"] = (TokenizerBenchmark.Help, TokenizerBenchmark.Run),
         ["train-throughput"] = (TrainThroughputBenchmark.Help, TrainThroughputBenchmark.Run),
         ["contrastive"] = (ContrastiveDecodeBenchmark.Help, ContrastiveDecodeBenchmark.Run),
+        ["targeted-cost"] = (TargetedCompletionCostBenchmark.Help, TargetedCompletionCostBenchmark.Run),
     };
 
     private static int Main(string[] args)

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using DeepAlign.Method;
+using DeepAlign.Method.TargetedCompletion;
 using DeepAlign.Models;
 using DeepAlign.Models.Common;
 using DeepAlign.Models.Lora;
@@ -12,15 +14,22 @@ using Spectre.Console;
 namespace DeepAlign.Cli.Commands;
 
 /// <summary>
-/// <c>deepalign train --model DIR --objective sft --data F [--data G --mix 1:4] --output DIR [...]</c>: trains a
-/// model (full fine-tuning or LoRA) and writes a Hugging Face folder (merged weights, tokenizer files) to --output,
-/// plus the PEFT adapter in --output/adapter under LoRA. Checkpoints go to --output/checkpoints; running the same
-/// command again resumes from the newest one. Ctrl+C stops after writing a checkpoint.
+/// <c>deepalign train --model DIR --objective sft --data F [--data G --mix 1:4] --output DIR [...]</c>, or for the
+/// paper's method and Qi et al.'s baselines <c>deepalign train --objective targeted-completion|augmentation|constrained|sft
+/// --base DIR --aligned DIR --harmful F --benign F --output DIR [...]</c> (--aligned is --model: the student starts from
+/// it; harmful triples and benign pairs are mixed 1 : 4 unless --mix says otherwise): trains a model (full fine-tuning or
+/// LoRA) and writes a Hugging Face folder (merged weights, tokenizer files) to --output, plus the PEFT adapter in
+/// --output/adapter under LoRA. Checkpoints go to --output/checkpoints; running the same command again resumes from
+/// the newest one. Ctrl+C stops after writing a checkpoint.
 /// </summary>
 internal static class TrainCommand
 {
     /// <summary>What an objective factory can use.</summary>
-    internal sealed record Setup(ParseResult Parse, DecoderOnlyCausalLM Model, string ModelDirectory, IConversationEncoder? Encoder, int? VocabularySize);
+    internal sealed record Setup(ParseResult Parse, DecoderOnlyCausalLM Model, string ModelDirectory, IConversationEncoder? Encoder, int? VocabularySize)
+    {
+        /// <summary>Models the factory loaded (teachers); the command disposes them after training.</summary>
+        public List<IDisposable> Owned { get; } = new();
+    }
 
     /// <summary>
     /// An objective selectable with <c>--objective NAME</c>. To add one (e.g. targeted-completion), add an entry
@@ -34,17 +43,80 @@ internal static class TrainCommand
     {
         new("sft", "plain supervised fine-tuning: cross-entropy on response tokens",
             s => (new SftObjective(s.VocabularySize), new Dictionary<string, ICausalLanguageModel>())),
+        new("targeted-completion", "the paper's targeted completion: safety-recovery CE + hybrid teacher KL + base-favored penalty + utility anchor; needs --base",
+            s => PairObjective(s, AlignmentObjective.TargetedCompletion)),
+        new("augmentation", "Qi et al.'s safety-recovery data augmentation (Eq. 2)",
+            s => PairObjective(s, AlignmentObjective.Augmentation)),
+        new("constrained", "Qi et al.'s token-wise constrained objective (Eq. 3) against the initial model; AdamW beta1 0.5 by default",
+            s => PairObjective(s, AlignmentObjective.Constrained)),
     };
 
+    private static readonly Option<string?> BaseOption = new("--base") { Description = "Base model folder (pi_b; targeted-completion)." };
+    private static readonly Option<string?> HarmfulOption = new("--harmful") { Description = "JSONL of harmful triples (prompt, harmful_response, safe_response)." };
+    private static readonly Option<string?> BenignOption = new("--benign") { Description = "JSONL of benign pairs (prompt, response)." };
+    private static readonly Option<double> LambdaKd = new("--lambda-kd") { Description = "targeted-completion: weight of KL(q || pi_theta).", DefaultValueFactory = _ => 1.0 };
+    private static readonly Option<double> LambdaPen = new("--lambda-pen") { Description = "targeted-completion: weight of the base-favored penalty.", DefaultValueFactory = _ => 1.0 };
+    private static readonly Option<double> LambdaUtil = new("--lambda-util") { Description = "targeted-completion: weight of the utility anchor.", DefaultValueFactory = _ => 1.0 };
+    private static readonly Option<string> Utility = new("--utility") { Description = "targeted-completion: utility anchor, kl (KL(pi_a || pi_theta)) or ce (CE on benign responses).", DefaultValueFactory = _ => "kl" };
+    private static readonly Option<double> GMax = new("--g-max") { Description = "targeted-completion: g_max of the hybrid teacher (g_j = g_max U_j).", DefaultValueFactory = _ => 0.5 };
+    private static readonly Option<string?> ProbeNorms = new("--probe-norms") { Description = "targeted-completion: JSON file with the gradient probe's mean norms n_1..n_J (an array, or an object with \"norms\"); default: the ramp." };
+    private static readonly Option<double> NoPrefix = new("--p0") { Description = "Probability of no harmful prefix in a safety-recovery context.", DefaultValueFactory = _ => 0.5 };
+    private static readonly Option<int> KMax = new("--k-max") { Description = "Longest harmful prefix K_max of a safety-recovery context.", DefaultValueFactory = _ => 100 };
+
     /// <summary>Options that objectives other than sft declare (added to the command).</summary>
-    internal static readonly List<Option> ExtraOptions = new();
+    internal static readonly List<Option> ExtraOptions = new() { BaseOption, HarmfulOption, BenignOption, LambdaKd, LambdaPen, LambdaUtil, Utility, GMax, ProbeNorms, NoPrefix, KMax };
+
+    /// <summary>The method's options from the command line.</summary>
+    internal static TargetedCompletionOptions MethodOptions(ParseResult parse, int? vocabularySize) => new TargetedCompletionOptions
+    {
+        DistillationWeight = parse.GetValue(LambdaKd),
+        PenaltyWeight = parse.GetValue(LambdaPen),
+        UtilityWeight = parse.GetValue(LambdaUtil),
+        UtilityAnchor = parse.GetValue(Utility) switch
+        {
+            "kl" => UtilityAnchor.AlignedKl,
+            "ce" => UtilityAnchor.CrossEntropy,
+            var u => throw new ArgumentException($"--utility '{u}': use kl or ce."),
+        },
+        Teacher = new HybridTeacherOptions { MaxMix = parse.GetValue(GMax) },
+        ProbeNorms = parse.GetValue(ProbeNorms) is string f ? ReadProbeNorms(f) : null,
+        NoPrefixProbability = parse.GetValue(NoPrefix),
+        MaxPrefixLength = parse.GetValue(KMax),
+        VocabularySize = vocabularySize,
+    }.Validate();
+
+    private static double[] ReadProbeNorms(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Probe norms file '{path}' does not exist.", path);
+        var node = JsonNode.Parse(File.ReadAllText(path));
+        var array = node as JsonArray ?? node?["norms"] as JsonArray
+            ?? throw new InvalidDataException($"{path}: expected a JSON array of norms or an object with \"norms\".");
+        return array.Select((v, i) => v?.GetValue<double>() ?? throw new InvalidDataException($"{path}: norm {i} is null.")).ToArray();
+    }
+
+    private static (ITrainingObjective, IReadOnlyDictionary<string, ICausalLanguageModel>) PairObjective(Setup s, AlignmentObjective kind)
+    {
+        var options = new TargetedCompletionTrainerOptions { Objective = kind, Method = MethodOptions(s.Parse, s.VocabularySize) };
+        var objective = TargetedCompletionTrainer.CreateObjective(options);
+        var aligned = CausalLanguageModel.FromPretrained(s.ModelDirectory, s.Model.Device, s.Model.DType);
+        s.Owned.Add(aligned);
+        DecoderOnlyCausalLM? baseModel = null;
+        if (kind == AlignmentObjective.TargetedCompletion)
+        {
+            string baseDir = s.Parse.GetValue(BaseOption) ?? throw new ArgumentException("--objective targeted-completion needs --base DIR (the base model).");
+            TargetedCompletionTrainer.CheckSameVocabulary(s.ModelDirectory, baseDir);
+            baseModel = CausalLanguageModel.FromPretrained(baseDir, s.Model.Device, s.Model.DType);
+            s.Owned.Add(baseModel);
+        }
+        return (objective, TargetedCompletionTrainer.Teachers(objective, aligned, baseModel));
+    }
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Hugging Face model folder to start from.", Required = true };
+        var model = new Option<string>("--model", "--aligned") { Description = "Hugging Face model folder to start from (the aligned model for the pair objectives).", Required = true };
         var objective = new Option<string>("--objective") { Description = $"Training objective: {string.Join(", ", Objectives.Select(o => $"{o.Name} ({o.Description})"))}.", DefaultValueFactory = _ => "sft" };
-        var data = new Option<string[]>("--data") { Description = "JSONL dataset file(s) (DESIGN.md schema or pre-tokenized prompt_ids/response_ids or ids/mask); several files are mixed by --mix.", Required = true, AllowMultipleArgumentsPerToken = true };
-        var mix = new Option<string?>("--mix") { Description = "Mixing ratio of the --data files, e.g. 1:4 (default: equal)." };
+        var data = new Option<string[]>("--data") { Description = "JSONL dataset file(s) (DESIGN.md schema or pre-tokenized prompt_ids/response_ids or ids/mask); several files are mixed by --mix. Alternatively --harmful and --benign.", AllowMultipleArgumentsPerToken = true };
+        var mix = new Option<string?>("--mix") { Description = "Mixing ratio of the --data files, e.g. 1:4 (default: equal), or harmful:benign with --harmful/--benign (default 1:4)." };
         var field = new Option<string>("--response-field") { Description = "Response to train on: response, safe_response or harmful_response.", DefaultValueFactory = _ => "response" };
         var output = new Option<string>("--output") { Description = "Output folder (model, adapter/, checkpoints/).", Required = true };
         var steps = new Option<int?>("--steps") { Description = "Optimiser steps (default: one epoch over the data)." };
@@ -54,7 +126,7 @@ internal static class TrainCommand
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-5 full, 1e-4 LoRA)." };
         var warmup = new Option<int>("--warmup") { Description = "Linear warmup steps.", DefaultValueFactory = _ => 0 };
         var wd = new Option<double>("--weight-decay") { Description = "AdamW weight decay on matrices (never norms or biases).", DefaultValueFactory = _ => 0.0 };
-        var beta1 = new Option<double>("--beta1") { Description = "AdamW beta1 (Qi et al. use 0.5 for the constrained objective).", DefaultValueFactory = _ => 0.9 };
+        var beta1 = new Option<double?>("--beta1") { Description = "AdamW beta1 (default 0.9; 0.5 for the constrained objective, as Qi et al.)." };
         var clip = new Option<double>("--max-grad-norm") { Description = "Gradient clipping norm (0 disables).", DefaultValueFactory = _ => 1.0 };
         var maxLen = new Option<int?>("--max-length") { Description = "Cut longer sequences to this many tokens." };
         var seed = new Option<int>("--seed") { Description = "Seed of data order, dropout and LoRA init.", DefaultValueFactory = _ => 0 };
@@ -80,19 +152,45 @@ internal static class TrainCommand
                 ?? throw new ArgumentException($"Unknown objective '{objectiveName}'; choose one of {string.Join(", ", Objectives.Select(o => o.Name))}.");
             string modelDir = parse.GetValue(model)!;
             string outDir = parse.GetValue(output)!;
-            var files = parse.GetValue(data)!;
-            var weights = ParseMix(parse.GetValue(mix), files.Length);
+            var files = parse.GetValue(data) ?? Array.Empty<string>();
+            string? harmfulFile = parse.GetValue(HarmfulOption), benignFile = parse.GetValue(BenignOption);
+            bool pairData = harmfulFile is not null || benignFile is not null;
+            if (pairData && (harmfulFile is null || benignFile is null)) throw new ArgumentException("--harmful and --benign go together.");
+            if (pairData && files.Length > 0) throw new ArgumentException("Give either --data or --harmful/--benign, not both.");
+            if (!pairData && files.Length == 0) throw new ArgumentException("Give the training data: --data F [G ...], or --harmful F --benign G.");
+            AlignmentObjective? pairKind = entry.Name == "sft" ? AlignmentObjective.Sft : AlignmentObjectives.All.Cast<AlignmentObjective?>().FirstOrDefault(k => AlignmentObjectives.Name(k!.Value) == entry.Name);
+            if (!pairData && pairKind is AlignmentObjective.TargetedCompletion or AlignmentObjective.Augmentation)
+                throw new ArgumentException($"--objective {entry.Name} trains on harmful triples and benign pairs: give --harmful F --benign G.");
+            var weights = ParseMix(parse.GetValue(mix), pairData ? 2 : files.Length, pairData ? new[] { 1.0, 4.0 } : null);
             bool useLora = parse.GetValue(lora);
 
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
             var dt = CausalLanguageModel.ParseDType(parse.GetValue(dtype));
             using var student = CausalLanguageModel.FromPretrained(modelDir, dev, dt);
             ChatConversationEncoder? encoder = File.Exists(Path.Combine(modelDir, "tokenizer.json")) ? ChatConversationEncoder.FromPretrained(modelDir) : null;
-            var builder = new SftExampleBuilder(encoder, parse.GetValue(field)!);
-            var sources = files.Select((f, i) => new DataSource(Path.GetFileNameWithoutExtension(f), JsonlDatasetReader.ReadFile(f), builder, weights[i])).ToArray();
-            if (sources.Select(s => s.Name).Distinct().Count() != sources.Length)
-                sources = sources.Select((s, i) => s with { Name = $"{s.Name}#{i}" }).ToArray();
-            var trainingData = new TrainingData(sources, parse.GetValue(seed));
+            TrainingData trainingData;
+            int firstCount;
+            if (pairData)
+            {
+                var pairOptions = new TargetedCompletionTrainerOptions
+                {
+                    Objective = pairKind ?? AlignmentObjective.Sft,
+                    Method = MethodOptions(parse, encoder?.VocabSize) with { HarmfulShare = weights[0], BenignShare = weights[1] },
+                    Trainer = new TrainerOptions { Seed = parse.GetValue(seed) },
+                };
+                var harmfulRecords = JsonlDatasetReader.ReadFile(harmfulFile!);
+                trainingData = TargetedCompletionTrainer.CreateData(harmfulRecords, JsonlDatasetReader.ReadFile(benignFile!), encoder, pairOptions);
+                firstCount = harmfulRecords.Count;
+            }
+            else
+            {
+                var builder = new SftExampleBuilder(encoder, parse.GetValue(field)!);
+                var sources = files.Select((f, i) => new DataSource(Path.GetFileNameWithoutExtension(f), JsonlDatasetReader.ReadFile(f), builder, weights[i])).ToArray();
+                if (sources.Select(s => s.Name).Distinct().Count() != sources.Length)
+                    sources = sources.Select((s, i) => s with { Name = $"{s.Name}#{i}" }).ToArray();
+                trainingData = new TrainingData(sources, parse.GetValue(seed));
+                firstCount = sources[0].Records.Count;
+            }
 
             LoraOptions? loraOptions = null;
             if (useLora)
@@ -106,17 +204,19 @@ internal static class TrainCommand
                 LoraApplier.Apply(student, loraOptions);
             }
             int micro = parse.GetValue(batch), ga = parse.GetValue(accum);
-            int stepCount = parse.GetValue(steps) ?? (int)Math.Max(1, Math.Ceiling((parse.GetValue(epochs) ?? 1.0) * sources[0].Records.Count * weights.Sum() / weights[0] / (micro * ga)));
+            int stepCount = parse.GetValue(steps) ?? (int)Math.Max(1, Math.Ceiling((parse.GetValue(epochs) ?? 1.0) * firstCount * weights.Sum() / weights[0] / (micro * ga)));
             double clipNorm = parse.GetValue(clip);
             var options = new TrainerOptions
             {
                 MaxSteps = stepCount, MicroBatchSize = micro, GradientAccumulationSteps = ga,
                 LearningRate = parse.GetValue(lr) ?? (useLora ? 1e-4 : 2e-5), WarmupSteps = parse.GetValue(warmup),
-                WeightDecay = parse.GetValue(wd), Beta1 = parse.GetValue(beta1), MaxGradNorm = clipNorm > 0 ? clipNorm : null,
+                WeightDecay = parse.GetValue(wd), Beta1 = parse.GetValue(beta1) ?? (pairKind is AlignmentObjective k ? TargetedCompletionTrainer.DefaultTrainerOptions(k).Beta1 : 0.9), MaxGradNorm = clipNorm > 0 ? clipNorm : null,
                 MaxSequenceLength = parse.GetValue(maxLen), Seed = parse.GetValue(seed),
                 CheckpointDirectory = Path.Combine(outDir, "checkpoints"), CheckpointEvery = parse.GetValue(ckEvery),
             };
-            var (trainingObjective, teachers) = entry.Create(new Setup(parse, student, modelDir, encoder, encoder?.VocabSize));
+            var setup = new Setup(parse, student, modelDir, encoder, encoder?.VocabSize);
+            using var owned = new DisposableList(setup.Owned);
+            var (trainingObjective, teachers) = entry.Create(setup);
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
@@ -166,9 +266,17 @@ internal static class TrainCommand
         return command;
     }
 
-    private static double[] ParseMix(string? mix, int files)
+    private sealed class DisposableList(List<IDisposable> items) : IDisposable
     {
-        if (mix is null) return Enumerable.Repeat(1.0, files).ToArray();
+        public void Dispose()
+        {
+            foreach (var d in items) d.Dispose();
+        }
+    }
+
+    private static double[] ParseMix(string? mix, int files, double[]? fallback = null)
+    {
+        if (mix is null) return fallback ?? Enumerable.Repeat(1.0, files).ToArray();
         var parts = mix.Split(':');
         if (parts.Length != files)
             throw new ArgumentException($"--mix '{mix}' has {parts.Length} parts but {files} --data file(s) were given.");

@@ -1,0 +1,124 @@
+using DeepAlign.Training;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Method.TargetedCompletion;
+
+/// <summary>
+/// Qi et al.'s safety-recovery data augmentation (their Eq. 2; METHOD.md section 4): cross-entropy of the safe
+/// response r given (x, h_&lt;=K_pre) on the <c>harmful</c> rows (built by <see cref="DeepAlign.Training.Data.SafetyRecoveryExampleBuilder"/>),
+/// mixed with cross-entropy of the benign responses. Their alpha = 0.2 is realised by the 1 : 4 batch mix, and the
+/// loss is one token-weighted mean over every target of the accumulated batch (as an SFT trainer over the mixed data
+/// computes it). Logged terms: <c>ce</c> (the loss), <c>ce_harmful</c> and <c>ce_benign</c> (each source's share of it).
+/// </summary>
+public sealed class AugmentationObjective : ITrainingObjective
+{
+    /// <summary>Creates the objective.</summary>
+    /// <param name="vocabularySize">Logits columns that enter the softmax (null: all).</param>
+    public AugmentationObjective(int? vocabularySize = null)
+    {
+        if (vocabularySize is <= 0) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, "The vocabulary size must be positive.");
+        VocabularySize = vocabularySize;
+    }
+
+    /// <summary>Logits columns that enter the softmax (null: all).</summary>
+    public int? VocabularySize { get; }
+
+    /// <inheritdoc />
+    public string Name => "augmentation";
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> RequiredTeachers => Array.Empty<string>();
+
+    /// <inheritdoc />
+    public TokenCounts CountTokens(TrainingBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        return new TokenCounts(TokenCounts.DefaultGroup, batch.TargetCount);
+    }
+
+    /// <inheritdoc />
+    public ObjectiveOutput Compute(TrainingBatch batch, ObjectiveContext context)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(context);
+        var logits = context.Student.Forward(batch.InputIds, batch.AttentionMask);
+        var mask = ObjectiveRows.PredictMask(batch);
+        var lp = PositionStatistics.LogSoftmax(ObjectiveRows.Predicting(logits, mask), VocabularySize);
+        var nll = TargetedCompletionTerms.CrossEntropy(lp, ObjectiveRows.Labels(batch, mask));
+        var loss = context.Normalize(nll.sum());
+        var terms = new Dictionary<string, Tensor> { ["ce"] = loss.detach() };
+        using (no_grad())
+        {
+            // Each source's share of the loss (they add up to ce).
+            var rows = batch.Examples.Select(e => e.Source == TrainingSources.Harmful).ToArray();
+            using var rowFlags = tensor(rows, device: mask.device).unsqueeze(1).expand(mask.shape);
+            var harmful = rowFlags[mask];
+            terms["ce_harmful"] = context.Normalize(nll.detach().masked_fill(harmful.logical_not(), 0.0).sum());
+            terms["ce_benign"] = context.Normalize(nll.detach().masked_fill(harmful, 0.0).sum());
+        }
+        return new ObjectiveOutput { Loss = loss, Terms = terms };
+    }
+}
+
+/// <summary>
+/// Qi et al.'s token-wise constrained objective (their Eq. 3; METHOD.md section 4) on whatever data the user trains
+/// on: loss_j = (2 / beta_j) softplus(beta_j (log pi_ref(y_j) - log pi_theta(y_j))) with their beta schedule
+/// (beta_1 = 0.5, beta_2..5 = 2, beta_j&gt;5 = 0.1) over response positions j, pi_ref = the initial aligned model (the
+/// frozen teacher <c>aligned</c>), a token-weighted mean over every target. The loss value reported is this softplus
+/// form; its gradient is the exact one (their code clamps the detached weight at 1e-3; we do not). Their optimiser
+/// uses AdamW beta1 = 0.5 (<see cref="TargetedCompletionTrainer.DefaultTrainerOptions"/>). Logged terms:
+/// <c>constrained</c> (the loss) and <c>ce</c> (plain cross-entropy of the same targets, for comparison).
+/// </summary>
+public sealed class ConstrainedTrainingObjective : ITrainingObjective
+{
+    /// <summary>Creates the objective.</summary>
+    /// <param name="betas">beta schedule (validated here); null for Qi et al.'s.</param>
+    /// <param name="vocabularySize">Logits columns that enter the softmax (null: all).</param>
+    public ConstrainedTrainingObjective(ConstrainedBetaSchedule? betas = null, int? vocabularySize = null)
+    {
+        if (vocabularySize is <= 0) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, "The vocabulary size must be positive.");
+        Betas = (betas ?? new ConstrainedBetaSchedule()).Validate();
+        VocabularySize = vocabularySize;
+    }
+
+    /// <summary>The beta schedule.</summary>
+    public ConstrainedBetaSchedule Betas { get; }
+
+    /// <summary>Logits columns that enter the softmax (null: all).</summary>
+    public int? VocabularySize { get; }
+
+    /// <inheritdoc />
+    public string Name => "constrained";
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> RequiredTeachers { get; } = new[] { TargetedCompletionObjective.AlignedTeacher };
+
+    /// <inheritdoc />
+    public TokenCounts CountTokens(TrainingBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        return new TokenCounts(TokenCounts.DefaultGroup, batch.TargetCount);
+    }
+
+    /// <inheritdoc />
+    public ObjectiveOutput Compute(TrainingBatch batch, ObjectiveContext context)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(context);
+        var mask = ObjectiveRows.PredictMask(batch);
+        var labels = ObjectiveRows.Labels(batch, mask);
+        var positions = ObjectiveRows.Positions(batch, mask);
+        var logits = context.Student.Forward(batch.InputIds, batch.AttentionMask);
+        var policy = PositionStatistics.TokenLogProbs(PositionStatistics.LogSoftmax(ObjectiveRows.Predicting(logits, mask), VocabularySize), labels);
+        Tensor reference;
+        using (no_grad())
+        {
+            var refLogits = ObjectiveRows.TeacherPredicting(context.Teacher(TargetedCompletionObjective.AlignedTeacher), batch, mask, allRows: true);
+            reference = PositionStatistics.TokenLogProbs(PositionStatistics.LogSoftmax(refLogits, VocabularySize), labels);
+        }
+        var betas = Betas.Betas(positions.clamp_min(1));
+        var loss = context.Normalize(ConstrainedObjective.Loss(policy, reference, betas).sum());
+        var ce = context.Normalize(policy.detach().neg().sum());
+        return new ObjectiveOutput { Loss = loss, Terms = new Dictionary<string, Tensor> { ["constrained"] = loss.detach(), ["ce"] = ce } };
+    }
+}

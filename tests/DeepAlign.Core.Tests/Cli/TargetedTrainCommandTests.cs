@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using System.Text.Json;
+using DeepAlign.Models;
+using FluentAssertions;
+using Xunit;
+
+namespace DeepAlign.Tests.Cli;
+
+/// <summary>Runs <c>deepalign train --objective targeted-completion|constrained ...</c> as a process on the tiny pair of Fixtures/targeted.</summary>
+public sealed class TargetedTrainCommandTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "deepalign-cli-tc-" + Guid.NewGuid().ToString("N"));
+    private static readonly string Pair = Path.Combine(AppContext.BaseDirectory, "Fixtures", "targeted");
+
+    public TargetedTrainCommandTests()
+    {
+        Directory.CreateDirectory(_dir);
+        var rng = new Random(1);
+        long[] Ids(int n) => Enumerable.Range(0, n).Select(_ => (long)rng.Next(3, 40)).ToArray();
+        File.WriteAllLines(Path.Combine(_dir, "harmful.jsonl"), Enumerable.Range(0, 4).Select(_ => JsonSerializer.Serialize(new
+        {
+            prompt_ids = Ids(4), harmful_response_ids = Ids(6), safe_response_ids = Ids(3),
+        })));
+        File.WriteAllLines(Path.Combine(_dir, "benign.jsonl"), Enumerable.Range(0, 8).Select(_ => JsonSerializer.Serialize(new { prompt_ids = Ids(4), response_ids = Ids(4) })));
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "deepalign.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit(120_000).Should().BeTrue();
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private string[] Args(string objective, string output, params string[] extra) =>
+        new[] { "train", "--objective", objective, "--base", Path.Combine(Pair, "base"), "--aligned", Path.Combine(Pair, "aligned"),
+            "--harmful", Path.Combine(_dir, "harmful.jsonl"), "--benign", Path.Combine(_dir, "benign.jsonl"),
+            "--output", Path.Combine(_dir, output), "--steps", "2", "--batch-size", "5", "--lr", "1e-3", "--json" }.Concat(extra).ToArray();
+
+    [Fact]
+    public void Targeted_completion_trains_logs_every_term_and_exports_a_loadable_model()
+    {
+        var (code, stdout, err) = Run(Args("targeted-completion", "tc", "--lambda-pen", "2"));
+        code.Should().Be(0, err);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Should().HaveCount(3);
+        using (var step = JsonDocument.Parse(lines[0]))
+        {
+            var terms = step.RootElement.GetProperty("terms");
+            foreach (var t in new[] { "ce", "kl", "pen", "util", "u" }) terms.TryGetProperty(t, out _).Should().BeTrue(t);
+        }
+        using var m = CausalLanguageModel.FromPretrained(Path.Combine(_dir, "tc"));
+        m.Config.VocabSize.Should().Be(40);
+    }
+
+    [Fact]
+    public void Constrained_with_lora_reports_the_softplus_loss()
+    {
+        var (code, stdout, err) = Run(Args("constrained", "c", "--lora", "--lora-rank", "2"));
+        code.Should().Be(0, err);
+        using var step = JsonDocument.Parse(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
+        step.RootElement.GetProperty("terms").GetProperty("constrained").GetDouble().Should().BeApproximately(step.RootElement.GetProperty("loss").GetDouble(), 1e-5);
+        File.Exists(Path.Combine(_dir, "c", "adapter", "adapter_config.json")).Should().BeTrue();
+    }
+
+    [Fact]
+    public void Targeted_completion_without_base_is_a_usage_error()
+    {
+        var args = Args("targeted-completion", "x").Where((a, i) => i != 3 && i != 4).ToArray(); // drop --base DIR
+        var (code, _, err) = Run(args);
+        code.Should().Be(2);
+        err.Trim().Should().Contain("--base").And.NotContain("\n");
+    }
+}
