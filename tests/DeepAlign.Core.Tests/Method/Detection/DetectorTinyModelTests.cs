@@ -101,7 +101,6 @@ public class DetectorTinyModelTests(ITestOutputHelper output)
         return (first, last);
     }
 
-
     [Fact]
     public void Fine_tuning_only_the_first_response_tokens_gives_high_early_kl_and_u_near_one_later()
     {
