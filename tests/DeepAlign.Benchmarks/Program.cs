@@ -8,6 +8,7 @@ internal static class Program
 {
     private static readonly Dictionary<string, (string Help, Func<string[], int> Run)> Modes = new(StringComparer.OrdinalIgnoreCase)
     {
+        ["profile"] = ("incompleteness profile vs two forward passes (ratio; target <= 1.25)", ProfileThroughput.Run),
     };
 
     private static int Main(string[] args)

@@ -236,34 +236,52 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
         var maskAll = tensor(mask, [rows, width], ScalarType.Int64);
         var inputIds = idsAll.narrow(1, 0, inputWidth);
         var inputMask = maskAll.narrow(1, 0, inputWidth);
-        var selectCpu = tensor(select.ToArray(), ScalarType.Int64);
-        var la = ResponseLogProbs(_aligned, inputIds, inputMask, selectCpu, maxResponse, inputWidth);
-        var lb = ResponseLogProbs(_base, inputIds, inputMask, selectCpu, maxResponse, inputWidth);
+        // Row index into the flattened logits [rows * inputWidth, W] of each response position: the last maxResponse
+        // columns predict response tokens (rows are left-padded, so every row ends at the last column).
+        var flatRows = select.Select(i => i / maxResponse * inputWidth + (inputWidth - maxResponse) + i % maxResponse).ToArray();
+        var la = Logits(_aligned, inputIds, inputMask);
+        var lb = Logits(_base, inputIds, inputMask);
         var y = tensor(targets.ToArray(), ScalarType.Int64, device);
-        using var stats = PositionStatistics.Compute(la, lb, y, _stats);
-        var scalars = stack(new[]
+        var rowsA = tensor(flatRows, ScalarType.Int64, la.device);
+        var rowsB = la.device == lb.device ? rowsA : tensor(flatRows, ScalarType.Int64, lb.device);
+
+        // The statistics run over chunks of about 2^24 vocabulary entries (512 rows of a 32k vocabulary), which bounds the
+        // temporaries' memory independently of the batch; smaller chunks were measured slower (per-operation overhead).
+        int n = flatRows.Length;
+        int chunk = Math.Max(1, (1 << 24) / VocabSize);
+        var scalarParts = new List<Tensor>();
+        var itemIdParts = new List<Tensor>();
+        var itemProbParts = new List<Tensor>();
+        int m = 0;
+        for (int start = 0; start < n; start += chunk)
         {
-            stats.KlAlignedBase, stats.KlBaseAligned, stats.LogRatio!, stats.BaseFavoredToken!.to_type(ScalarType.Float32),
-            stats.Set.MassBase, stats.Set.MassAligned, stats.Set.TopMassBase, stats.Set.Incompleteness,
-        }, 1).to_type(ScalarType.Float32).cpu();
-        int m = (int)stats.TopItemIds.shape[^1];
-        var itemIds = stats.TopItemIds.cpu();
-        var itemProbs = cat(new[] { stats.TopItemProbBase, stats.TopItemProbAligned }, -1).to_type(ScalarType.Float32).cpu();
+            int c = Math.Min(chunk, n - start);
+            using var step = NewDisposeScope();
+            var lpA = PositionStatistics.LogSoftmax(la.index_select(0, rowsA.narrow(0, start, c)), VocabSize);
+            var lpB = PositionStatistics.LogSoftmax(lb.index_select(0, rowsB.narrow(0, start, c)), VocabSize);
+            using var stats = PositionStatistics.Compute(lpA, PositionStatistics.OnDevice(lpB, device), y.narrow(0, start, c), _stats);
+            scalarParts.Add(stack(new[]
+            {
+                stats.KlAlignedBase, stats.KlBaseAligned, stats.LogRatio!, stats.BaseFavoredToken!.to_type(ScalarType.Float32),
+                stats.Set.MassBase, stats.Set.MassAligned, stats.Set.TopMassBase, stats.Set.Incompleteness,
+            }, 1).to_type(ScalarType.Float32).MoveToOuterDisposeScope());
+            m = (int)stats.TopItemIds.shape[^1];
+            itemIdParts.Add(stats.TopItemIds.alias().MoveToOuterDisposeScope());
+            itemProbParts.Add(cat(new[] { stats.TopItemProbBase, stats.TopItemProbAligned }, -1).to_type(ScalarType.Float32).MoveToOuterDisposeScope());
+        }
+        // Only these small arrays leave the device.
+        var scalars = cat(scalarParts, 0).cpu();
+        var itemIds = cat(itemIdParts, 0).cpu();
+        var itemProbs = cat(itemProbParts, 0).cpu();
         return new HostStats(scalars.data<float>().ToArray(), targets.ToArray(), itemIds.data<long>().ToArray(), itemProbs.data<float>().ToArray(), m);
     }
 
-    /// <summary>fp32 log-probabilities, cut to the vocabulary, at the positions that predict response tokens: <c>[N, V]</c>.</summary>
-    private Tensor ResponseLogProbs(ICausalLanguageModel model, Tensor inputIds, Tensor inputMask, Tensor select, int maxResponse, int inputWidth)
+    /// <summary>A model's logits over the batch, flattened to <c>[rows * inputWidth, W]</c> (a view, no copy).</summary>
+    private static Tensor Logits(ICausalLanguageModel model, Tensor inputIds, Tensor inputMask)
     {
-        using var scope = NewDisposeScope();
         var dev = model.Device;
         var logits = model.Forward(inputIds.to(dev), inputMask.to(dev));
-        // The last maxResponse columns predict response tokens (rows are left-padded, so every row ends at the last column).
-        var tail = logits.narrow(1, inputWidth - maxResponse, maxResponse).reshape(-1, logits.shape[^1]);
-        var picked = tail.index_select(0, select.to(dev));
-        logits.Dispose();
-        var lp = PositionStatistics.LogSoftmax(picked, VocabSize);
-        return PositionStatistics.OnDevice(lp, _aligned.Device).MoveToOuterDisposeScope();
+        return logits.reshape(-1, logits.shape[^1]);
     }
 
     private List<SequenceProfile> Unpack(IReadOnlyList<ProfileInput> batch, int[] responseLengths, HostStats h, int firstIndex)
