@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Benchmarks;
 
 /// <summary>
-/// <c>profile [--batches N] [--batch-size B] [--length T] [--vocab V] [--hidden H] [--layers L] [--threads N]</c>:
+/// <c>profile [--batches N] [--batch-size B] [--length T] [--vocab V] [--hidden H] [--layers L] [--threads N] [--probe N]</c>:
 /// times <see cref="BaseFavoredTokenDetector.ProfileBatch"/> against the two models' plain forward passes on the same
 /// left-padded batches and prints the ratio (target: at most 1.25).
 /// </summary>
@@ -51,6 +51,18 @@ internal static class ProfileThroughput
         long tokens = data.Sum(d => d.Sum(x => (long)x.ResponseIds.Count));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"two forward passes: {forwardSeconds / batches:F3} s/batch; profile: {profileSeconds / batches:F3} s/batch ({tokens / profileSeconds:F0} response tokens/s); ratio {profileSeconds / forwardSeconds:F3}"));
+        int probe = Arg(args, "--probe", 0);
+        if (probe > 0)
+        {
+            var inputs = data.SelectMany(d => d).Take(probe).ToList();
+            var sw = Stopwatch.StartNew();
+            var result = GradientSignalProbe.Run(a, inputs);
+            double perSequence = sw.Elapsed.TotalSeconds / inputs.Count;
+            sw.Restart();
+            using (no_grad()) a.Forward(tensor(inputs[0].PromptIds.Concat(inputs[0].ResponseIds.Take(64)).ToArray(), [1, inputs[0].PromptIds.Count + 64])).Dispose();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"gradient probe (J = 64, last 3 layers + head, {result.ParameterNames.Count} tensors): {perSequence:F3} s/sequence; one no-grad forward of the same tokens {sw.Elapsed.TotalSeconds:F3} s"));
+        }
         return 0;
     }
 
