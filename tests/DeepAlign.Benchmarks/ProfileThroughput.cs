@@ -39,6 +39,8 @@ internal static class ProfileThroughput
         Forwards(a, b, data[0]);
         detector.ProfileBatch(data[0]);
         double forwardSeconds = 0, profileSeconds = 0;
+        var phases = new Dictionary<string, double>();
+        BaseFavoredTokenDetector.PhaseTimer = (name, seconds) => phases[name] = phases.GetValueOrDefault(name) + seconds;
         for (int i = 0; i < batches; i++)
         {
             var sw = Stopwatch.StartNew();
@@ -48,6 +50,8 @@ internal static class ProfileThroughput
             detector.ProfileBatch(data[i]);
             profileSeconds += sw.Elapsed.TotalSeconds;
         }
+        BaseFavoredTokenDetector.PhaseTimer = null;
+        Console.WriteLine("profile phases (s/batch): " + string.Join(", ", phases.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value / batches:F3}"))));
         long tokens = data.Sum(d => d.Sum(x => (long)x.ResponseIds.Count));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"two forward passes: {forwardSeconds / batches:F3} s/batch; profile: {profileSeconds / batches:F3} s/batch ({tokens / profileSeconds:F0} response tokens/s); ratio {profileSeconds / forwardSeconds:F3}"));

@@ -195,7 +195,7 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
         if (maxResponse == 0)
             return batch.Select((b, r) => new SequenceProfile(firstIndex + r, b.Id, b.Location, b.PromptIds, Array.Empty<PositionProfile>())).ToList();
 
-        var host = ScoreOnDevice(batch, responseLengths, maxResponse);
+        var host = ScoreOnDevice(batch, responseLengths);
         return Unpack(batch, responseLengths, host, firstIndex);
     }
 
@@ -204,7 +204,10 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
 
     private const int ScalarCount = 8; // kl_ab, kl_ba, r, flag, m_b, m_a, p_b(T), U
 
-    private HostStats ScoreOnDevice(IReadOnlyList<ProfileInput> batch, int[] responseLengths, int maxResponse)
+    /// <summary>Benchmark hook: receives the seconds spent in the forward passes and in the statistics of each batch.</summary>
+    internal static Action<string, double>? PhaseTimer;
+
+    private HostStats ScoreOnDevice(IReadOnlyList<ProfileInput> batch, int[] responseLengths)
     {
         int rows = batch.Count;
         var totals = batch.Select((b, r) => b.PromptIds.Count + responseLengths[r]).ToArray();
@@ -213,7 +216,6 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
         var ids = new long[rows * width];
         var mask = new long[rows * width];
         Array.Fill(ids, _padId);
-        var select = new List<long>();          // flat indices into [rows, maxResponse] of real response positions
         var targets = new List<long>();
         for (int r = 0; r < rows; r++)
         {
@@ -224,7 +226,6 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
             {
                 long id = batch[r].ResponseIds[j];
                 ids[r * width + k] = id; mask[r * width + k] = 1; k++;
-                select.Add((long)r * maxResponse + (maxResponse - responseLengths[r] + j));
                 targets.Add(id);
             }
         }
@@ -236,39 +237,43 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
         var maskAll = tensor(mask, [rows, width], ScalarType.Int64);
         var inputIds = idsAll.narrow(1, 0, inputWidth);
         var inputMask = maskAll.narrow(1, 0, inputWidth);
-        // Row index into the flattened logits [rows * inputWidth, W] of each response position: the last maxResponse
-        // columns predict response tokens (rows are left-padded, so every row ends at the last column).
-        var flatRows = select.Select(i => i / maxResponse * inputWidth + (inputWidth - maxResponse) + i % maxResponse).ToArray();
+        var clock = PhaseTimer is null ? null : System.Diagnostics.Stopwatch.StartNew();
         var la = Logits(_aligned, inputIds, inputMask);
         var lb = Logits(_base, inputIds, inputMask);
+        if (clock is not null) { PhaseTimer!("forwards", clock.Elapsed.TotalSeconds); clock.Restart(); }
         var y = tensor(targets.ToArray(), ScalarType.Int64, device);
-        var rowsA = tensor(flatRows, ScalarType.Int64, la.device);
-        var rowsB = la.device == lb.device ? rowsA : tensor(flatRows, ScalarType.Int64, lb.device);
 
-        // The statistics run over chunks of about 2^24 vocabulary entries (512 rows of a 32k vocabulary), which bounds the
-        // temporaries' memory independently of the batch; smaller chunks were measured slower (per-operation overhead).
-        int n = flatRows.Length;
+        // Response positions of batch row r are the contiguous rows [r * inputWidth + inputWidth - R_r, (r + 1) * inputWidth)
+        // of the flattened logits (rows are left-padded, so each ends at the last column): the statistics run on views of
+        // them, with no gather copy, in pieces of at most about 2^24 vocabulary entries (memory bounded independently of
+        // the batch; much smaller pieces were measured slower because of per-operation overhead).
         int chunk = Math.Max(1, (1 << 24) / VocabSize);
         var scalarParts = new List<Tensor>();
         var itemIdParts = new List<Tensor>();
         var itemProbParts = new List<Tensor>();
-        int m = 0;
-        for (int start = 0; start < n; start += chunk)
+        int m = 0, done = 0;
+        for (int r = 0; r < rows; r++)
         {
-            int c = Math.Min(chunk, n - start);
-            using var step = NewDisposeScope();
-            var lpA = PositionStatistics.LogSoftmax(la.index_select(0, rowsA.narrow(0, start, c)), VocabSize);
-            var lpB = PositionStatistics.LogSoftmax(lb.index_select(0, rowsB.narrow(0, start, c)), VocabSize);
-            using var stats = PositionStatistics.Compute(lpA, PositionStatistics.OnDevice(lpB, device), y.narrow(0, start, c), _stats);
-            scalarParts.Add(stack(new[]
+            long rowStart = (long)r * inputWidth + inputWidth - responseLengths[r];
+            for (int start = 0; start < responseLengths[r]; start += chunk)
             {
-                stats.KlAlignedBase, stats.KlBaseAligned, stats.LogRatio!, stats.BaseFavoredToken!.to_type(ScalarType.Float32),
-                stats.Set.MassBase, stats.Set.MassAligned, stats.Set.TopMassBase, stats.Set.Incompleteness,
-            }, 1).to_type(ScalarType.Float32).MoveToOuterDisposeScope());
-            m = (int)stats.TopItemIds.shape[^1];
-            itemIdParts.Add(stats.TopItemIds.alias().MoveToOuterDisposeScope());
-            itemProbParts.Add(cat(new[] { stats.TopItemProbBase, stats.TopItemProbAligned }, -1).to_type(ScalarType.Float32).MoveToOuterDisposeScope());
+                int c = Math.Min(chunk, responseLengths[r] - start);
+                using var step = NewDisposeScope();
+                var lpA = PositionStatistics.LogSoftmax(la.narrow(0, rowStart + start, c), VocabSize);
+                var lpB = PositionStatistics.LogSoftmax(lb.narrow(0, rowStart + start, c), VocabSize);
+                using var stats = PositionStatistics.Compute(lpA, PositionStatistics.OnDevice(lpB, device), y.narrow(0, done, c), _stats);
+                done += c;
+                scalarParts.Add(stack(new[]
+                {
+                    stats.KlAlignedBase, stats.KlBaseAligned, stats.LogRatio!, stats.BaseFavoredToken!.to_type(ScalarType.Float32),
+                    stats.Set.MassBase, stats.Set.MassAligned, stats.Set.TopMassBase, stats.Set.Incompleteness,
+                }, 1).to_type(ScalarType.Float32).MoveToOuterDisposeScope());
+                m = (int)stats.TopItemIds.shape[^1];
+                itemIdParts.Add(stats.TopItemIds.alias().MoveToOuterDisposeScope());
+                itemProbParts.Add(cat(new[] { stats.TopItemProbBase, stats.TopItemProbAligned }, -1).to_type(ScalarType.Float32).MoveToOuterDisposeScope());
+            }
         }
+        if (clock is not null) PhaseTimer!("statistics", clock.Elapsed.TotalSeconds);
         // Only these small arrays leave the device.
         var scalars = cat(scalarParts, 0).cpu();
         var itemIds = cat(itemIdParts, 0).cpu();
