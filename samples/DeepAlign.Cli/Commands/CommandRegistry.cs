@@ -15,5 +15,6 @@ internal static class CommandRegistry
         yield return TrainCommand.Create();
         yield return GenerateCommand.Create();
         yield return DecodeCommand.Create();
+        yield return ProfileCommand.Create();
     }
 }

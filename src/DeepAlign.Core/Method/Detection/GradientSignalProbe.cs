@@ -1,0 +1,191 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using DeepAlign.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Method.Detection;
+
+/// <summary>Options of the gradient signal probe (METHOD.md section 1).</summary>
+public sealed record GradientProbeOptions
+{
+    /// <summary>J, the last response position probed. Default 64 (METHOD.md).</summary>
+    public int MaxPositions { get; init; } = 64;
+
+    /// <summary>N, how many of the last decoder layers' parameters are included (plus the output head). Default 3 (METHOD.md).</summary>
+    public int LastLayers { get; init; } = 3;
+
+    /// <summary>Largest number of sequences probed (the probe costs J backward passes per sequence). Default 64.</summary>
+    public int MaxSequences { get; init; } = 64;
+
+    /// <summary>Checks every field; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    /// <returns>This instance.</returns>
+    public GradientProbeOptions Validate()
+    {
+        if (MaxPositions < 1) throw new ArgumentException($"GradientProbeOptions.MaxPositions must be >= 1 (got {MaxPositions}).", nameof(MaxPositions));
+        if (LastLayers < 0) throw new ArgumentException($"GradientProbeOptions.LastLayers must be >= 0 (got {LastLayers}).", nameof(LastLayers));
+        if (MaxSequences < 1) throw new ArgumentException($"GradientProbeOptions.MaxSequences must be >= 1 (got {MaxSequences}).", nameof(MaxSequences));
+        return this;
+    }
+}
+
+/// <summary>The probe's numbers at one response position.</summary>
+/// <param name="Position">j (1-based).</param>
+/// <param name="N">Sequences whose response reaches j.</param>
+/// <param name="Norm">n_j: mean over those sequences of the gradient's L2 norm, with its standard error.</param>
+/// <param name="Share">n_j / sum_s n_s over the probed positions.</param>
+public sealed record GradientProbePosition(int Position, int N, MeanWithError Norm, double Share);
+
+/// <summary>Result of <see cref="GradientSignalProbe.Run"/>.</summary>
+/// <param name="Options">The options used.</param>
+/// <param name="ParameterNames">The parameters the gradient was taken with respect to.</param>
+/// <param name="Sequences">Sequences probed.</param>
+/// <param name="ByPosition">One row per position 1..J (positions no sequence reached are left out).</param>
+public sealed record GradientProbeResult(GradientProbeOptions Options, IReadOnlyList<string> ParameterNames, int Sequences, IReadOnlyList<GradientProbePosition> ByPosition)
+{
+    /// <summary>n_1..n_J, the input of <see cref="PositionWeights.TableFromProbe"/>.</summary>
+    public IReadOnlyList<double> MeanNorms => ByPosition.Select(p => p.Norm.Mean).ToArray();
+}
+
+/// <summary>
+/// The gradient signal probe of METHOD.md section 1: for each response y and position j &lt;= J, the L2 norm of the
+/// gradient of -log pi_a(y_j | x, y_&lt;j) alone with respect to the parameters of the last N decoder layers and the
+/// output head (the embedding matrix for a tied head), averaged over sequences.
+/// </summary>
+/// <remarks>
+/// <para>Cost per sequence: one forward pass over prompt + min(J, |y|) tokens (with autograd on), then one backward pass
+/// per probed position (<c>torch.autograd.grad</c> with <c>retain_graph</c>); only the selected parameters require
+/// gradients during the probe, so for an untied head the backward passes stop at the first selected layer. With a
+/// tied head the embedding matrix is selected, so every backward runs through the whole network. The squared norms stay
+/// on the device; one small array per sequence is copied back. The model is put in evaluation mode; the parameters'
+/// <c>requires_grad</c> flags are restored afterwards.</para>
+/// <para>Parameters are found by their Hugging Face names (<c>model.layers.{i}.</c>, <c>lm_head.weight</c>,
+/// <c>model.embed_tokens.weight</c>), as exposed by <see cref="ICausalLanguageModel.NamedParameters"/>.</para>
+/// </remarks>
+public static class GradientSignalProbe
+{
+    private static readonly Regex LayerName = new(@"^model\.layers\.(\d+)\.", RegexOptions.CultureInvariant);
+
+    /// <summary>Runs the probe over (at most <see cref="GradientProbeOptions.MaxSequences"/>) inputs.</summary>
+    /// <param name="model">The model probed (pi_a); not modified.</param>
+    /// <param name="inputs">Prompts with responses.</param>
+    /// <param name="options">Options; null for the defaults.</param>
+    /// <param name="vocabSize">Tokenizer vocabulary size when the logits are wider; null keeps them all.</param>
+    /// <param name="progress">Reports the number of sequences probed so far.</param>
+    /// <param name="cancellationToken">Checked before every sequence.</param>
+    /// <returns>Mean gradient norms per position.</returns>
+    /// <exception cref="ArgumentException">No parameter of the model matches the selection, or an input is invalid.</exception>
+    public static GradientProbeResult Run(ICausalLanguageModel model, IEnumerable<ProfileInput> inputs, GradientProbeOptions? options = null,
+        int? vocabSize = null, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(inputs);
+        options = (options ?? new GradientProbeOptions()).Validate();
+        var selected = SelectParameters(model, options.LastLayers);
+        int j = options.MaxPositions;
+        var sum = new double[j];
+        var sumSq = new double[j];
+        var count = new int[j];
+        int sequences = 0;
+        WithOnlySelectedTrainable(model, selected, () =>
+        {
+            foreach (var input in inputs)
+            {
+                if (sequences >= options.MaxSequences) break;
+                cancellationToken.ThrowIfCancellationRequested();
+                var norms = SequenceNorms(model, selected.Select(s => s.Parameter).ToList(), input, j, vocabSize);
+                for (int k = 0; k < norms.Length; k++)
+                {
+                    sum[k] += norms[k]; sumSq[k] += norms[k] * norms[k]; count[k]++;
+                }
+                sequences++;
+                progress?.Report(sequences);
+            }
+        });
+        if (sequences == 0) throw new ArgumentException("The gradient probe got no inputs.", nameof(inputs));
+        var means = new List<(int Position, int N, MeanWithError Norm)>();
+        for (int k = 0; k < j; k++)
+        {
+            if (count[k] == 0) continue;
+            double mean = sum[k] / count[k];
+            double se = count[k] < 2 ? double.NaN : Math.Sqrt(Math.Max(0, (sumSq[k] - count[k] * mean * mean) / (count[k] - 1)) / count[k]);
+            means.Add((k + 1, count[k], new MeanWithError(mean, se)));
+        }
+        double total = means.Sum(m => m.Norm.Mean);
+        var rows = means.Select(m => new GradientProbePosition(m.Position, m.N, m.Norm, total > 0 ? m.Norm.Mean / total : double.NaN)).ToList();
+        return new GradientProbeResult(options, selected.Select(s => s.Name).ToList(), sequences, rows);
+    }
+
+    /// <summary>The parameters of the last <paramref name="lastLayers"/> decoder layers plus the output head (the embedding
+    /// matrix when the head is tied), by Hugging Face name.</summary>
+    internal static List<(string Name, Parameter Parameter)> SelectParameters(ICausalLanguageModel model, int lastLayers)
+    {
+        var all = model.NamedParameters().ToList();
+        int layers = model.Config.NumHiddenLayers;
+        int first = Math.Max(0, layers - lastLayers);
+        bool hasHead = all.Any(p => p.Name == "lm_head.weight");
+        var selected = all.Where(p =>
+        {
+            var m = LayerName.Match(p.Name);
+            if (m.Success) return int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) >= first;
+            if (p.Name == "lm_head.weight") return true;
+            return !hasHead && p.Name == "model.embed_tokens.weight";
+        }).ToList();
+        if (!all.Any(p => p.Name is "lm_head.weight" or "model.embed_tokens.weight"))
+            throw new ArgumentException(
+                "The gradient probe needs Hugging Face parameter names (lm_head.weight or model.embed_tokens.weight, model.layers.N.*); the model exposes none.", nameof(model));
+        return selected;
+    }
+
+    private static void WithOnlySelectedTrainable(ICausalLanguageModel model, List<(string Name, Parameter Parameter)> selected, Action body)
+    {
+        var all = model.NamedParameters().ToList();
+        var saved = all.Select(p => p.Parameter.requires_grad).ToArray();
+        var chosen = new HashSet<string>(selected.Select(s => s.Name), StringComparer.Ordinal);
+        try
+        {
+            foreach (var (name, p) in all) p.requires_grad = chosen.Contains(name);
+            model.SetTrainingMode(false);
+            body();
+        }
+        finally
+        {
+            for (int i = 0; i < all.Count; i++) all[i].Parameter.requires_grad = saved[i];
+        }
+    }
+
+    /// <summary>Gradient norms of one sequence at positions 1..min(J, |y|); the selected parameters must require gradients.</summary>
+    internal static double[] SequenceNorms(ICausalLanguageModel model, IReadOnlyList<Parameter> parameters, ProfileInput input, int maxPositions, int? vocabSize)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        string where = input.Location ?? "input";
+        if (input.PromptIds.Count == 0) throw new ArgumentException($"{where}: the prompt is empty.", nameof(input));
+        int jn = Math.Min(maxPositions, input.ResponseIds.Count);
+        if (jn == 0) return Array.Empty<double>();
+        int p = input.PromptIds.Count;
+        var ids = input.PromptIds.Concat(input.ResponseIds.Take(jn)).ToArray();
+        using var enable = enable_grad();
+        using var scope = NewDisposeScope();
+        var dev = model.Device;
+        // Causal: positions after y_jn do not influence the first jn losses, so the sequence is cut there.
+        var inputIds = tensor(ids[..^1], [1, ids.Length - 1], ScalarType.Int64, dev);
+        var logits = model.Forward(inputIds);
+        var lp = PositionStatistics.LogSoftmax(logits.narrow(1, p - 1, jn).squeeze(0), vocabSize);
+        var targets = tensor(ids[p..], ScalarType.Int64, dev);
+        var nll = -PositionStatistics.TokenLogProbs(lp, targets);
+        var wrt = parameters.Cast<Tensor>().ToList();
+        var squared = new List<Tensor>(jn);
+        for (int k = 0; k < jn; k++)
+        {
+            using var step = NewDisposeScope();
+            var grads = torch.autograd.grad(new[] { nll[k] }, wrt, retain_graph: k < jn - 1, allow_unused: true);
+            Tensor sq = zeros(1, ScalarType.Float32, dev).squeeze();
+            foreach (var g in grads)
+                if (g is not null && !g.IsInvalid) sq = sq + g.to_type(ScalarType.Float32).pow(2).sum();
+            squared.Add(sq.MoveToOuterDisposeScope());
+        }
+        var norms = stack(squared).sqrt().to_type(ScalarType.Float64).cpu();
+        return norms.data<double>().ToArray();
+    }
+}

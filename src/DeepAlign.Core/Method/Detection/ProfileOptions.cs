@@ -1,0 +1,84 @@
+namespace DeepAlign.Method.Detection;
+
+/// <summary>
+/// Options of the incompleteness profile (METHOD.md section 1): the statistics' threshold, candidate-set size and
+/// buckets (defaults from <see cref="IncompletenessOptions"/>), plus how the data is batched. Immutable; call
+/// <see cref="Validate"/> before use (the detector does).
+/// </summary>
+public sealed record ProfileOptions
+{
+    private static readonly IncompletenessOptions Defaults = new();
+
+    /// <summary>tau: a token is base-favored when l_b - l_a &gt; tau. Default 0 (see <see cref="IncompletenessOptions.Tau"/>).</summary>
+    public double Tau { get; init; } = Defaults.Tau;
+
+    /// <summary>kB, size of the base model's candidate set T_j. Default 50 (see <see cref="IncompletenessOptions.TopKBase"/>).</summary>
+    public int TopKBase { get; init; } = Defaults.TopKBase;
+
+    /// <summary>How many members of B_j are reported per position with both probabilities. Default 5.</summary>
+    public int ReportTopItems { get; init; } = Defaults.ReportTopItems;
+
+    /// <summary>First positions of the aggregation buckets. Default 1, 2, 6, 11, 21, 41.</summary>
+    public IReadOnlyList<int> BucketStarts { get; init; } = Defaults.BucketStarts;
+
+    /// <summary>Sequences per forward pass (each model sees one left-padded batch). Default 8. Memory grows with
+    /// BatchSize x (prompt + response length) x vocabulary.</summary>
+    public int BatchSize { get; init; } = 8;
+
+    /// <summary>Responses are cut to their first MaxResponseTokens tokens (positions beyond are not profiled). Default 256.</summary>
+    public int MaxResponseTokens { get; init; } = 256;
+
+    /// <summary>Margin of the completion check: a bucket completes when its mean U is at most this much above the
+    /// bucket-1 mean U (METHOD.md section 1). Default 0.1.</summary>
+    public double CompletionMargin { get; init; } = 0.1;
+
+    /// <summary>The statistics options these fields describe.</summary>
+    /// <returns>A validated <see cref="IncompletenessOptions"/>.</returns>
+    public IncompletenessOptions ToIncompletenessOptions() => new IncompletenessOptions
+    {
+        Tau = Tau,
+        TopKBase = TopKBase,
+        ReportTopItems = ReportTopItems,
+        BucketStarts = BucketStarts,
+    }.Validate();
+
+    /// <summary>Checks every field; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    /// <returns>This instance, for chaining.</returns>
+    /// <exception cref="ArgumentException">A field is out of range.</exception>
+    public ProfileOptions Validate()
+    {
+        try { ToIncompletenessOptions(); }
+        catch (ArgumentException e) { throw new ArgumentException(e.Message.Replace("IncompletenessOptions.", "ProfileOptions.", StringComparison.Ordinal), e.ParamName, e); }
+        if (BatchSize < 1) throw new ArgumentException($"ProfileOptions.BatchSize must be >= 1 (got {BatchSize}).", nameof(BatchSize));
+        if (MaxResponseTokens < 1) throw new ArgumentException($"ProfileOptions.MaxResponseTokens must be >= 1 (got {MaxResponseTokens}).", nameof(MaxResponseTokens));
+        if (!double.IsFinite(CompletionMargin) || CompletionMargin < 0)
+            throw new ArgumentException($"ProfileOptions.CompletionMargin must be finite and >= 0 (got {CompletionMargin}).", nameof(CompletionMargin));
+        return this;
+    }
+}
+
+/// <summary>
+/// How responses are produced for a profile of the aligned model's own generations: the first
+/// <see cref="ForcedPrefixTokens"/> tokens of each input's response are forced (prefilling), the aligned model continues
+/// with <see cref="Generation"/>, and the result is scored by teacher forcing like any given response.
+/// </summary>
+public sealed record GeneratedProfileOptions
+{
+    /// <summary>Number of leading response tokens forced before the model continues (all of them when the response is
+    /// shorter); 0 lets the model answer from the prompt alone. Default 10 (one of METHOD.md's prefilling depths 5, 10, 20, 40).</summary>
+    public int ForcedPrefixTokens { get; init; } = 10;
+
+    /// <summary>Decoding options of the aligned model. Default: greedy, at most 64 new tokens, stopping on the model's eos ids.</summary>
+    public Generation.GenerationOptions Generation { get; init; } = new() { MaxNewTokens = 64 };
+
+    /// <summary>Checks every field; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    /// <returns>This instance.</returns>
+    public GeneratedProfileOptions Validate()
+    {
+        if (ForcedPrefixTokens < 0)
+            throw new ArgumentException($"GeneratedProfileOptions.ForcedPrefixTokens must be >= 0 (got {ForcedPrefixTokens}).", nameof(ForcedPrefixTokens));
+        if (Generation is null) throw new ArgumentException("GeneratedProfileOptions.Generation must not be null.", nameof(Generation));
+        Generation.Validate();
+        return this;
+    }
+}
