@@ -126,7 +126,7 @@ internal static class OrganismCommand
                     Stage("load models");
 
                     var profileTask = ctx.AddTask("profile", maxValue: 1);
-                    profileNote = ProfilePair(pair);
+                    profileNote = ProfilePair(baseModel, aligned, text, world.HeldoutHarmful, s.Quick ? 64 : 160);
                     profileTask.Value = 1;
                     Stage("profile");
 
@@ -197,14 +197,60 @@ internal static class OrganismCommand
     }
 
     /// <summary>
-    /// Hook for the incompleteness profile of the pair (issue 4: the base-favored token detector). Returns the
-    /// Markdown section for results.md.
+    /// Hook for the incompleteness profile of the pair (issue 4: the base-favored token detector). Until the detector
+    /// is merged this computes an interim profile with the shared method math (METHOD.md section 1): per response
+    /// position j of the harmful references, KL(aligned || base) and the incompleteness score U, averaged by bucket.
+    /// Returns the Markdown section for results.md.
     /// </summary>
-    private static string ProfilePair(OrganismPair pair)
+    private static string ProfilePair(DeepAlign.Models.Common.DecoderOnlyCausalLM baseModel, DeepAlign.Models.Common.DecoderOnlyCausalLM aligned,
+        OrganismText text, IReadOnlyList<WorldItem> harmful, int maxItems)
     {
-        _ = pair;
-        return "The incompleteness profile (claim 1: per-position KL and U on harmful references) is produced by the " +
-               "base-favored token detector (issue 4), which is not merged into this build yet; this section is its hook.\n";
+        (int From, int To, string Name)[] buckets = [(1, 1, "1"), (2, 5, "2-5"), (6, 10, "6-10"), (11, 20, "11-20"), (21, 40, "21-40"), (41, int.MaxValue, "41+")];
+        var kl = new double[buckets.Length];
+        var u = new double[buckets.Length];
+        var n = new long[buckets.Length];
+        var items = harmful.Take(maxItems).ToList();
+        using var noGrad = torch.no_grad();
+        foreach (var chunk in items.Chunk(32))
+        {
+            using var scope = torch.NewDisposeScope();
+            var prompts = chunk.Select(text.PromptIds).ToArray();
+            var responses = chunk.Select(i => text.ResponseIds(i.HarmfulResponse!)).ToArray();
+            int length = chunk.Select((_, r) => prompts[r].Length + responses[r].Length).Max();
+            var ids = new long[chunk.Length * length];
+            var mask = new long[chunk.Length * length];
+            Array.Fill(ids, text.PadId);
+            for (int r = 0; r < chunk.Length; r++)
+            {
+                long[] row = [.. prompts[r], .. responses[r]];
+                for (int t = 0; t < row.Length; t++) { ids[r * length + t] = row[t]; mask[r * length + t] = 1; }
+            }
+            var idsT = torch.tensor(ids, new long[] { chunk.Length, length }, torch.ScalarType.Int64);
+            var maskT = torch.tensor(mask, new long[] { chunk.Length, length }, torch.ScalarType.Int64);
+            var la = DeepAlign.Method.PositionStatistics.LogSoftmax(aligned.Forward(idsT, maskT), text.VocabSize);
+            var lb = DeepAlign.Method.PositionStatistics.LogSoftmax(baseModel.Forward(idsT, maskT), text.VocabSize);
+            var klRows = DeepAlign.Method.PositionStatistics.KlDivergence(la, lb).cpu().data<float>().ToArray();
+            var uRows = DeepAlign.Method.PositionStatistics.Incompleteness(la, lb).cpu().data<float>().ToArray();
+            for (int r = 0; r < chunk.Length; r++)
+                for (int j = 1; j <= responses[r].Length; j++)
+                {
+                    int at = r * length + prompts[r].Length + j - 2; // the logits at t predict token t + 1
+                    int b = Array.FindIndex(buckets, x => j >= x.From && j <= x.To);
+                    kl[b] += klRows[at];
+                    u[b] += uRows[at];
+                    n[b]++;
+                }
+        }
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.Append(inv, $"Interim profile (the base-favored token detector of issue 4 is not merged into this build; this is its hook, computed with the shared ")
+          .Append(inv, $"method math of METHOD.md section 1): the pair scores the first {items.Count} held-out harmful prompts with their harmful reference answers; ")
+          .Append("per response position j, KL(aligned || base) and the incompleteness score U (tau = 0, kB = 50), averaged over the tokens of each bucket.\n\n");
+        sb.Append("| bucket of j | ").Append(string.Join(" | ", buckets.Select(x => x.Name))).Append(" |\n|---|").Append(string.Concat(buckets.Select(_ => "---|"))).Append('\n');
+        sb.Append("| mean KL(aligned ∥ base) | ").Append(string.Join(" | ", buckets.Select((_, i) => n[i] == 0 ? "–" : (kl[i] / n[i]).ToString("0.000", inv)))).Append(" |\n");
+        sb.Append("| mean U | ").Append(string.Join(" | ", buckets.Select((_, i) => n[i] == 0 ? "–" : (u[i] / n[i]).ToString("0.000", inv)))).Append(" |\n");
+        sb.Append("| tokens | ").Append(string.Join(" | ", n.Select(x => x.ToString(inv)))).Append(" |\n");
+        return sb.ToString();
     }
 
     private static DefenseEvaluation RunDefense(ProgressContext ctx, SafetyEvaluator evaluator, IDefense defense, string? agreementWith, int seed, CancellationToken token)
