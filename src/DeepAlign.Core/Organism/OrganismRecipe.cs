@@ -30,16 +30,16 @@ public sealed record OrganismRecipe
     /// <summary>Version of the build code; part of the cache key (bump when the pipeline's output changes).</summary>
     public const string CodeVersion = "organism-pipeline-1";
 
-    /// <summary>Model width. Default 96.</summary>
-    public int HiddenSize { get; init; } = 96;
-    /// <summary>Decoder layers. Default 3.</summary>
-    public int Layers { get; init; } = 3;
+    /// <summary>Model width. Default 128.</summary>
+    public int HiddenSize { get; init; } = 128;
+    /// <summary>Decoder layers. Default 2.</summary>
+    public int Layers { get; init; } = 2;
     /// <summary>Attention heads. Default 4.</summary>
     public int Heads { get; init; } = 4;
     /// <summary>Key/value heads. Default 4 (plain multi-head attention).</summary>
     public int KeyValueHeads { get; init; } = 4;
-    /// <summary>MLP width. Default 288.</summary>
-    public int IntermediateSize { get; init; } = 288;
+    /// <summary>MLP width. Default 384.</summary>
+    public int IntermediateSize { get; init; } = 384;
     /// <summary>Share the embedding matrix with the output head. Default false.</summary>
     public bool TieWordEmbeddings { get; init; }
     /// <summary>Longest sequence (prompt + response). Default 256.</summary>
@@ -52,8 +52,8 @@ public sealed record OrganismRecipe
 
     /// <summary>Which tokens the base model is pretrained on. Default <see cref="PretrainTargets.Response"/>.</summary>
     public PretrainTargets PretrainTargets { get; init; } = PretrainTargets.Response;
-    /// <summary>Optimiser steps of pretraining. Default 1000.</summary>
-    public int PretrainSteps { get; init; } = 1000;
+    /// <summary>Optimiser steps of pretraining. Default 800.</summary>
+    public int PretrainSteps { get; init; } = 800;
     /// <summary>Sequences per pretraining step. Default 32.</summary>
     public int PretrainBatchSize { get; init; } = 32;
     /// <summary>Peak learning rate of pretraining (warmup then cosine to 10%). Default 3e-3.</summary>
