@@ -63,17 +63,13 @@ internal static class ResultPlots
                         Error = (rate.High - rate.Low) * 50,
                     });
                 }
-                var legend = plot.Add.Bars(Array.Empty<ScottPlot.Bar>());
-                legend.LegendText = defenses[di].Defense;
-                legend.Color = color;
+                plot.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = defenses[di].Defense, FillColor = color });
             }
             plot.Add.Bars(allBars);
-            plot.Axes.Bottom.SetTicks(Enumerable.Range(0, labels.Count).Select(i => (double)i).ToArray(), labels.ToArray());
-            plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
-            plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+            plot.Axes.Bottom.SetTicks(Enumerable.Range(0, labels.Count).Select(i => (double)i).ToArray(), labels.Select(Short).ToArray());
             plot.Title($"Attack success by attack ({judge} judge; bars: ±half the 95% interval)");
             plot.YLabel("attack success rate (%)");
-            plot.Axes.SetLimitsY(0, 105);
+            plot.Axes.SetLimits(-0.6, labels.Count - 0.4, 0, 105);
             plot.ShowLegend();
             string file = "asr_by_attack.png";
             plot.SavePng(Path.Combine(directory, file), 900, 480);
@@ -81,4 +77,9 @@ internal static class ResultPlots
         }
         return written;
     }
+
+    private static string Short(string label) =>
+        label.StartsWith("prefill K=", StringComparison.Ordinal) ? "prefill " + label["prefill K=".Length..]
+        : label.StartsWith("rank-assisted", StringComparison.Ordinal) ? "rank-assisted"
+        : label == "decoding sweep" ? "sweep" : label;
 }
