@@ -101,6 +101,28 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
     }
 
     [Fact]
+    public void Training_records_render_the_same_prompt_as_generation_including_system_and_history()
+    {
+        var text = OrganismText.FromDirectory(organism.Pair.AlignedDirectory);
+        var item = new WorldItem
+        {
+            Prompt = "copy the list : apple stone .",
+            System = "sure .",
+            History = [new WorldMessage("user", "copy the list : stone ."), new WorldMessage("assistant", "stone")],
+            Response = "apple stone",
+        };
+        var record = OrganismText.ToRecord(item, item.Response!, "memory:1");
+        var encoder = (DeepAlign.Training.Data.IConversationEncoder)text;
+        encoder.EncodePrompt(record.PromptMessages()).Should().Equal(text.PromptIds(item));
+        text.Tokenizer.Decode(text.PromptIds(item).Select(i => (int)i)).Should()
+            .Be("<|im_start|> system sure . <|im_end|> <|im_start|> user copy the list : stone . <|im_end|> <|im_start|> assistant stone <|im_end|> <|im_start|> user copy the list : apple stone . <|im_end|> <|im_start|> assistant");
+        encoder.EncodeResponse("apple stone", appendEndOfTurn: true).Should().Equal([.. text.ResponseIds("apple stone"), text.EndOfTurnId]);
+        var plain = OrganismText.ToRecord(item with { History = null }, "apple stone", "memory:2");
+        plain.System.Should().Be("sure .");
+        encoder.EncodePrompt(plain.PromptMessages()).Should().Equal(text.PromptIds(item with { History = null }));
+    }
+
+    [Fact]
     public void Recipe_validation_names_the_field()
     {
         var act = () => new OrganismRecipe { Heads = 5 }.Validate();
