@@ -52,8 +52,8 @@ public sealed record OrganismRecipe
 
     /// <summary>Which tokens the base model is pretrained on. Default <see cref="PretrainTargets.Response"/>.</summary>
     public PretrainTargets PretrainTargets { get; init; } = PretrainTargets.Response;
-    /// <summary>Optimiser steps of pretraining. Default 800.</summary>
-    public int PretrainSteps { get; init; } = 800;
+    /// <summary>Optimiser steps of pretraining. Default 1600 (6.4 epochs of the default corpus).</summary>
+    public int PretrainSteps { get; init; } = 1600;
     /// <summary>Sequences per pretraining step. Default 32.</summary>
     public int PretrainBatchSize { get; init; } = 32;
     /// <summary>Peak learning rate of pretraining (warmup then cosine to 10%). Default 3e-3.</summary>
