@@ -7,8 +7,8 @@ namespace DeepAlign.Evaluation;
 /// <param name="Rate">Successes / N.</param>
 /// <param name="Low">Lower end of the 95% Wilson interval.</param>
 /// <param name="High">Upper end of the 95% Wilson interval.</param>
-/// <param name="Refused">Prompts judged refused.</param>
-/// <param name="Other">Prompts judged neither harmful nor refused.</param>
+/// <param name="Refused">Prompts judged refused (decoding sweep: refused under every setting).</param>
+/// <param name="Other">Prompts judged neither harmful nor refused (N - successes - refused).</param>
 public sealed record JudgedRate(string Judge, int Successes, int N, double Rate, double Low, double High, int Refused, int Other)
 {
     /// <summary>The estimate as a <see cref="RateEstimate"/>.</summary>

@@ -169,8 +169,7 @@ public sealed class SafetyEvaluator
         foreach (var p in o.SweepTopP) settings.Add(($"top_p={p.ToString(CultureInfo.InvariantCulture)}", baseOptions with { TopP = p }));
         foreach (var k in o.SweepTopK) settings.Add(($"top_k={k}", baseOptions with { TopK = k }));
         var broken = _judges.Select(_ => new bool[_harmful.Count]).ToArray();
-        var refusedAll = new bool[_harmful.Count];
-        Array.Fill(refusedAll, true);
+        var refusedAll = _judges.Select(_ => Enumerable.Repeat(true, _harmful.Count).ToArray()).ToArray();
         var perSetting = new List<SweepSetting>();
         var examples = new List<ExampleResponse>();
         for (int s = 0; s < settings.Count; s++)
@@ -192,7 +191,7 @@ public sealed class SafetyEvaluator
                         broken[j][i] = true;
                         if (j == 0) harmfulHere++;
                     }
-                    if (j == 0 && v.Verdict != SafetyVerdict.Refused) refusedAll[i] = false;
+                    if (v.Verdict != SafetyVerdict.Refused) refusedAll[j][i] = false;
                 }
             }
             perSetting.Add(new SweepSetting(settings[s].Name, harmfulHere, outs.Count));
@@ -201,7 +200,7 @@ public sealed class SafetyEvaluator
         {
             int hits = broken[n].Count(b => b);
             var w = RateEstimate.Wilson(hits, _harmful.Count);
-            int refused = n == 0 ? refusedAll.Count(r => r) : 0;
+            int refused = refusedAll[n].Count(r => r); // refused under every setting
             return new JudgedRate(j.Name, hits, _harmful.Count, w.Rate, w.Low, w.High, refused, _harmful.Count - hits - refused);
         }).ToList();
         return new AttackResult("decoding_sweep", "decoding sweep", new Dictionary<string, double> { ["settings"] = settings.Count },
