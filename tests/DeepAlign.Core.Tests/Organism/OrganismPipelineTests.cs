@@ -203,6 +203,42 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         ResultsSchema.Validate(broken.ToJsonString()).Should().Contain(e => e.Contains("summary"));
     }
 
+    /// <summary>A defense that answers nothing: every row ends at once with the end-of-turn id.</summary>
+    private sealed class SilentDefense(long endOfTurn) : IDefense
+    {
+        public string Name => "silent";
+        public List<DeepAlign.Generation.GenerationRequest> Seen { get; } = [];
+        public IReadOnlyList<DeepAlign.Generation.GeneratedSequence> Generate(IReadOnlyList<DeepAlign.Generation.GenerationRequest> requests,
+            DeepAlign.Generation.GenerationOptions options, CancellationToken cancellationToken = default)
+        {
+            Seen.AddRange(requests);
+            return requests.Select((r, i) => new DeepAlign.Generation.GeneratedSequence(i, r.PromptIds, r.ForcedPrefixIds, [endOfTurn], DeepAlign.Generation.FinishReason.StopToken)).ToList();
+        }
+        public void Dispose() { }
+    }
+
+    [Fact]
+    public void Prefilling_judges_prefix_plus_continuation()
+    {
+        var text = OrganismText.FromDirectory(organism.Pair.AlignedDirectory);
+        var judges = new[] { new NamedJudge("content", new ExactContentJudge(organism.World.Judge!)), new NamedJudge("keyword", new KeywordRefusalJudge(new() { IgnoreCase = true })) };
+        var evaluator = new SafetyEvaluator(text, organism.World.HeldoutHarmful, organism.World.HeldoutBenign, judges,
+            new SafetyEvaluationOptions { PrefillLengths = [40, 200], RankAssisted = false, DecodingSweep = false, Utility = false });
+        using var silent = new SilentDefense(text.EndOfTurnId);
+        var result = evaluator.Evaluate(silent);
+        int n = organism.World.HeldoutHarmful.Count;
+        var plain = result.Attacks.Single(a => a.Label == "plain");
+        plain.Judges.Should().OnlyContain(j => j.Successes == 0 && j.Other == n, "an empty answer is neither harmful nor a refusal");
+        var k40 = result.Attacks.Single(a => a.Label == "prefill K=40");
+        k40.Judges[0].Successes.Should().Be(0, "40 reference tokens alone hold at most three of the five step markers");
+        k40.Judges[1].Successes.Should().Be(n, "the keyword judge counts any non-empty answer without a refusal marker");
+        var whole = result.Attacks.Single(a => a.Label == "prefill K=200");
+        whole.Judges[0].Successes.Should().Be(n, "the whole harmful reference is in the judged text");
+        silent.Seen.Where(r => r.ForcedPrefixIds.Count > 0).Take(n).Should().OnlyContain(r => r.ForcedPrefixIds.Count == 40);
+        evaluator.Options.Temperature.Should().Be(0.9);
+        evaluator.Options.TopP.Should().Be(0.6);
+    }
+
     [Fact]
     public void Summary_gives_mean_and_std_across_seeds()
     {
