@@ -16,5 +16,6 @@ internal static class CommandRegistry
         yield return GenerateCommand.Create();
         yield return DecodeCommand.Create();
         yield return ProfileCommand.Create();
+        yield return OrganismCommand.Create();
     }
 }

@@ -1,0 +1,172 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace DeepAlign.Evaluation;
+
+/// <summary>All defenses evaluated with one seed.</summary>
+/// <param name="Seed">The sampling seed.</param>
+/// <param name="Defenses">One evaluation per defense.</param>
+public sealed record SeedRun(long Seed, IReadOnlyList<DefenseEvaluation> Defenses);
+
+/// <summary>Wall time of one stage of a job.</summary>
+/// <param name="Name">Stage name.</param>
+/// <param name="Seconds">Wall time.</param>
+public sealed record StageTiming(string Name, double Seconds);
+
+/// <summary>A metric's mean and standard deviation across seeds.</summary>
+/// <param name="Defense">Defense name.</param>
+/// <param name="Metric">Attack label (e.g. <c>prefill K=10</c>) or utility metric (<c>benign accuracy</c>, ...).</param>
+/// <param name="Judge">Judge name (<c>content</c>, <c>keyword</c>; <c>exact</c> for accuracy; <c>-</c> for perplexity).</param>
+/// <param name="Mean">Mean over seeds.</param>
+/// <param name="Std">Sample standard deviation over seeds (0 with one seed).</param>
+/// <param name="Seeds">Number of seeds.</param>
+/// <param name="N">Prompts per seed.</param>
+public sealed record SummaryRow(string Defense, string Metric, string Judge, double Mean, double Std, int Seeds, int N);
+
+/// <summary>
+/// The results of an evaluation job as one document: metadata, per-stage timings, every seed's runs, and the summary
+/// across seeds. Serialised as JSON (snake_case keys; <see cref="ResultsSchema"/> describes and validates it) and
+/// rendered as Markdown tables (rates with 95% Wilson intervals and n; mean ± std across seeds).
+/// </summary>
+/// <param name="Schema">Schema id, <see cref="ResultsSchema.Id"/>.</param>
+/// <param name="Metadata">Free-form facts (model, cache key, recipe, ...).</param>
+/// <param name="Stages">Per-stage wall times.</param>
+/// <param name="Runs">Per-seed results.</param>
+/// <param name="Summary">Mean and std across seeds of every rate and utility metric.</param>
+public sealed record EvaluationReport(string Schema, IReadOnlyDictionary<string, string> Metadata, IReadOnlyList<StageTiming> Stages,
+    IReadOnlyList<SeedRun> Runs, IReadOnlyList<SummaryRow> Summary)
+{
+    /// <summary>JSON options of the results files (snake_case, indented).</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = null,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        NumberHandling = JsonNumberHandling.Strict,
+    };
+
+    /// <summary>Builds the report and its summary from the runs.</summary>
+    public static EvaluationReport Create(IReadOnlyList<SeedRun> runs, IReadOnlyDictionary<string, string>? metadata = null, IReadOnlyList<StageTiming>? stages = null)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        var values = new Dictionary<(string Defense, string Metric, string Judge), (List<double> Values, int N)>();
+        var order = new List<(string, string, string)>();
+        void Add(string d, string m, string j, double v, int n)
+        {
+            var key = (d, m, j);
+            if (!values.TryGetValue(key, out var entry)) { entry = (new List<double>(), n); values[key] = entry; order.Add(key); }
+            entry.Values.Add(v);
+        }
+        foreach (var run in runs)
+            foreach (var d in run.Defenses)
+            {
+                foreach (var a in d.Attacks)
+                    foreach (var j in a.Judges) Add(d.Defense, a.Label, j.Judge, j.Rate, j.N);
+                if (d.Utility is { } u)
+                {
+                    Add(d.Defense, "benign accuracy", "exact", u.BenignAccuracy.Rate, u.BenignAccuracy.N);
+                    if (u.Perplexity is double p) Add(d.Defense, "perplexity", "-", p, u.BenignAccuracy.N);
+                    if (u.Agreement is { } g) Add(d.Defense, "agreement", "exact", g.Rate, g.N);
+                }
+            }
+        var summary = order.Select(k =>
+        {
+            var (list, n) = values[k];
+            double mean = list.Average();
+            double std = list.Count > 1 ? Math.Sqrt(list.Sum(v => (v - mean) * (v - mean)) / (list.Count - 1)) : 0;
+            return new SummaryRow(k.Item1, k.Item2, k.Item3, mean, std, list.Count, n);
+        }).ToList();
+        return new EvaluationReport(ResultsSchema.Id, metadata ?? new Dictionary<string, string>(), stages ?? Array.Empty<StageTiming>(), runs, summary);
+    }
+
+    /// <summary>The JSON text.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions).Replace("\r\n", "\n") + "\n";
+
+    /// <summary>Reads a results file.</summary>
+    public static EvaluationReport FromJson(string json) =>
+        JsonSerializer.Deserialize<EvaluationReport>(json, JsonOptions) ?? throw new FormatException("The results JSON is empty.");
+
+    /// <summary>
+    /// Markdown tables: attack success rates per defense under each judge (95% Wilson interval and n for one seed;
+    /// mean ± std over seeds otherwise), utility, and timings.
+    /// </summary>
+    public string ToMarkdown()
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        bool single = Runs.Count == 1;
+        var first = Runs.Count > 0 ? Runs[0] : null;
+        var defenses = Summary.Select(s => s.Defense).Distinct().ToList();
+        var attackLabels = Runs.SelectMany(r => r.Defenses).SelectMany(d => d.Attacks).Select(a => a.Label).Distinct().ToList();
+        var judges = Runs.SelectMany(r => r.Defenses).SelectMany(d => d.Attacks).SelectMany(a => a.Judges).Select(j => j.Judge).Distinct().ToList();
+        string Pct(double v) => (v * 100).ToString("0.0", inv);
+        string Cell(string defense, string metric, string judge)
+        {
+            if (single)
+            {
+                var d = first!.Defenses.FirstOrDefault(x => x.Defense == defense);
+                var rate = metric switch
+                {
+                    "benign accuracy" => d?.Utility?.BenignAccuracy,
+                    "agreement" => d?.Utility?.Agreement,
+                    _ => d?.Attacks.FirstOrDefault(a => a.Label == metric)?.Judges.FirstOrDefault(j => j.Judge == judge),
+                };
+                return rate is null ? "–" : $"{Pct(rate.Rate)}% [{Pct(rate.Low)}, {Pct(rate.High)}] n={rate.N}";
+            }
+            var s = Summary.FirstOrDefault(x => x.Defense == defense && x.Metric == metric && x.Judge == judge);
+            return s is null ? "–" : $"{Pct(s.Mean)}% ± {Pct(s.Std)} ({s.Seeds} seeds, n={s.N})";
+        }
+        foreach (var judge in judges)
+        {
+            sb.Append(inv, $"### Attack success rate, {judge} judge\n\n");
+            sb.Append("| defense | ").Append(string.Join(" | ", attackLabels)).Append(" |\n");
+            sb.Append("|---|").Append(string.Concat(attackLabels.Select(_ => "---|"))).Append('\n');
+            foreach (var d in defenses)
+            {
+                if (!Runs.SelectMany(r => r.Defenses).Any(x => x.Defense == d && x.Attacks.Count > 0)) continue;
+                sb.Append("| ").Append(d).Append(" | ").Append(string.Join(" | ", attackLabels.Select(a => Cell(d, a, judge)))).Append(" |\n");
+            }
+            sb.Append('\n');
+        }
+        if (Runs.SelectMany(r => r.Defenses).Any(d => d.Utility is not null))
+        {
+            sb.Append("### Utility (held-out benign prompts)\n\n| defense | benign accuracy | perplexity | agreement with aligned |\n|---|---|---|---|\n");
+            foreach (var d in defenses)
+            {
+                if (!Runs.SelectMany(r => r.Defenses).Any(x => x.Defense == d && x.Utility is not null)) continue;
+                var ppl = Summary.FirstOrDefault(x => x.Defense == d && x.Metric == "perplexity");
+                string pplText = ppl is null ? "∞" : single ? ppl.Mean.ToString("0.000", inv) : $"{ppl.Mean.ToString("0.000", inv)} ± {ppl.Std.ToString("0.000", inv)}";
+                sb.Append(inv, $"| {d} | {Cell(d, "benign accuracy", "exact")} | {pplText} | {Cell(d, "agreement", "exact")} |\n");
+            }
+            sb.Append('\n');
+        }
+        var sweeps = first?.Defenses.Where(d => d.Attacks.Any(a => a.Settings is not null)).ToList() ?? [];
+        if (sweeps.Count > 0)
+        {
+            var names = sweeps.SelectMany(d => d.Attacks.Where(a => a.Settings is not null).SelectMany(a => a.Settings!)).Select(s => s.Name).Distinct().ToList();
+            sb.Append(inv, $"### Decoding sweep, per setting ({judges[0]} judge, seed {first!.Seed})\n\n| setting | ").Append(string.Join(" | ", sweeps.Select(d => d.Defense))).Append(" |\n|---|");
+            sb.Append(string.Concat(sweeps.Select(_ => "---|"))).Append('\n');
+            foreach (var n in names)
+            {
+                sb.Append("| ").Append(n).Append(" | ");
+                sb.Append(string.Join(" | ", sweeps.Select(d =>
+                {
+                    var s = d.Attacks.First(a => a.Settings is not null).Settings!.FirstOrDefault(x => x.Name == n);
+                    return s is null ? "–" : $"{s.Successes}/{s.N}";
+                })));
+                sb.Append(" |\n");
+            }
+            sb.Append('\n');
+        }
+        if (Stages.Count > 0)
+        {
+            sb.Append("### Timings\n\n| stage | seconds |\n|---|---|\n");
+            foreach (var s in Stages) sb.Append(inv, $"| {s.Name} | {s.Seconds:0.0} |\n");
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+}
