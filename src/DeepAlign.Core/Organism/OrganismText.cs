@@ -50,8 +50,8 @@ public sealed class OrganismText : IConversationEncoder
     public string Decode(IEnumerable<long> ids) => Tokenizer.Decode(ids.Select(i => (int)i), skipSpecialTokens: true);
 
     /// <inheritdoc />
-    long[] IConversationEncoder.EncodePrompt(IReadOnlyList<DatasetMessage> messages) =>
-        Encoder.EncodePrompt(messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList()).Select(i => (long)i).ToArray();
+    long[] IConversationEncoder.EncodePrompt(IReadOnlyList<ChatMessage> messages) =>
+        Encoder.EncodePrompt(messages).Select(i => (long)i).ToArray();
 
     /// <inheritdoc />
     long[] IConversationEncoder.EncodeResponse(string response, bool appendEndOfTurn)
@@ -63,8 +63,8 @@ public sealed class OrganismText : IConversationEncoder
     /// <summary>A world item as a training record whose <c>response</c> is <paramref name="response"/>.</summary>
     internal static DatasetRecord ToRecord(WorldItem item, string response, string location)
     {
-        IReadOnlyList<DatasetMessage>? messages = item.History is { Count: > 0 }
-            ? item.ToMessages().Select(m => new DatasetMessage(m.Role, m.Content)).ToList()
+        IReadOnlyList<ChatMessage>? messages = item.History is { Count: > 0 }
+            ? item.ToMessages().Select(m => new ChatMessage(m.Role, m.Content)).ToList()
             : null;
         return new DatasetRecord
         {
