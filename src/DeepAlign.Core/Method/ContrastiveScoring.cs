@@ -90,6 +90,12 @@ public sealed class ContrastiveStep : IDisposable
 /// </summary>
 public static class ContrastiveScoring
 {
+    /// <summary>
+    /// ln of the smallest normal float32 (about -87.34): the lowest log-probability the contrast term uses, so a
+    /// probability of exactly zero gives a large but finite contrast instead of an infinite one.
+    /// </summary>
+    public const double LogProbabilityFloor = -87.33654475055310898657;
+
     /// <summary>The adaptive plausibility set P_j = { v : p_a(v) &gt;= beta * max_u p_a(u) } as a mask.</summary>
     /// <param name="alignedLogProbs">l_a, <c>[..., V]</c>.</param>
     /// <param name="plausibilityBeta">beta_cd in [0, 1]; 0 gives the full vocabulary.</param>
@@ -135,7 +141,13 @@ public static class ContrastiveScoring
                     $"alpha shape [{string.Join(", ", a.shape)}] must be one value per row [{string.Join(", ", la.shape[..^1])}] or a scalar.", nameof(alpha));
             a = a.unsqueeze(-1);
         }
-        var contrast = rule == ContrastiveRule.Full ? la - lb : (lb - la).clamp_min(0.0).neg();
+        // A log-probability of -inf (a model giving a token exactly zero probability) would make the contrast
+        // infinite (+inf scores, NaN after softmax) or undefined (-inf - -inf). The contrast therefore treats
+        // log p below ln(smallest normal float32) as that value; l_a itself is left untouched, so a token the
+        // aligned model rules out stays at -inf. Realistic fp32 log-probabilities never reach the floor.
+        var laC = la.clamp_min(LogProbabilityFloor);
+        var lbC = lb.clamp_min(LogProbabilityFloor);
+        var contrast = rule == ContrastiveRule.Full ? laC - lbC : (lbC - laC).clamp_min(0.0).neg();
         var s = la + a * contrast;
         // Rows with alpha = 0 take l_a itself (0 * inf would otherwise give NaN where a model assigns -inf).
         s = where(a.eq(0), la, s);

@@ -194,4 +194,27 @@ public class InvariantTests
         FluentActions.Invoking(() => PositionStatistics.LogSoftmax(logits, 5)).Should().Throw<ArgumentException>().WithMessage("*vocabSize*");
         FluentActions.Invoking(() => PositionStatistics.Compute(l, PositionStatistics.LogSoftmax(logits))).Should().Throw<ArgumentException>().WithMessage("*same shape*");
     }
+
+    [Fact]
+    public void Zero_probabilities_give_finite_contrast_and_never_NaN()
+    {
+        using var scope = NewDisposeScope();
+        // p_a = [.5, .3, .2, 0], p_b = [.6, .4, 0, 0]: token 2 is impossible for the base, token 3 for both.
+        var la = tensor(new[] { 0.5f, 0.3f, 0.2f, 0f }).log().unsqueeze(0);
+        var lb = tensor(new[] { 0.6f, 0.4f, 0f, 0f }).log().unsqueeze(0);
+        foreach (var rule in new[] { ContrastiveRule.Full, ContrastiveRule.BaseFavoredOnly })
+        {
+            var s = ContrastiveScoring.Scores(la, lb, 1.0, rule, plausibilityBeta: 0.0);
+            var v = s[0].data<float>().ToArray();
+            v.Take(3).Should().OnlyContain(x => float.IsFinite(x), $"{rule}: tokens the aligned model allows get finite scores");
+            float.IsNegativeInfinity(v[3]).Should().BeTrue($"{rule}: a token the aligned model rules out stays at -inf");
+            s.softmax(-1).isnan().any().item<bool>().Should().BeFalse();
+        }
+        // Full rule, alpha 1: s(2) = ln .2 + (ln .2 - floor) is the largest score: the base never says token 2.
+        var full = ContrastiveScoring.Scores(la, lb, 1.0, ContrastiveRule.Full, 0.0)[0];
+        full[2].item<float>().Should().BeApproximately((float)(2 * Math.Log(0.2) - ContrastiveScoring.LogProbabilityFloor), 1e-3f);
+        full.argmax().item<long>().Should().Be(2);
+        // Finite inputs above the floor are untouched: the formula is exact there.
+        full[0].item<float>().Should().BeApproximately((float)(2 * Math.Log(0.5) - Math.Log(0.6)), 1e-5f);
+    }
 }
