@@ -1,3 +1,4 @@
+using DeepAlign.Tests.Support;
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using DeepAlign.Cli.Commands;
@@ -31,25 +32,8 @@ public class DecodeCommandTests
         return (aligned, baseDir);
     }
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var root = new RootCommand { DecodeCommand.Create() };
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            int code = root.Parse(args).Invoke();
-            return (code, stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) =>
+        CliRunner.InProcess(new Command[] { DecodeCommand.Create() }, args);
 
     [Fact]
     public void Alpha_zero_beta_zero_prints_the_aligned_models_own_greedy_decoding()

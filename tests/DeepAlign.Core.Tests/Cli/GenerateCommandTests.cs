@@ -1,3 +1,4 @@
+using DeepAlign.Tests.Support;
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using DeepAlign.Cli.Commands;
@@ -29,24 +30,8 @@ public class GenerateCommandTests
         return folder;
     }
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var root = new RootCommand { GenerateCommand.Create(), DecodeCommand.Create() };
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            return (root.Parse(args).Invoke(), stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) =>
+        CliRunner.InProcess(new Command[] { GenerateCommand.Create(), DecodeCommand.Create() }, args);
 
     private static long[] Ids(JsonNode json, string field) => json[field]!.AsArray().Select(n => (long)n!).ToArray();
 

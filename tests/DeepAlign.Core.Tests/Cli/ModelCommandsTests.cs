@@ -1,3 +1,4 @@
+using DeepAlign.Tests.Support;
 using System.Diagnostics;
 using System.Text.Json;
 using DeepAlign.Checkpoints;
@@ -12,17 +13,7 @@ namespace DeepAlign.Tests.Cli;
 /// <summary>Runs the built <c>deepalign</c> tool as a process (inspect and score).</summary>
 public class ModelCommandsTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "deepalign.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit(120_000).Should().BeTrue();
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.AsProcess(args);
 
     [Fact]
     public void Score_writes_log_probabilities_that_match_the_reference_logits()

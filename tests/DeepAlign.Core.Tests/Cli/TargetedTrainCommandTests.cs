@@ -1,3 +1,4 @@
+using DeepAlign.Tests.Support;
 using System.Diagnostics;
 using System.Text.Json;
 using DeepAlign.Models;
@@ -29,17 +30,7 @@ public sealed class TargetedTrainCommandTests : IDisposable
         try { Directory.Delete(_dir, true); } catch (IOException) { }
     }
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "deepalign.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit(120_000).Should().BeTrue();
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.AsProcess(args);
 
     private string[] Args(string objective, string output, params string[] extra) =>
         new[] { "train", "--objective", objective, "--base", Path.Combine(Pair, "base"), "--aligned", Path.Combine(Pair, "aligned"),

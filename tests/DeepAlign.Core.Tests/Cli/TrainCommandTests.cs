@@ -1,3 +1,4 @@
+using DeepAlign.Tests.Support;
 using System.Diagnostics;
 using System.Text.Json;
 using DeepAlign.Models;
@@ -18,17 +19,7 @@ public sealed class TrainCommandTests : IDisposable
         try { Directory.Delete(_out, true); } catch (IOException) { }
     }
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "deepalign.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        p.WaitForExit(120_000).Should().BeTrue();
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.AsProcess(args);
 
     [Fact]
     public void Lora_sft_run_writes_a_loadable_model_an_adapter_and_checkpoints_and_a_rerun_resumes()

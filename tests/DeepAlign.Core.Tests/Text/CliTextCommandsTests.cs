@@ -1,3 +1,4 @@
+using DeepAlign.Tests.Support;
 using System.Diagnostics;
 using System.Text.Json;
 using DeepAlign.Text;
@@ -9,17 +10,7 @@ namespace DeepAlign.Core.Tests.Text;
 /// <summary>The tokenize and chat-format commands of the deepalign sample, run as a process.</summary>
 public sealed class CliTextCommandsTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "deepalign.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr);
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.AsProcess(args);
 
     [Fact]
     public void Tokenize_Json_PrintsIdsAndTokens_WithoutBosByDefault()
