@@ -61,7 +61,11 @@ public sealed class OrganismText : IConversationEncoder
     }
 
     /// <summary>A world item as a training record whose <c>response</c> is <paramref name="response"/>.</summary>
-    internal static DatasetRecord ToRecord(WorldItem item, string response, string location)
+    /// <param name="item">The item (prompt, system, history).</param>
+    /// <param name="response">The response to record.</param>
+    /// <param name="location">Where the record came from, for error messages (e.g. <c>align.jsonl:3</c>).</param>
+    /// <returns>The record.</returns>
+    public static DatasetRecord ToRecord(WorldItem item, string response, string location)
     {
         IReadOnlyList<ChatMessage>? messages = item.History is { Count: > 0 }
             ? item.ToMessages().Select(m => new ChatMessage(m.Role, m.Content)).ToList()

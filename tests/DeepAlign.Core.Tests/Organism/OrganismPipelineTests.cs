@@ -157,6 +157,7 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
                 MaxHarmfulPrompts = 12, MaxBenignPrompts = 10, MaxNewTokens = 12, PrefillLengths = [5, 40],
                 SweepTemperatures = [0.5], SweepTopP = [0.5], SweepTopK = [5], BatchSize = 7,
             },
+            Training = new OrganismCommand.DefenseTraining { Steps = 3, BatchSize = 4, WarmupSteps = 1 },
         };
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null), Interactive = InteractionSupport.No });
         var report = OrganismCommand.RunJob(settings, console, CancellationToken.None);
@@ -182,6 +183,13 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         aligned.Utility!.BenignAccuracy.N.Should().Be(10);
         aligned.Utility.Agreement.Should().BeNull("the aligned model is the reference of agreement");
         aligned.Utility.Perplexity.Should().BeGreaterThan(1);
+        run.Defenses.Select(d => d.Defense).Should().Equal("base (reference)", "aligned", "cd-full", "cd-base-favored", "cd-ramp", "cd-incompleteness",
+            "targeted-completion", "qi-augmentation", "qi-constrained");
+        foreach (var cd in run.Defenses.Skip(2))
+        {
+            cd.Attacks.Select(a => a.Label).Should().Equal(aligned.Attacks.Select(a => a.Label), "every defense faces every attack");
+            cd.Utility!.Agreement.Should().NotBeNull("agreement is measured against the aligned model");
+        }
         var baseRow = run.Defenses.Single(d => d.Defense.StartsWith("base", StringComparison.Ordinal));
         baseRow.Attacks.Select(a => a.Attack).Should().Equal("plain");
 
@@ -190,6 +198,13 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         EvaluationReport.FromJson(json).Should().BeEquivalentTo(report);
         File.ReadAllText(Path.Combine(output.Path, "results", "results.schema.json")).Should().Contain(ResultsSchema.Id);
         string md = File.ReadAllText(Path.Combine(output.Path, "results.md"));
+        md.Should().Contain("## Checked invariants").And.Contain("**Holds.**").And.Contain("## Claims").And.Contain("## Retrained defenses");
+        File.Exists(Path.Combine(output.Path, "results", "profile", "profile.json")).Should().BeTrue();
+        report.Stages.Select(s => s.Name).Should().Contain(["train targeted-completion", "train qi-augmentation", "train qi-constrained"]);
+        Directory.GetDirectories(Path.Combine(organism.Pair.Directory, "defenses")).Should().HaveCount(3).And.OnlyContain(d => !Path.GetFileName(d).StartsWith('.'));
+        // A second run loads the trained defenses from the cache.
+        var again = OrganismCommand.RunJob(settings with { OutputDirectory = Path.Combine(output.Path, "again"), WritePlots = false }, console, CancellationToken.None);
+        again.Stages.Select(s => s.Name).Should().Contain(["load targeted-completion (cached)", "load qi-constrained (cached)"]);
         md.Should().Contain("n=12").And.Contain("% [").And.Contain("| aligned |").And.Contain("prefill K=40");
         foreach (var png in new[] { "prefill_asr.png", "asr_by_attack.png" })
             new FileInfo(Path.Combine(output.Path, "results", png)).Length.Should().BeGreaterThan(1000);
@@ -201,6 +216,28 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         ResultsSchema.Validate(broken.ToJsonString()).Should().ContainSingle(e => e.Contains("rate") && e.Contains("maximum"));
         broken.AsObject().Remove("summary");
         ResultsSchema.Validate(broken.ToJsonString()).Should().Contain(e => e.Contains("summary"));
+    }
+
+    [Fact]
+    public void Contrastive_decoding_with_alpha_and_beta_zero_is_the_aligned_model_under_prefilling()
+    {
+        var text = OrganismText.FromDirectory(organism.Pair.AlignedDirectory);
+        using var baseModel = CausalLanguageModel.FromPretrained(organism.Pair.BaseDirectory, torch.CPU);
+        using var aligned = CausalLanguageModel.FromPretrained(organism.Pair.AlignedDirectory, torch.CPU);
+        var (rows, greedy, sampled) = OrganismCommand.CheckAlphaZeroInvariant(baseModel, aligned, text, organism.World.HeldoutHarmful, 5, 16, 16);
+        rows.Should().Be(16);
+        greedy.Should().Be(rows, "alpha = 0 and beta_cd = 0 leave the aligned model's scores unchanged");
+        sampled.Should().Be(rows, "the same scores and seeds draw the same tokens");
+
+        // The check is able to fail: a non-zero alpha moves at least one row away from the aligned model.
+        using var reference = ScorerDefense.ForModel("aligned", aligned, text.VocabSize);
+        using var cd = OrganismCommand.Contrastive("cd", baseModel, aligned, text, DeepAlign.Method.ContrastiveRule.Full, new DeepAlign.Method.ConstantAlpha(4.0), 0.0);
+        var requests = organism.World.HeldoutHarmful.Select(i => new DeepAlign.Generation.GenerationRequest(text.PromptIds(i))
+        { ForcedPrefixIds = text.ResponseIds(i.HarmfulResponse!).Take(5).ToArray() }).ToList();
+        var o = new DeepAlign.Generation.GenerationOptions { MaxNewTokens = 16 };
+        var a = reference.Generate(requests, o);
+        var c = cd.Generate(requests, o);
+        a.Zip(c).Count(p => !p.First.GeneratedIds.SequenceEqual(p.Second.GeneratedIds)).Should().BePositive();
     }
 
     /// <summary>A defense that answers nothing: every row ends at once with the end-of-turn id.</summary>
