@@ -17,5 +17,6 @@ internal static class CommandRegistry
         yield return DecodeCommand.Create();
         yield return ProfileCommand.Create();
         yield return OrganismCommand.Create();
+        yield return AttackCommand.Create();
     }
 }

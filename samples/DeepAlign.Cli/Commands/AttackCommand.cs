@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.Globalization;
+using DeepAlign.Evaluation;
+using DeepAlign.Method;
+using DeepAlign.Method.Contrastive;
+using DeepAlign.Models;
+using DeepAlign.Organism;
+using DeepAlign.Runtime;
+
+namespace DeepAlign.Cli.Commands;
+
+/// <summary>
+/// <c>deepalign attack --model DIR --input HARMFUL.jsonl [--base DIR] [--contrastive-alpha A] [--judge-spec judge.json]
+/// [--prefill 5,10,20,40] [--sweep] [--max-prompts N] [--max-new-tokens N] [--seed S] [--output F] [--json]</c>:
+/// runs the evaluation harness's attacks (plain, prefilling, rank-assisted when --base is given, optional decoding
+/// sweep) against one model, or against contrastive decoding of the model with --base when --contrastive-alpha is set.
+/// </summary>
+internal static class AttackCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Model under attack (HF folder with tokenizer and chat template).", Required = true };
+        var input = new Option<string>("--input") { Description = "Harmful prompts (DESIGN.md JSONL with prompt and harmful_response).", Required = true };
+        var baseDir = new Option<string?>("--base") { Description = "Base model folder: enables the rank-assisted attack and contrastive decoding." };
+        var cdAlpha = new Option<double?>("--contrastive-alpha") { Description = "Attack contrastive decoding (full rule, constant alpha, beta_cd 0.1) instead of the plain model; needs --base." };
+        var judgeSpec = new Option<string?>("--judge-spec") { Description = "judge.json of an organism world (exact content judge, primary); the keyword refusal judge always runs." };
+        var prefill = new Option<string>("--prefill") { Description = "Prefilling lengths K, comma separated.", DefaultValueFactory = _ => "5,10,20,40" };
+        var sweep = new Option<bool>("--sweep") { Description = "Also run the decoding-parameter sweep (30 settings)." };
+        var maxPrompts = new Option<int?>("--max-prompts") { Description = "Use at most this many prompts." };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Largest answer length.", DefaultValueFactory = _ => 64 };
+        var seed = new Option<long>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 0 };
+        var output = new Option<string?>("--output") { Description = "Write the results JSON here (atomically)." };
+        var json = new Option<bool>("--json") { Description = "Print the results JSON instead of the Markdown table." };
+        var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N." };
+        var command = new Command("attack", "Attack a model (plain, prefilling, rank-assisted, decoding sweep) and judge the answers.")
+        {
+            model, input, baseDir, cdAlpha, judgeSpec, prefill, sweep, maxPrompts, maxNew, seed, output, json, device,
+        };
+        command.SetAction(parse => CommandRunner.Run(() =>
+        {
+            string modelPath = parse.GetValue(model)!, inputPath = parse.GetValue(input)!;
+            string? basePath = parse.GetValue(baseDir);
+            double? alpha = parse.GetValue(cdAlpha);
+            if (alpha is not null && basePath is null) throw new ArgumentException("--contrastive-alpha needs --base.");
+            if (!File.Exists(inputPath)) throw new FileNotFoundException($"Input file not found: {inputPath}", inputPath);
+            var lengths = parse.GetValue(prefill)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k) && k > 0 ? k
+                    : throw new ArgumentException($"--prefill: '{s}' is not a positive token count.")).ToArray();
+            var harmful = WorldJsonl.Read(inputPath);
+            var judges = new List<NamedJudge>();
+            if (parse.GetValue(judgeSpec) is { } spec) judges.Add(new NamedJudge("content", new ExactContentJudge(JudgeSpec.Read(spec))));
+            judges.Add(new NamedJudge("keyword", new KeywordRefusalJudge()));
+            var options = new SafetyEvaluationOptions
+            {
+                PrefillLengths = lengths, RankAssisted = basePath is not null, DecodingSweep = parse.GetValue(sweep), Utility = false,
+                MaxHarmfulPrompts = parse.GetValue(maxPrompts), MaxNewTokens = parse.GetValue(maxNew), Seed = parse.GetValue(seed),
+            }.Validate();
+
+            var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
+            var text = OrganismText.FromDirectory(modelPath);
+            using var target = CausalLanguageModel.FromPretrained(modelPath, dev);
+            using var baseModel = basePath is null ? null : CausalLanguageModel.FromPretrained(basePath, dev);
+            var evaluator = new SafetyEvaluator(text, harmful, Array.Empty<WorldItem>(), judges, options, baseModel);
+            using IDefense defense = alpha is double a ? Contrastive(target, baseModel!, text, a)
+                : ScorerDefense.ForModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath)), target, text.VocabSize);
+            var result = evaluator.Evaluate(defense);
+            var report = EvaluationReport.Create(new[] { new SeedRun(options.Seed, new[] { result }) });
+            if (parse.GetValue(output) is { } outPath)
+            {
+                File.WriteAllText(outPath + ".tmp", report.ToJson());
+                File.Move(outPath + ".tmp", outPath, overwrite: true);
+            }
+            Console.WriteLine(parse.GetValue(json) ? report.ToJson() : report.ToMarkdown());
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+
+    private static ScorerDefense Contrastive(ICausalLanguageModel aligned, ICausalLanguageModel baseModel, OrganismText text, double alpha)
+    {
+        var scorer = new ContrastiveScorer(aligned, baseModel, new ContrastiveDecoderOptions { Alpha = new ConstantAlpha(alpha).Validate(), VocabSize = text.VocabSize });
+        var stops = GenerationArguments.StopIds(aligned.Config.EosTokenIds, text.Tokenizer);
+        return new ScorerDefense($"contrastive(alpha={alpha.ToString(CultureInfo.InvariantCulture)})", scorer, stops, text.PadId, scorer);
+    }
+}
