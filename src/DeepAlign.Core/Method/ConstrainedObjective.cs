@@ -44,8 +44,8 @@ public sealed record ConstrainedBetaSchedule
     {
         ArgumentNullException.ThrowIfNull(positions);
         Validate();
-        PositionWeights.CheckPositions(positions);
         using var scope = NewDisposeScope();
+        PositionWeights.CheckPositions(positions);
         var late = full(positions.shape, LateBeta, ScalarType.Float32, positions.device);
         var early = full(positions.shape, EarlyBeta, ScalarType.Float32, positions.device);
         var first = full(positions.shape, FirstBeta, ScalarType.Float32, positions.device);

@@ -28,7 +28,10 @@ public sealed record ContrastiveScoringOptions
     /// </summary>
     public double PlausibilityBeta { get; init; } = 0.1;
 
-    /// <summary>Schedule of alpha_j; default <see cref="ConstantAlpha"/> with alpha = 1.0 (METHOD.md; our choice).</summary>
+    /// <summary>
+    /// Schedule of alpha_j; default <see cref="ConstantAlpha"/> with alpha = 1.0 (METHOD.md; our choice). The built-in
+    /// schedules are validated by <see cref="Validate"/>; a user-supplied <see cref="IAlphaSchedule"/> validates itself.
+    /// </summary>
     public IAlphaSchedule Alpha { get; init; } = new ConstantAlpha();
 
     /// <summary>

@@ -110,6 +110,28 @@ public class HandComputedTests
         FluentActions.Invoking(() => new IncompletenessDrivenAlpha().Compute(pos, null)).Should().Throw<ArgumentNullException>();
     }
 
+    private sealed class TenthOfPosition : IAlphaSchedule
+    {
+        public bool UsesIncompleteness => false;
+        public Tensor Compute(Tensor positions, Tensor? incompleteness) => positions.to_type(ScalarType.Float32) / 10;
+    }
+
+    [Fact]
+    public void A_user_schedule_plugs_into_a_step()
+    {
+        using var scope = NewDisposeScope();
+        var (la1, lb1) = Pair();
+        var la = la1.expand(3, 4).contiguous();
+        var lb = lb1.expand(3, 4).contiguous();
+        var options = new ContrastiveScoringOptions { Alpha = new TenthOfPosition(), PlausibilityBeta = 0 };
+        using var step = ContrastiveScoring.Step(la, lb, tensor(new long[] { 5, 10, 20 }), options);
+        step.Incompleteness.Should().BeNull("the schedule does not use U");
+        AssertClose(step.Alpha, [0.5, 1.0, 2.0], "alpha", 1e-7);
+        // Row 2 (alpha 1) and row 3 (alpha 2) equal the hand-computed full scores above.
+        AssertClose(step.Scores[1], [Math.Log(1.2), Math.Log(0.025), Math.Log(0.4), Math.Log(0.05)], "alpha 1 row", 1e-5);
+        AssertClose(step.Scores[2], [Math.Log(2.4), Math.Log(0.00625), Math.Log(0.8), Math.Log(0.025)], "alpha 2 row", 1e-5);
+    }
+
     [Fact]
     public void Hybrid_teacher_distillation_and_penalty()
     {
