@@ -7,6 +7,8 @@ using DeepAlign.Models;
 using DeepAlign.Testing;
 using TorchSharp;
 
+using static DeepAlign.Benchmarks.BenchmarkArgs;
+
 namespace DeepAlign.Benchmarks;
 
 /// <summary>
@@ -121,11 +123,5 @@ internal static class ContrastiveDecodeBenchmark
     {
         var v = values.OrderBy(x => x).ToArray();
         return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
-    }
-
-    private static string Arg(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 }

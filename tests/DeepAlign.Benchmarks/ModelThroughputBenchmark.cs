@@ -5,6 +5,8 @@ using DeepAlign.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using static DeepAlign.Benchmarks.BenchmarkArgs;
+
 namespace DeepAlign.Benchmarks;
 
 /// <summary>
@@ -57,11 +59,5 @@ internal static class ModelThroughputBenchmark
             $"{{\"impl\": \"DeepAlign/TorchSharp\", \"params\": {model.ParameterCount}, \"threads\": {threads}, \"batch\": {batch}, \"prompt\": {prompt}, \"decode\": {decode}, " +
             $"\"prefill_tok_s\": {prefillRates[prefillRates.Count / 2]:F1}, \"decode_tok_s\": {decodeRates[decodeRates.Count / 2]:F1}}}"));
         return 0;
-    }
-
-    private static int Arg(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 }

@@ -4,6 +4,8 @@ using DeepAlign.Method.Detection;
 using DeepAlign.Testing;
 using static TorchSharp.torch;
 
+using static DeepAlign.Benchmarks.BenchmarkArgs;
+
 namespace DeepAlign.Benchmarks;
 
 /// <summary>
@@ -97,11 +99,5 @@ internal static class ProfileThroughput
         var m = tensor(mask, [batch.Count, width]).narrow(1, 0, width - 1);
         a.Forward(x, m).Dispose();
         b.Forward(x, m).Dispose();
-    }
-
-    private static int Arg(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 }

@@ -6,6 +6,8 @@ using DeepAlign.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using static DeepAlign.Benchmarks.BenchmarkArgs;
+
 namespace DeepAlign.Benchmarks;
 
 /// <summary>
@@ -48,11 +50,5 @@ internal static class TrainThroughputBenchmark
     private sealed class SyncProgress(Action<TrainingProgress> onReport) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => onReport(value);
-    }
-
-    private static int Arg(string[] args, string name, int fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
     }
 }
