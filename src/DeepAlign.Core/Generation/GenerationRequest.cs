@@ -18,6 +18,13 @@ public sealed record GenerationRequest(IReadOnlyList<long> PromptIds)
     /// <summary>Seed of this row's sampling draws; null derives one from <see cref="GenerationOptions.Seed"/> and the row index.</summary>
     public long? Seed { get; init; }
 
+    /// <summary>
+    /// This row's sampling settings; null uses the call's (<see cref="GenerationOptions.DoSample"/>,
+    /// <see cref="GenerationOptions.Temperature"/>, <see cref="GenerationOptions.TopK"/>, <see cref="GenerationOptions.TopP"/>).
+    /// Rows with different settings can share one batch: a row's tokens depend only on its own scores, settings and seed.
+    /// </summary>
+    public SamplingSettings? Sampling { get; init; }
+
     /// <summary>Creates a request with a forced response prefix.</summary>
     /// <param name="promptIds">Prompt ids.</param>
     /// <param name="forcedPrefixIds">Forced response prefix ids.</param>

@@ -132,6 +132,7 @@ public sealed class Generator : IDisposable
     {
         public required GenerationRequest Request { get; init; }
         public required long Seed { get; init; }
+        public required SamplingSettings Sampling { get; init; }
         public List<long> Generated { get; } = new();
         public FinishReason? Finish { get; set; }
         public int ResponsePositionOfNext => Request.ForcedPrefixIds.Count + Generated.Count + 1;
@@ -155,6 +156,7 @@ public sealed class Generator : IDisposable
             if (requests.Count == 0) throw new ArgumentException("At least one generation request is needed.", nameof(requests));
             int vocab = owner.Scorer.VocabSize;
             long baseSeed = _options.Seed ?? Random.Shared.NextInt64();
+            var callSampling = SamplingSettings.From(_options);
             _rows = new RowState[requests.Count];
             for (int r = 0; r < requests.Count; r++)
             {
@@ -166,7 +168,10 @@ public sealed class Generator : IDisposable
                 foreach (var id in request.PromptIds.Concat(request.ForcedPrefixIds))
                     if (id < 0 || id >= vocab)
                         throw new ArgumentException($"Request {r} holds token id {id}, outside the scorer's vocabulary of {vocab}.", nameof(requests));
-                _rows[r] = new RowState { Request = request, Seed = request.Seed ?? TokenSampler.RowSeed(baseSeed, r) };
+                SamplingSettings sampling;
+                try { sampling = request.Sampling?.Validate() ?? callSampling; }
+                catch (ArgumentException e) { throw new ArgumentException($"Request {r}: {e.Message}", nameof(requests), e); }
+                _rows[r] = new RowState { Request = request, Seed = request.Seed ?? TokenSampler.RowSeed(baseSeed, r), Sampling = sampling };
             }
             _stopIds = new HashSet<long>(_options.StopTokenIds ?? owner._defaultStopTokenIds);
             _padId = _options.PadTokenId ?? owner._defaultPadTokenId;
@@ -293,11 +298,11 @@ public sealed class Generator : IDisposable
                     $"The scorer returned scores of shape [{string.Join(", ", scores.shape)}] at step {step}; expected [{active.Count}, {vocab}].");
             if (scores.dtype != ScalarType.Float32)
                 throw new InvalidOperationException($"The scorer returned {scores.dtype} scores at step {step}; expected float32.");
-            using (var rowHasCandidate = scores.gt(double.NegativeInfinity).any(-1))
-            using (var noNaN = scores.isnan().any().logical_not())
-            using (var valid = rowHasCandidate.all().logical_and(noNaN))
-                if (!valid.item<bool>())
-                    throw new InvalidOperationException($"At step {step} a row's scores are all negative infinity or contain NaN; no token can be chosen.");
+            // One host copy per step: validity check and token choice both read it.
+            var host = TokenSampler.HostScores(scores);
+            int invalid = TokenSampler.FindInvalidRow(host, active.Count, vocab);
+            if (invalid >= 0)
+                throw new InvalidOperationException($"At step {step} the scores of row {active[invalid]} are all negative infinity or contain NaN; no token can be chosen.");
 
             long?[]? overrides = null;
             if (_options.TokenForcer is { } forcer)
@@ -308,17 +313,15 @@ public sealed class Generator : IDisposable
                     throw new InvalidOperationException($"The token forcer returned {overrides.Length} entries at step {step}; the batch has {active.Count} rows.");
             }
 
-            Tensor chosenTensor;
-            if (_options.DoSample)
+            var settings = new SamplingSettings[active.Count];
+            var uniforms = new double[active.Count];
+            for (int i = 0; i < active.Count; i++)
             {
-                var uniforms = active.Select(r => TokenSampler.Uniform(_rows[r].Seed, step)).ToArray();
-                chosenTensor = TokenSampler.Sample(scores, _options, uniforms);
+                var row = _rows[active[i]];
+                settings[i] = row.Sampling;
+                if (row.Sampling.DoSample) uniforms[i] = TokenSampler.Uniform(row.Seed, step);
             }
-            else
-            {
-                chosenTensor = TokenSampler.Greedy(scores);
-            }
-            var chosen = chosenTensor.cpu().data<long>().ToArray();
+            var chosen = TokenSampler.Choose(host, active.Count, vocab, settings, uniforms);
             origins = new TokenOrigin[chosen.Length];
             if (overrides is not null)
             {

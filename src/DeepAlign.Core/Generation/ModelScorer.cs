@@ -8,9 +8,18 @@ namespace DeepAlign.Generation;
 /// last-position logits, cut to <see cref="VocabSize"/> first when the tokenizer is smaller than the logits.
 /// Keeps its own <see cref="KvCache"/>, created at <see cref="Prefill"/> and released at <see cref="Reset"/>.
 /// </summary>
+/// <remarks>
+/// Dropping finished rows copies the whole cache, and in a large batch rows finish at almost every step. So
+/// <see cref="SelectRows"/> compacts lazily: finished rows stay in the cache as idle rows (fed token 0, their outputs
+/// dropped) until they are a quarter of it, then the cache is compacted once. Live rows compute exactly what they
+/// would in a compacted batch; the idle rows cost at most a third more compute, and the copying is amortised.
+/// </remarks>
 public sealed class ModelScorer : INextTokenScorer
 {
     private KvCache? _cache;
+    private long[]? _live;       // cache row of each live row; null: every cache row is live, in order
+    private Tensor? _liveIndex;  // _live on the device (created on demand)
+    private int _cacheRows;
 
     /// <summary>Creates a scorer over <paramref name="model"/> (which it does not own).</summary>
     /// <param name="model">The model.</param>
@@ -39,7 +48,8 @@ public sealed class ModelScorer : INextTokenScorer
     public Tensor Prefill(Tensor inputIds, Tensor attentionMask, ScoringContext context, int maxNewTokens)
     {
         Reset();
-        _cache = Model.CreateCache((int)inputIds.shape[0], (int)inputIds.shape[1] + Math.Max(1, maxNewTokens));
+        _cacheRows = (int)inputIds.shape[0];
+        _cache = Model.CreateCache(_cacheRows, (int)inputIds.shape[1] + Math.Max(1, maxNewTokens));
         return Score(inputIds, attentionMask);
     }
 
@@ -47,14 +57,38 @@ public sealed class ModelScorer : INextTokenScorer
     public Tensor Step(Tensor nextTokens, Tensor attentionMask, ScoringContext context)
     {
         if (_cache is null) throw new InvalidOperationException("Step was called before Prefill.");
-        return Score(nextTokens, attentionMask);
+        if (_live is null) return Score(nextTokens, attentionMask);
+        if (nextTokens.shape[0] != _live.Length || attentionMask.shape[0] != _live.Length)
+            throw new ArgumentException($"Expected {_live.Length} live rows; got {nextTokens.shape[0]} tokens and {attentionMask.shape[0]} mask rows.", nameof(nextTokens));
+        _liveIndex ??= tensor(_live, ScalarType.Int64, Device).DetachFromDisposeScope();
+        using var ids = zeros(new long[] { _cacheRows, nextTokens.shape[1] }, ScalarType.Int64, Device).index_copy_(0, _liveIndex, nextTokens);
+        using var mask = ones(new long[] { _cacheRows, attentionMask.shape[1] }, attentionMask.dtype, Device).index_copy_(0, _liveIndex, attentionMask);
+        using var all = Score(ids, mask);
+        return all.index_select(0, _liveIndex);
     }
 
     /// <inheritdoc />
     public void SelectRows(IReadOnlyList<long> rows)
     {
         if (_cache is null) throw new InvalidOperationException("SelectRows was called before Prefill.");
-        _cache.SelectRows(rows);
+        ArgumentNullException.ThrowIfNull(rows);
+        int liveNow = _live?.Length ?? _cacheRows;
+        var map = new long[rows.Count];
+        for (int i = 0; i < map.Length; i++)
+        {
+            long r = rows[i];
+            if (r < 0 || r >= liveNow) throw new ArgumentOutOfRangeException(nameof(rows), r, $"Row index outside the {liveNow} live rows.");
+            map[i] = _live is null ? r : _live[r];
+        }
+        _liveIndex?.Dispose();
+        _liveIndex = null;
+        if ((_cacheRows - map.Length) * 4 >= _cacheRows)
+        {
+            _cache.SelectRows(map);
+            _cacheRows = map.Length;
+            _live = null;
+        }
+        else _live = map;
     }
 
     /// <inheritdoc />
@@ -62,6 +96,10 @@ public sealed class ModelScorer : INextTokenScorer
     {
         _cache?.Dispose();
         _cache = null;
+        _liveIndex?.Dispose();
+        _liveIndex = null;
+        _live = null;
+        _cacheRows = 0;
     }
 
     /// <inheritdoc />

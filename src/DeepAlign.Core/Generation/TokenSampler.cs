@@ -50,78 +50,250 @@ public static class TokenSampler
     }
 
     /// <summary>
-    /// Temperature, top-k, top-p and one inverse-CDF draw per row, as <see cref="Generator"/> samples. The sampled
-    /// distribution is exactly <c>softmax(LogitsProcessing.Process(scores, options))</c>, but the work is done on a small
-    /// candidate set found with <c>topk</c> instead of sorting the whole vocabulary. When any filter is active the CDF
-    /// runs over the surviving tokens in decreasing score order (ties in index order); otherwise in vocabulary order.
+    /// Temperature, top-k, top-p and one inverse-CDF draw per row, as <see cref="Generator"/> samples (the scores are
+    /// copied to the host and sampled by <see cref="Choose"/>). The sampled distribution is exactly
+    /// <c>softmax(LogitsProcessing.Process(scores, options))</c>; when any filter is active the CDF runs over the surviving
+    /// tokens in decreasing score order (ties in index order), otherwise in vocabulary order.
     /// </summary>
     /// <param name="scores">float32 scores <c>[batch, vocab]</c>.</param>
-    /// <param name="options">Temperature, TopK and TopP.</param>
+    /// <param name="options">Temperature, TopK and TopP (DoSample is implied).</param>
     /// <param name="uniforms">One number in [0, 1) per row.</param>
-    /// <returns>int64 ids <c>[batch]</c>.</returns>
+    /// <returns>int64 ids <c>[batch]</c> on the scores' device.</returns>
     public static Tensor Sample(Tensor scores, GenerationOptions options, IReadOnlyList<double> uniforms)
     {
         ArgumentNullException.ThrowIfNull(scores);
         ArgumentNullException.ThrowIfNull(options);
-        long vocab = scores.shape[^1];
-        bool filtered = (options.TopK > 0 && options.TopK < vocab) || options.TopP < 1;
-        if (!filtered)
-        {
-            using var scaled = LogitsProcessing.ApplyTemperature(scores, options.Temperature);
-            return Sample(scaled, uniforms);
-        }
+        ArgumentNullException.ThrowIfNull(uniforms);
+        if (scores.dim() != 2) throw new ArgumentException($"Scores must be [batch, vocab]; got [{string.Join(", ", scores.shape)}].", nameof(scores));
+        int batch = (int)scores.shape[0], vocab = (int)scores.shape[1];
+        var settings = SamplingSettings.From(options with { DoSample = true }).Validate();
+        var host = HostScores(scores);
+        var ids = Choose(host, batch, vocab, Enumerable.Repeat(settings, batch).ToArray(), uniforms);
+        return tensor(ids, ScalarType.Int64, scores.device);
+    }
+
+    /// <summary>The float32 scores as a host array in row-major order (one device-to-host copy).</summary>
+    internal static float[] HostScores(Tensor scores)
+    {
         using var scope = NewDisposeScope();
-        var (ids, probs) = Candidates(scores, options.Temperature, options.TopK, options.TopP);
-        var positions = Sample(probs.log(), uniforms);
-        return ids.gather(-1, positions.unsqueeze(-1)).squeeze(-1).MoveToOuterDisposeScope();
+        var f32 = scores.dtype == ScalarType.Float32 ? scores : scores.to_type(ScalarType.Float32);
+        return f32.cpu().contiguous().data<float>().ToArray();
     }
 
     /// <summary>
-    /// The tokens that survive temperature, top-k and top-p, in decreasing score order (ties by index), with their
-    /// float64 sampling probabilities (<c>[batch, n]</c> each; entries past a row's survivors have probability 0).
+    /// Chooses one token per row of host scores: greedy rows take the argmax (first index on ties); sampled rows apply
+    /// temperature (a float32 division, as the tensor path), top-k (ties with the k-th score kept), top-p (the smallest
+    /// prefix in decreasing-score order, ties by index, whose float64 mass before a token stays below p; the first token
+    /// always stays) and draw by inverse CDF with the row's uniform: the first token whose cumulative weight exceeds
+    /// <c>u x total</c>, so zero-probability tokens are never chosen. Each row depends only on its own scores, settings
+    /// and uniform.
     /// </summary>
-    internal static (Tensor Ids, Tensor Probabilities) Candidates(Tensor scores, double temperature, int topK, double topP)
+    /// <param name="scores">Row-major float32 scores <c>[rows, vocab]</c>; every row needs a finite or +inf score and no NaN.</param>
+    /// <param name="rows">Number of rows.</param>
+    /// <param name="vocab">Scores per row.</param>
+    /// <param name="settings">One validated setting per row.</param>
+    /// <param name="uniforms">One number in [0, 1) per row (ignored for greedy rows).</param>
+    /// <returns>The chosen ids.</returns>
+    public static long[] Choose(float[] scores, int rows, int vocab, IReadOnlyList<SamplingSettings> settings, IReadOnlyList<double> uniforms)
     {
-        using var scope = NewDisposeScope();
-        long vocab = scores.shape[^1];
-        var scaled = temperature == 1.0 ? scores.alias() : scores.div(temperature);
-        bool useTopK = topK > 0 && topK < vocab;
-        long m = useTopK ? topK : Math.Min(64, vocab);
-        Tensor values, ids, logZ;
-        while (true)
+        ArgumentNullException.ThrowIfNull(scores);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(uniforms);
+        if (rows < 0 || vocab < 1 || scores.Length != (long)rows * vocab)
+            throw new ArgumentException($"Expected {rows} x {vocab} scores; got {scores.Length}.", nameof(scores));
+        if (settings.Count != rows) throw new ArgumentException($"Expected {rows} sampling settings (one per row); got {settings.Count}.", nameof(settings));
+        if (uniforms.Count != rows) throw new ArgumentException($"Expected {rows} uniform numbers (one per row); got {uniforms.Count}.", nameof(uniforms));
+        int invalid = FindInvalidRow(scores, rows, vocab);
+        if (invalid >= 0) throw new ArgumentException($"Row {invalid} of the scores holds a NaN or only negative infinity; no token can be chosen.", nameof(scores));
+        var result = new long[rows];
+        var work = new RowWork(vocab);
+        for (int r = 0; r < rows; r++)
         {
-            if (m >= vocab)
+            var row = new ReadOnlySpan<float>(scores, r * vocab, vocab);
+            var s = settings[r] ?? throw new ArgumentException($"Sampling settings of row {r} are null.", nameof(settings));
+            if (!s.DoSample)
             {
-                (values, ids) = scaled.sort(-1, descending: true, stable: true);
+                result[r] = ArgMax(row);
+                continue;
+            }
+            double u = uniforms[r];
+            if (!(u >= 0 && u < 1)) throw new ArgumentOutOfRangeException(nameof(uniforms), u, "Uniform numbers must lie in [0, 1).");
+            int kept = work.Distribution(row, s);
+            result[r] = work.Draw(kept, u);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The distribution a sampled row draws from, as (token, probability) in CDF order, for tests and diagnostics:
+    /// the same code path as <see cref="Choose"/>.
+    /// </summary>
+    internal static (int[] Ids, double[] Probabilities) Distribution(ReadOnlySpan<float> row, SamplingSettings settings)
+    {
+        var work = new RowWork(row.Length);
+        int kept = work.Distribution(row, settings with { DoSample = true });
+        double total = 0;
+        for (int i = 0; i < kept; i++) total += work.Weights[i];
+        return (work.Order.AsSpan(0, kept).ToArray(), work.Weights.AsSpan(0, kept).ToArray().Select(w => w / total).ToArray());
+    }
+
+    /// <summary>Index of the largest score (the first among ties) of a valid row (see <see cref="FindInvalidRow"/>).</summary>
+    internal static long ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int v = 1; v < row.Length; v++)
+            if (row[v] > row[best]) best = v;
+        return best;
+    }
+
+    /// <summary>The first row that holds a NaN or only negative infinity (no token can be chosen), or -1.</summary>
+    internal static int FindInvalidRow(float[] scores, int rows, int vocab)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            bool candidate = false;
+            var row = new ReadOnlySpan<float>(scores, r * vocab, vocab);
+            foreach (var x in row)
+            {
+                if (float.IsNaN(x)) return r;
+                if (x > float.NegativeInfinity) candidate = true;
+            }
+            if (!candidate) return r;
+        }
+        return -1;
+    }
+
+    /// <summary>Reusable per-call buffers of the host sampler (one row at a time).</summary>
+    private sealed class RowWork(int vocab)
+    {
+        private readonly float[] _scaled = new float[vocab];
+        private readonly float[] _select = new float[vocab];
+        public int[] Order { get; } = new int[vocab];
+        public double[] Weights { get; } = new double[vocab];
+
+        /// <summary>Fills <see cref="Order"/> and <see cref="Weights"/> (unnormalised) with the surviving tokens in CDF order; returns their count.</summary>
+        public int Distribution(ReadOnlySpan<float> row, SamplingSettings s)
+        {
+            int n = row.Length;
+            float t = (float)s.Temperature;
+            float max = float.NegativeInfinity;
+            for (int v = 0; v < n; v++)
+            {
+                float x = s.Temperature == 1.0 ? row[v] : row[v] / t;
+                _scaled[v] = x;
+                if (x > max) max = x;
+            }
+            _max = max;
+            bool useTopK = s.TopK > 0 && s.TopK < n;
+            bool useTopP = s.TopP < 1;
+            if (!useTopK && !useTopP)
+            {
+                for (int v = 0; v < n; v++) { Order[v] = v; Weights[v] = Weight(_scaled[v], max); }
+                return n;
+            }
+
+            // The pool: a set of best tokens closed under ties that holds every survivor.
+            float threshold = float.NegativeInfinity;
+            double z = 0; // normaliser of the distribution top-p sees (after top-k)
+            if (useTopK)
+            {
+                threshold = KthLargest(s.TopK);
+                for (int v = 0; v < n; v++) if (_scaled[v] >= threshold) z += Weight(_scaled[v], max);
             }
             else
             {
-                // All tokens scoring at least the m-th best: a set closed under ties, so its canonical order is exactly
-                // the prefix of the full stable sort. k2 (the largest such set over the rows) tokens hold every row's set.
-                var mth = scaled.topk((int)m, dim: -1, largest: true, sorted: true).values.narrow(-1, m - 1, 1);
-                long k2 = scaled.ge(mth).sum(-1).max().item<long>();
-                var (topValues, topIds) = scaled.topk((int)k2, dim: -1, largest: true, sorted: true);
-                var (byIndex, permutation) = topIds.sort(-1, descending: false, stable: true);
-                var (sortedValues, order) = topValues.gather(-1, permutation).sort(-1, descending: true, stable: true);
-                ids = byIndex.gather(-1, order);
-                values = sortedValues.masked_fill(sortedValues.lt(mth), double.NegativeInfinity);
+                for (int v = 0; v < n; v++) z += Weight(_scaled[v], max);
             }
-            logZ = (useTopK ? values : scaled).to(ScalarType.Float64).logsumexp(-1, keepdim: true);
-            if (useTopK || topP >= 1 || m >= vocab) break;
-            // Pure top-p: the nucleus lies inside the candidates once they hold at least topP of the mass in every row.
-            var mass = values.to(ScalarType.Float64).sub(logZ).exp().sum(-1);
-            if (mass.ge(topP).all().item<bool>()) break;
-            m = Math.Min(vocab, m * 4);
+            int pool;
+            if (useTopK || !useTopP) pool = Collect(threshold);
+            else
+            {
+                // Pure top-p: tokens of probability at least 1e-4, then 1e-8, then all, until the pool holds mass >= p.
+                pool = 0;
+                foreach (double floor in new[] { 1e-4, 1e-8, 0.0 })
+                {
+                    float cut = floor == 0 ? float.NegativeInfinity : (float)(max + Math.Log(floor * z));
+                    pool = Collect(cut);
+                    double mass = 0;
+                    for (int i = 0; i < pool; i++) mass += Weights[i];
+                    if (mass / z >= s.TopP || floor == 0) break;
+                }
+            }
+            // Decreasing score, ties by index.
+            Array.Sort(Order, 0, pool, Comparer<int>.Create((a, b) =>
+            {
+                int c = _scaled[b].CompareTo(_scaled[a]);
+                return c != 0 ? c : a.CompareTo(b);
+            }));
+            for (int i = 0; i < pool; i++) Weights[i] = Weight(_scaled[Order[i]], max);
+            if (!useTopP) return pool;
+            int kept = 0;
+            double before = 0;
+            while (kept < pool && (kept == 0 || before < s.TopP))
+            {
+                before += Weights[kept] / z;
+                kept++;
+            }
+            return kept;
         }
-        if (topP < 1)
+
+        /// <summary>Inverse CDF over the first <paramref name="kept"/> entries.</summary>
+        public long Draw(int kept, double u)
         {
-            var p = values.to(ScalarType.Float64).sub(logZ).exp();
-            var remove = p.cumsum(-1).sub(p).ge(topP);
-            remove.select(-1, 0).fill_(false);
-            values = values.masked_fill(remove, double.NegativeInfinity);
+            double total = 0;
+            for (int i = 0; i < kept; i++) total += Weights[i];
+            double target = u * total, cumulative = 0;
+            int last = 0;
+            for (int i = 0; i < kept; i++)
+            {
+                if (Weights[i] <= 0) continue;
+                last = i;
+                cumulative += Weights[i];
+                if (cumulative > target) return Order[i];
+            }
+            return Order[last]; // rounding left the target at the very end
         }
-        var probabilities = values.to(ScalarType.Float64).softmax(-1);
-        return (ids.MoveToOuterDisposeScope(), probabilities.MoveToOuterDisposeScope());
+
+        private int Collect(float threshold)
+        {
+            int count = 0;
+            for (int v = 0; v < _scaled.Length; v++)
+                if (_scaled[v] >= threshold && _scaled[v] > float.NegativeInfinity)
+                {
+                    Order[count] = v;
+                    Weights[count] = Weight(_scaled[v], _max);
+                    count++;
+                }
+            return count;
+        }
+
+        private float _max;
+
+        private static double Weight(float x, float max) =>
+            float.IsPositiveInfinity(max) ? (float.IsPositiveInfinity(x) ? 1.0 : 0.0) : Math.Exp((double)x - max);
+
+        /// <summary>The k-th largest scaled score (quickselect on a copy).</summary>
+        private float KthLargest(int k)
+        {
+            int n = _scaled.Length;
+            Array.Copy(_scaled, _select, n);
+            int lo = 0, hi = n - 1, target = k - 1;
+            while (lo < hi)
+            {
+                float pivot = _select[(lo + hi) >>> 1];
+                int i = lo, j = hi;
+                while (i <= j)
+                {
+                    while (_select[i] > pivot) i++;
+                    while (_select[j] < pivot) j--;
+                    if (i <= j) { (_select[i], _select[j]) = (_select[j], _select[i]); i++; j--; }
+                }
+                if (target <= j) hi = j;
+                else if (target >= i) lo = i;
+                else break;
+            }
+            return _select[target];
+        }
     }
 
     /// <summary>

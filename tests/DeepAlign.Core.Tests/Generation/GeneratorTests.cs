@@ -234,6 +234,73 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void Rows_with_their_own_sampling_settings_equal_one_call_per_setting()
+    {
+        // One batch holding every setting of a small sweep must give each row exactly what a call with that setting gives.
+        using var model = TinyModelFactory.Create(TinyModelFactory.LlamaConfig(vocabSize: 64), seed: 3);
+        using var generator = new Generator(model);
+        var settings = new[]
+        {
+            SamplingSettings.Greedy,
+            new SamplingSettings { DoSample = true },
+            new SamplingSettings { DoSample = true, Temperature = 0.5 },
+            new SamplingSettings { DoSample = true, TopP = 0.3 },
+            new SamplingSettings { DoSample = true, TopK = 2 },
+            new SamplingSettings { DoSample = true, Temperature = 1.3, TopK = 5, TopP = 0.8 },
+        };
+        var prompts = new[] { new long[] { 1, 2, 3 }, new long[] { 9 }, new long[] { 4, 4, 8, 16, 23 } };
+        var stop = new long[] { 0, 1, 2 };
+        var mixed = (from s in Enumerable.Range(0, settings.Length)
+                     from p in Enumerable.Range(0, prompts.Length)
+                     select new GenerationRequest(prompts[p]) { Seed = 100 * s + p, Sampling = settings[s] }).ToArray();
+        var together = generator.Generate(mixed, new GenerationOptions { MaxNewTokens = 12, StopTokenIds = stop });
+        for (int s = 0; s < settings.Length; s++)
+        {
+            var options = new GenerationOptions
+            {
+                MaxNewTokens = 12, StopTokenIds = stop,
+                DoSample = settings[s].DoSample, Temperature = settings[s].Temperature, TopK = settings[s].TopK, TopP = settings[s].TopP,
+            };
+            var alone = generator.Generate(prompts.Select((p, i) => new GenerationRequest(p) { Seed = 100 * s + i }).ToArray(), options);
+            for (int p = 0; p < prompts.Length; p++)
+            {
+                together[s * prompts.Length + p].GeneratedIds.Should().Equal(alone[p].GeneratedIds, $"setting {s}, prompt {p}");
+                together[s * prompts.Length + p].FinishReason.Should().Be(alone[p].FinishReason);
+            }
+        }
+        together.Select(t => t.FinishReason).Distinct().Should().HaveCountGreaterThan(1, "rows should finish at different steps");
+    }
+
+    [Fact]
+    public void A_request_with_invalid_sampling_settings_is_refused_naming_the_request()
+    {
+        using var model = GenerationTestModels.Random(7);
+        using var generator = new Generator(model);
+        var act = () => generator.Generate(new[] { Prompt(1), new GenerationRequest(new long[] { 2 }) { Sampling = new SamplingSettings { DoSample = true, TopP = 0 } } });
+        act.Should().Throw<ArgumentException>().WithMessage("*Request 1*TopP*");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_large_batch_whose_rows_finish_at_different_steps_equals_one_request_at_a_time(bool sample)
+    {
+        // Sixteen rows finishing one by one keep finished rows idle in the cache before compacting (ModelScorer):
+        // the live rows must still get exactly their own tokens.
+        using var model = TinyModelFactory.Create(TinyModelFactory.LlamaConfig(vocabSize: 64), seed: 5);
+        using var generator = new Generator(model);
+        var prompts = Enumerable.Range(0, 16).Select(i => Enumerable.Range(0, 1 + i % 5).Select(j => (long)(3 + (i * 7 + j * 3) % 60)).ToArray()).ToArray();
+        var options = new GenerationOptions { DoSample = sample, Seed = 21, MaxNewTokens = 20, TopP = 0.9, StopTokenIds = Enumerable.Range(0, 6).Select(i => (long)i).ToArray() };
+        var batch = generator.Generate(prompts.Select(p => Prompt(p)).ToArray(), options);
+        batch.Select(b => b.GeneratedIds.Count).Distinct().Should().HaveCountGreaterThan(3, "rows should finish at many different steps");
+        for (int r = 0; r < prompts.Length; r++)
+        {
+            var single = generator.Generate(new[] { new GenerationRequest(prompts[r]) { Seed = TokenSampler.RowSeed(21, r) } }, options).Single();
+            batch[r].GeneratedIds.Should().Equal(single.GeneratedIds, $"row {r}");
+        }
+    }
+
+    [Fact]
     public void Sampling_stays_inside_the_top_k_set()
     {
         using var model = TableCausalLanguageModel.CreateBuilder(6).ByDefault().Probabilities(0.3, 0.25, 0.2, 0.1, 0.1, 0.05).Build();

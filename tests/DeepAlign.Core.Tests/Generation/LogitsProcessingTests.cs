@@ -145,10 +145,10 @@ public class LogitsProcessingTests
     [InlineData(0.7, 10, 0.5)]
     [InlineData(1.3, 100, 0.8)]
     [InlineData(1.0, 500, 0.9)]
-    public void The_generators_candidate_path_samples_exactly_the_processed_distribution(double temperature, int topK, double topP)
+    public void The_generators_host_sampler_samples_exactly_the_processed_distribution(double temperature, int topK, double topP)
     {
-        // Scores rounded to 0.25 create many ties; a few -inf entries; a flat row makes the nucleus exceed the first candidate
-        // batch (64), forcing the candidate set to grow. The fast path must match softmax(Process(...)) token for token.
+        // Scores rounded to 0.25 create many ties; a few -inf entries; a nearly flat row makes the nucleus exceed the
+        // sampler's first candidate pool. The host sampler must match softmax(Process(...)) token for token.
         const int vocab = 300;
         var rng = new Random(17);
         var data = new float[4 * vocab];
@@ -158,18 +158,25 @@ public class LogitsProcessingTests
         using var scores = tensor(data, new long[] { 4, vocab });
         using var processed = LogitsProcessing.Process(scores, temperature, topK, topP);
         using var reference = processed.to(ScalarType.Float64).softmax(-1);
-        var (ids, probs) = TokenSampler.Candidates(scores, temperature, topK, topP);
-        using (ids)
-        using (probs)
-        using (var scattered = zeros(4, vocab, dtype: ScalarType.Float64).scatter_add(-1, ids, probs))
+        var expected = reference.data<double>().ToArray();
+        var settings = new SamplingSettings { DoSample = true, Temperature = temperature, TopK = topK, TopP = topP };
+        for (int r = 0; r < 4; r++)
         {
-            var expected = reference.data<double>().ToArray();
-            var actual = scattered.data<double>().ToArray();
-            for (int i = 0; i < expected.Length; i++)
+            var (ids, probs) = TokenSampler.Distribution(data.AsSpan(r * vocab, vocab), settings);
+            var actual = new double[vocab];
+            for (int i = 0; i < ids.Length; i++) actual[ids[i]] += probs[i];
+            for (int v = 0; v < vocab; v++)
             {
-                actual[i].Should().BeApproximately(expected[i], 1e-9, $"row {i / vocab}, token {i % vocab}");
-                (actual[i] > 0).Should().Be(expected[i] > 0, $"support of row {i / vocab}, token {i % vocab}");
+                actual[v].Should().BeApproximately(expected[r * vocab + v], 1e-9, $"row {r}, token {v}");
+                (actual[v] > 0).Should().Be(expected[r * vocab + v] > 0, $"support of row {r}, token {v}");
             }
+            // With a filter the CDF runs in decreasing score order, ties by index.
+            if (topK > 0 || topP < 1)
+                for (int i = 1; i < ids.Length; i++)
+                {
+                    float a = data[r * vocab + ids[i - 1]], b = data[r * vocab + ids[i]];
+                    (a > b || (a == b && ids[i - 1] < ids[i])).Should().BeTrue($"row {r}: CDF order at {i}");
+                }
         }
         // And a draw through the options path lands inside the processed support.
         var options = new GenerationOptions { DoSample = true, Temperature = temperature, TopK = topK, TopP = topP };
