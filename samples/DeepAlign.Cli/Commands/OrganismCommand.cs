@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using DeepAlign.Cli.Reporting;
+using DeepAlign.Reporting;
 using DeepAlign.Evaluation;
 using DeepAlign.Generation;
 using DeepAlign.Method;
@@ -398,7 +398,7 @@ internal static class OrganismCommand
         };
         string dir = Path.Combine(outputDirectory, "results", "profile");
         Directory.CreateDirectory(dir);
-        ProfileReportWriter.Write(dir, report, plots);
+        ProfileReportWriter.Write(dir, report, plots ? ProfilePlots.Renderer : null);
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"The base-favored token detector (METHOD.md section 1; tau = {options.Tau}, kB = {options.TopKBase}) scores the first {aggregates.Sequences} held-out harmful prompts ")
           .Append("with their harmful reference answers by teacher forcing; per response position j: KL(aligned ∥ base), the incompleteness score U and the base-favored rate of the ")
@@ -468,7 +468,7 @@ internal static class OrganismCommand
         Directory.CreateDirectory(resultsDir);
         File.WriteAllText(Path.Combine(resultsDir, "results.json"), report.ToJson());
         File.WriteAllText(Path.Combine(resultsDir, "results.schema.json"), ResultsSchema.Json.Replace("\r\n", "\n") + "\n");
-        var plots = s.WritePlots ? ResultPlots.Write(report, resultsDir) : [];
+        var plots = s.WritePlots ? EvaluationPlots.Write(report, resultsDir) : [];
         var inv = CultureInfo.InvariantCulture;
         var b = pair.Report;
         var md = new StringBuilder();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using DeepAlign.Method.Detection;
 using DeepAlign.Models;
+using DeepAlign.Reporting;
 using DeepAlign.Runtime;
 using DeepAlign.Text;
 
@@ -102,7 +103,7 @@ internal static class ProfileCommand
                     Input = inputPath,
                     SequencesFile = ProfileSequenceWriter.DefaultFileName,
                 };
-                ProfileReportWriter.Write(outDir, report);
+                ProfileReportWriter.Write(outDir, report, ProfilePlots.Renderer);
                 if (parse.GetValue(json)) Console.WriteLine(ProfileReportWriter.ToJson(report));
                 else
                 {

@@ -207,7 +207,17 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         again.Stages.Select(s => s.Name).Should().Contain(["load targeted-completion (cached)", "load qi-constrained (cached)"]);
         md.Should().Contain("n=12").And.Contain("% [").And.Contain("| aligned |").And.Contain("prefill K=40");
         foreach (var png in new[] { "prefill_asr.png", "asr_by_attack.png" })
-            new FileInfo(Path.Combine(output.Path, "results", png)).Length.Should().BeGreaterThan(1000);
+        {
+            DeepAlign.Tests.Reporting.ImageFiles.ShouldBePng(Path.Combine(output.Path, "results", png), png == "prefill_asr.png" ? 720 : 900, png == "prefill_asr.png" ? 440 : 480);
+            md.Should().Contain($"![{png}](results/{png})");
+        }
+        string profileDir = Path.Combine(output.Path, "results", "profile");
+        DeepAlign.Tests.Method.Detection.ProfileReportRendererTests.PlotLinks(File.ReadAllText(Path.Combine(profileDir, "profile.md")))
+            .Should().Equal("kl.png", "kl.svg", "u.png", "u.svg", "bf_rate.png", "bf_rate.svg").And.OnlyContain(f => File.Exists(Path.Combine(profileDir, f)));
+        string againDir = Path.Combine(output.Path, "again");
+        File.ReadAllText(Path.Combine(againDir, "results", "profile", "profile.md")).Should().NotContain("## Plots", "--no plots writes none and links none");
+        File.ReadAllText(Path.Combine(againDir, "results.md")).Should().NotContain("## Plots");
+        Directory.GetFiles(againDir, "*.png", SearchOption.AllDirectories).Should().BeEmpty();
         report.Stages.Select(s => s.Name).Should().Contain(["world", "load pair (cached)", "profile", "total"]);
 
         // The schema rejects a document with an impossible rate or a missing part.

@@ -46,8 +46,9 @@ public sealed record ProfileReport
 
 /// <summary>
 /// Writes profile reports: <c>profile.json</c> (versioned schema, docs/profile-report.md), <c>profile.md</c> (summary
-/// tables) and plots (<c>kl</c>, <c>u</c>, <c>bf_rate</c>, <c>grad_norm</c> as PNG and SVG). Every file is written to a
-/// temporary name in the target folder and renamed into place, so a reader never sees a half-written file.
+/// tables) and, through an optional <see cref="IProfilePlotRenderer"/> (the <c>DeepAlign.Reporting</c> package has the
+/// ScottPlot one), plots. Every file is written to a temporary name in the target folder and renamed into place, so a
+/// reader never sees a half-written file.
 /// </summary>
 public static class ProfileReportWriter
 {
@@ -57,20 +58,33 @@ public static class ProfileReportWriter
     /// <summary>File name of the Markdown summary.</summary>
     public const string MarkdownFile = "profile.md";
 
-    /// <summary>Writes the JSON report, the Markdown summary and (optionally) the plots into <paramref name="directory"/>.</summary>
+    /// <summary>
+    /// Writes the plots (when a renderer is given), then the Markdown summary (linking exactly the plot files the
+    /// renderer returned), then the JSON report into <paramref name="directory"/>.
+    /// </summary>
     /// <param name="directory">Output folder (created if needed; other files in it are left alone).</param>
     /// <param name="report">The report.</param>
-    /// <param name="plots">Whether to draw the plots.</param>
-    /// <returns>The paths written.</returns>
-    public static IReadOnlyList<string> Write(string directory, ProfileReport report, bool plots = true)
+    /// <param name="plots">Draws the plots, e.g. <c>DeepAlign.Reporting.ProfilePlots.Renderer</c>; null writes no plots.</param>
+    /// <returns>The full paths written: the plots, <see cref="MarkdownFile"/>, <see cref="JsonFile"/>.</returns>
+    public static IReadOnlyList<string> Write(string directory, ProfileReport report, IProfilePlotRenderer? plots = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(report);
         Directory.CreateDirectory(directory);
+        var root = Path.GetFullPath(directory);
         var written = new List<string>();
-        if (plots) written.AddRange(ProfilePlots.Write(directory, report.Aggregates, report.GradientProbe));
-        written.Add(AtomicFile.WriteAllText(Path.Combine(directory, MarkdownFile), ToMarkdown(report)));
-        written.Add(AtomicFile.WriteAllText(Path.Combine(directory, JsonFile), ToJson(report)));
+        var links = new List<string>();
+        if (plots is not null)
+            foreach (var file in plots.Write(directory, report))
+            {
+                var full = Path.GetFullPath(Path.Combine(root, file));
+                if (!File.Exists(full))
+                    throw new InvalidOperationException($"The plot renderer {plots.GetType().Name} reported '{file}', but no such file exists in '{root}'.");
+                written.Add(full);
+                links.Add(Path.GetRelativePath(root, full));
+            }
+        written.Add(AtomicFile.WriteAllText(Path.Combine(root, MarkdownFile), ToMarkdown(report, links)));
+        written.Add(AtomicFile.WriteAllText(Path.Combine(root, JsonFile), ToJson(report)));
         return written;
     }
 
@@ -185,10 +199,15 @@ public static class ProfileReportWriter
         if (double.IsFinite(value)) w.WriteNumber(name, value); else w.WriteNull(name);
     }
 
-    /// <summary>The Markdown summary: totals, the per-bucket table with the completion check, the first positions, and the probe.</summary>
+    /// <summary>
+    /// The Markdown summary: totals, the per-bucket table with the completion check, the first positions, the probe, and
+    /// (when <paramref name="plotFiles"/> is not empty) a Plots section linking those files.
+    /// </summary>
     /// <param name="report">The report.</param>
+    /// <param name="plotFiles">Plot files to link, relative to the Markdown file; files that differ only in the extension
+    /// form one entry (the first image shown, the others linked). Null or empty: no Plots section.</param>
     /// <returns>Markdown text.</returns>
-    public static string ToMarkdown(ProfileReport report)
+    public static string ToMarkdown(ProfileReport report, IReadOnlyList<string>? plotFiles = null)
     {
         ArgumentNullException.ThrowIfNull(report);
         var a = report.Aggregates;
@@ -230,8 +249,27 @@ public static class ProfileReportWriter
             sb.AppendLine();
             sb.AppendLine(ci, $"Per-sequence details: `{report.SequencesFile}`.");
         }
+        if (plotFiles is { Count: > 0 })
+        {
+            sb.AppendLine().AppendLine("## Plots").AppendLine();
+            foreach (var group in plotFiles.Select(f => f.Replace('\\', '/')).GroupBy(f => Path.ChangeExtension(f, null), StringComparer.Ordinal))
+            {
+                var files = group.ToList();
+                var image = files.FirstOrDefault(IsImage);
+                var line = new StringBuilder();
+                if (image is not null) line.Append(ci, $"![{Path.GetFileName(group.Key)}]({MarkdownLink(image)})");
+                foreach (var f in files.Where(f => !ReferenceEquals(f, image)))
+                    line.Append(line.Length > 0 ? " · " : "").Append(ci, $"[{Path.GetFileName(f)}]({MarkdownLink(f)})");
+                sb.AppendLine(line.ToString()).AppendLine();
+            }
+        }
         return sb.ToString();
     }
+
+    private static bool IsImage(string file) =>
+        Path.GetExtension(file).ToLowerInvariant() is ".png" or ".svg" or ".jpg" or ".jpeg" or ".gif" or ".webp";
+
+    private static string MarkdownLink(string relativePath) => string.Join('/', relativePath.Split('/').Select(Uri.EscapeDataString));
 
     /// <summary>A before/after comparison as Markdown (after - before, ± the standard error of the difference).</summary>
     /// <param name="comparison">The comparison.</param>

@@ -45,6 +45,10 @@ public class ProfileCommandTests
             "--generate-prefix", "1", "--max-new-tokens", "3", "--probe", "0").Should().Be(0);
         using var gen = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "profile.json")));
         gen.RootElement.GetProperty("mode").GetString().Should().Be("generated");
+        // The plots come from DeepAlign.Reporting; profile.md links the ones this run wrote (no probe: no grad_norm,
+        // although the first run's grad_norm.png is still in the folder).
+        ProfileReportRendererTests.PlotLinks(File.ReadAllText(Path.Combine(outDir, "profile.md")))
+            .Should().Equal("kl.png", "kl.svg", "u.png", "u.svg", "bf_rate.png", "bf_rate.svg");
 
         Run("--base", dir.File("base"), "--aligned", dir.File("aligned"), "--input", dir.File("in.jsonl"), "--output", outDir, "--tau", "-1").Should().Be(2);
         Run("--base", dir.File("base"), "--aligned", dir.File("aligned"), "--input", dir.File("missing.jsonl"), "--output", outDir).Should().Be(1);

@@ -1,8 +1,12 @@
-namespace DeepAlign.Method.Detection;
+using DeepAlign.Method.Detection;
+
+namespace DeepAlign.Reporting;
 
 /// <summary>
-/// Plots of a profile against the response position (ScottPlot, headless): <c>kl</c> (both directions), <c>u</c>,
-/// <c>bf_rate</c> and, when the probe ran, <c>grad_norm</c>; each as PNG and SVG, with ± one standard error as error bars.
+/// Plots of an incompleteness profile against the response position (ScottPlot, headless): <c>kl</c> (both
+/// directions), <c>u</c>, <c>bf_rate</c> and, when the probe ran, <c>grad_norm</c>; each as PNG and SVG, with ± one
+/// standard error as error bars. Pass <see cref="Renderer"/> to <see cref="ProfileReportWriter.Write"/> to get them
+/// next to <c>profile.json</c> and linked from <c>profile.md</c>.
 /// </summary>
 public static class ProfilePlots
 {
@@ -12,13 +16,18 @@ public static class ProfilePlots
     /// <summary>Height of the images in pixels.</summary>
     public const int Height = 450;
 
-    /// <summary>Draws the plots into <paramref name="directory"/> (each file written atomically).</summary>
+    /// <summary>The renderer for <see cref="ProfileReportWriter.Write"/>: draws <see cref="Write"/>'s plots of the report's
+    /// aggregates and gradient probe.</summary>
+    public static IProfilePlotRenderer Renderer { get; } = new ScottPlotProfileRenderer();
+
+    /// <summary>Draws the plots into <paramref name="directory"/> (created if needed; each file written atomically).</summary>
     /// <param name="directory">Output folder.</param>
     /// <param name="aggregates">The profile.</param>
     /// <param name="probe">The gradient probe, or null (no <c>grad_norm</c> plot then).</param>
-    /// <returns>The paths written.</returns>
+    /// <returns>The full paths written: for each plot its PNG, then its SVG.</returns>
     public static IReadOnlyList<string> Write(string directory, ProfileAggregates aggregates, GradientProbeResult? probe = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(aggregates);
         var written = new List<string>();
         var rows = aggregates.ByPosition;
@@ -35,7 +44,7 @@ public static class ProfilePlots
         return written;
     }
 
-    private static IEnumerable<string> Save(string directory, string name, string title, string yLabel, double[] x, (string Label, MeanWithError[] Values)[] series)
+    private static string[] Save(string directory, string name, string title, string yLabel, double[] x, (string Label, MeanWithError[] Values)[] series)
     {
         var plot = new ScottPlot.Plot();
         foreach (var (label, values) in series)
@@ -54,7 +63,19 @@ public static class ProfilePlots
         plot.XLabel("response position j");
         plot.YLabel(yLabel);
         if (series.Length > 1) plot.ShowLegend();
-        yield return AtomicFile.Write(Path.Combine(directory, name + ".png"), temp => plot.SavePng(temp, Width, Height));
-        yield return AtomicFile.Write(Path.Combine(directory, name + ".svg"), temp => plot.SaveSvg(temp, Width, Height));
+        return
+        [
+            AtomicFile.Write(Path.Combine(directory, name + ".png"), temp => plot.SavePng(temp, Width, Height)),
+            AtomicFile.Write(Path.Combine(directory, name + ".svg"), temp => plot.SaveSvg(temp, Width, Height)),
+        ];
+    }
+
+    private sealed class ScottPlotProfileRenderer : IProfilePlotRenderer
+    {
+        public IReadOnlyList<string> Write(string directory, ProfileReport report)
+        {
+            ArgumentNullException.ThrowIfNull(report);
+            return ProfilePlots.Write(directory, report.Aggregates, report.GradientProbe);
+        }
     }
 }
