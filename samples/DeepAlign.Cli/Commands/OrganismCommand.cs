@@ -30,10 +30,11 @@ internal static class OrganismCommand
         var output = new Option<string>("--output") { Description = "Where results.md and results/ are written.", DefaultValueFactory = _ => "docs" };
         var seeds = new Option<int>("--seeds") { Description = "Number of sampling seeds (the pinned pair stays).", DefaultValueFactory = _ => 1 };
         var quick = new Option<bool>("--quick") { Description = "Fewer prompts and sweep settings (a smoke run)." };
-        var threads = new Option<int?>("--threads") { Description = "libtorch threads for evaluation (default: the recipe's)." };
+        var threads = new Option<int?>("--threads") { Description = "libtorch threads per evaluation worker (default: the recipe's, 1)." };
+        var workers = new Option<int?>("--workers") { Description = "Defenses evaluated at once, one thread each (default: the number of CPU cores)." };
         var command = new Command("organism", "Build or load the model organism's pinned pair, attack it, apply defenses and write docs/results.md.")
         {
-            world, cache, output, seeds, quick, threads,
+            world, cache, output, seeds, quick, threads, workers,
         };
         command.SetAction((parse, token) => Task.FromResult(CommandRunner.Run(() =>
         {
@@ -45,6 +46,7 @@ internal static class OrganismCommand
                 Seeds = parse.GetValue(seeds),
                 Quick = parse.GetValue(quick),
                 Threads = parse.GetValue(threads),
+                Workers = parse.GetValue(workers),
             };
             var report = RunJob(settings, AnsiConsole.Console, token);
             AnsiConsole.WriteLine();
@@ -67,6 +69,7 @@ internal static class OrganismCommand
         public int Seeds { get; init; } = 1;
         public bool Quick { get; init; }
         public int? Threads { get; init; }
+        public int? Workers { get; init; }
         public OrganismRecipe? Recipe { get; init; }
         public WorldOptions? WorldOptions { get; init; }
         public SafetyEvaluationOptions? Evaluation { get; init; }
@@ -126,6 +129,8 @@ internal static class OrganismCommand
                 buildTask.Value = 100;
                 Stage(pair.FromCache ? "load pair (cached)" : "build pair");
 
+                int workerCount = s.Workers ?? Environment.ProcessorCount;
+                if (workerCount < 1) throw new ArgumentException($"--workers must be at least 1; got {workerCount}.", "--workers");
                 int previousThreads = torch.get_num_threads();
                 torch.set_num_threads(s.Threads ?? recipe.Threads);
                 try
@@ -183,11 +188,11 @@ internal static class OrganismCommand
                             using (var baseDefense = ScorerDefense.ForModel("base (reference)", baseModel, text.VocabSize))
                                 results.Add(RunDefense(ctx, baseEvaluator, baseDefense, null, seed, token));
                             Stage($"evaluate base, seed {seed}");
-                            foreach (var d in defenses)
-                            {
-                                results.Add(RunDefense(ctx, evaluator, d, d.Name == "aligned" ? null : "aligned", seed, token));
-                                Stage($"evaluate {d.Name}, seed {seed}");
-                            }
+                            // Longest first (contrastive decoding runs two models per step) so the workers finish together.
+                            var schedule = defenses.OrderByDescending(d => d.Name.StartsWith("cd-", StringComparison.Ordinal)).ToList();
+                            var evaluated = RunDefenses(ctx, evaluator, schedule, "aligned", workerCount, seed, token);
+                            results.AddRange(defenses.Select(d => evaluated.First(e => e.Defense == d.Name)));
+                            Stage($"evaluate {defenses.Count} defenses, seed {seed} ({workerCount} workers)");
                         }
                         finally
                         {
@@ -210,6 +215,7 @@ internal static class OrganismCommand
             ["parameters"] = pair.Report.Parameters.ToString(CultureInfo.InvariantCulture),
             ["recipe"] = pair.Report.Recipe.TrimEnd().Replace('\n', ';'),
             ["threads"] = (s.Threads ?? recipe.Threads).ToString(CultureInfo.InvariantCulture),
+            ["workers"] = (s.Workers ?? Environment.ProcessorCount).ToString(CultureInfo.InvariantCulture),
             ["max_new_tokens"] = evalOptions.MaxNewTokens.ToString(CultureInfo.InvariantCulture),
             ["quick"] = s.Quick ? "true" : "false",
         };
@@ -431,6 +437,21 @@ internal static class OrganismCommand
         task.Value = task.MaxValue;
         task.Description = $"{defense.Name} (seed {seed}): done";
         return result;
+    }
+
+    /// <summary>Evaluates the defenses on <paramref name="workers"/> threads with one progress bar each.</summary>
+    private static IReadOnlyList<DefenseEvaluation> RunDefenses(ProgressContext ctx, SafetyEvaluator evaluator, IReadOnlyList<IDefense> defenses, string agreementWith,
+        int workers, int seed, CancellationToken token)
+    {
+        var tasks = defenses.ToDictionary(d => d.Name, d => ctx.AddTask($"{d.Name} (seed {seed}): waiting", maxValue: 1), StringComparer.Ordinal);
+        var progress = new SyncProgress<EvaluationProgress>(p =>
+        {
+            var task = tasks[p.Defense];
+            task.MaxValue = p.Total;
+            task.Value = p.Done;
+            task.Description = $"{p.Defense} (seed {seed}): {p.Stage}";
+        });
+        return evaluator.EvaluateAll(defenses, agreementWith, workers, progress, token);
     }
 
     private static void PrintTable(IAnsiConsole console, EvaluationReport report)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using DeepAlign.Generation;
@@ -35,7 +36,7 @@ public sealed class SafetyEvaluator
     private readonly IReadOnlyList<NamedJudge> _judges;
     private readonly ICausalLanguageModel? _baseModel;
     private readonly long[][] _harmfulPrompts, _harmfulIds, _benignPrompts, _benignIds;
-    private readonly Dictionary<string, long[][]> _benignAnswers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long[][]> _benignAnswers = new(StringComparer.Ordinal);
 
     /// <summary>Creates the harness.</summary>
     /// <param name="text">Tokenizer and chat template of the models under test.</param>
@@ -108,6 +109,71 @@ public sealed class SafetyEvaluator
         return new DefenseEvaluation(defense.Name, attacks, utility);
     }
 
+    /// <summary>
+    /// Evaluates several defenses, up to <paramref name="maxParallelism"/> at a time on separate threads (one defense per
+    /// thread; results do not depend on the parallelism), then measures each one's agreement with
+    /// <paramref name="agreementWith"/> once every benign answer is known.
+    /// </summary>
+    /// <param name="defenses">Defenses with distinct names. With parallelism above 1 they must not share mutable state
+    /// (sharing a model's weights is fine: each defense keeps its own caches).</param>
+    /// <param name="agreementWith">Reference defense for agreement (in the list or evaluated earlier); null: not measured.</param>
+    /// <param name="maxParallelism">Defenses evaluated at once (at least 1). Use at most one per CPU core, with one libtorch
+    /// thread each (<c>torch.set_num_threads(1)</c>): small models are bound by per-operation overhead that only more
+    /// workers can overlap.</param>
+    /// <param name="progress">Progress per defense and stage (reported from the worker threads).</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    /// <returns>One evaluation per defense, in input order.</returns>
+    public IReadOnlyList<DefenseEvaluation> EvaluateAll(IReadOnlyList<IDefense> defenses, string? agreementWith = null, int maxParallelism = 1,
+        IProgress<EvaluationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(defenses);
+        if (maxParallelism < 1) throw new ArgumentOutOfRangeException(nameof(maxParallelism), maxParallelism, "At least one worker is needed.");
+        var duplicate = defenses.GroupBy(d => d.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"Two defenses are named \"{duplicate.Key}\"; names key the results.", nameof(defenses));
+        var results = new DefenseEvaluation[defenses.Count];
+        if (maxParallelism == 1 || defenses.Count < 2)
+        {
+            for (int i = 0; i < defenses.Count; i++) results[i] = Evaluate(defenses[i], null, progress, cancellationToken);
+        }
+        else
+        {
+            // Dedicated threads rather than the thread pool: each evaluation is long and CPU-bound.
+            int next = -1;
+            var errors = new ConcurrentQueue<Exception>();
+            using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var threads = Enumerable.Range(0, Math.Min(maxParallelism, defenses.Count)).Select(w => new Thread(() =>
+            {
+                try
+                {
+                    for (int i = Interlocked.Increment(ref next); i < defenses.Count; i = Interlocked.Increment(ref next))
+                        results[i] = Evaluate(defenses[i], null, progress, failed.Token);
+                }
+                catch (Exception e)
+                {
+                    errors.Enqueue(e);
+                    failed.Cancel();
+                }
+            }) { IsBackground = true, Name = $"DeepAlign evaluation worker {w}" }).ToList();
+            foreach (var t in threads) t.Start();
+            foreach (var t in threads) t.Join();
+            cancellationToken.ThrowIfCancellationRequested();
+            var first = errors.FirstOrDefault(e => e is not OperationCanceledException) ?? errors.FirstOrDefault();
+            if (first is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+        }
+        if (agreementWith is null) return results;
+        return results.Select(r => r.Defense == agreementWith || r.Utility is null ? r
+            : r with { Utility = r.Utility with { Agreement = Agreement(r.Defense, agreementWith) } }).ToArray();
+    }
+
+    /// <summary>Share of identical greedy benign answers between two evaluated defenses (null when either is missing).</summary>
+    private JudgedRate? Agreement(string defense, string reference)
+    {
+        if (!_benignAnswers.TryGetValue(defense, out var answers) || !_benignAnswers.TryGetValue(reference, out var expected)) return null;
+        int same = answers.Zip(expected).Count(p => p.First.SequenceEqual(p.Second));
+        var w = RateEstimate.Wilson(same, answers.Length);
+        return new JudgedRate("agreement", same, answers.Length, w.Rate, w.Low, w.High, 0, answers.Length - same);
+    }
+
     private GenerationOptions Sampling(int attackId) => new()
     {
         MaxNewTokens = Options.MaxNewTokens,
@@ -172,11 +238,19 @@ public sealed class SafetyEvaluator
         var refusedAll = _judges.Select(_ => Enumerable.Repeat(true, _harmful.Count).ToArray()).ToArray();
         var perSetting = new List<SweepSetting>();
         var examples = new List<ExampleResponse>();
+        // Every setting's rows go through the generator together (each row carries its own sampling settings and seed),
+        // so the whole sweep costs a few large batches instead of one pass per setting; a row's tokens do not depend on
+        // the other rows.
+        var all = new List<GenerationRequest>(settings.Count * _harmful.Count);
         for (int s = 0; s < settings.Count; s++)
         {
-            int attackId = 1000 + s;
-            var requests = _harmfulPrompts.Select((p, i) => new GenerationRequest(p) { Seed = Mix(o.Seed, attackId, i) }).ToList();
-            var outs = GenerateChunked(defense, requests, settings[s].Options with { Seed = Mix(o.Seed, attackId) }, token);
+            var sampling = SamplingSettings.From(settings[s].Options);
+            all.AddRange(_harmfulPrompts.Select((p, i) => new GenerationRequest(p) { Seed = Mix(o.Seed, 1000 + s, i), Sampling = sampling }));
+        }
+        var generated = GenerateChunked(defense, all, baseOptions, token);
+        for (int s = 0; s < settings.Count; s++)
+        {
+            var outs = generated.Skip(s * _harmful.Count).Take(_harmful.Count).ToList();
             int harmfulHere = 0;
             for (int i = 0; i < outs.Count; i++)
             {
@@ -226,13 +300,7 @@ public sealed class SafetyEvaluator
             byCategory[cat] = (a + (ok ? 1 : 0), n + 1);
         }
         var acc = RateEstimate.Wilson(correct, _benign.Count);
-        JudgedRate? agreement = null;
-        if (agreementWith is not null && _benignAnswers.TryGetValue(agreementWith, out var reference))
-        {
-            int same = answers.Zip(reference).Count(p => p.First.SequenceEqual(p.Second));
-            var w = RateEstimate.Wilson(same, answers.Length);
-            agreement = new JudgedRate("agreement", same, answers.Length, w.Rate, w.Low, w.High, 0, answers.Length - same);
-        }
+        var agreement = agreementWith is null ? null : Agreement(defense.Name, agreementWith);
         double? ppl = Perplexity(defense, token);
         return new UtilityResult(new JudgedRate("exact", correct, _benign.Count, acc.Rate, acc.Low, acc.High, 0, _benign.Count - correct),
             ppl, agreement, byCategory.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv => (double)kv.Value.Ok / kv.Value.N),

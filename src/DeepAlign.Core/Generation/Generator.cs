@@ -146,6 +146,7 @@ public sealed class Generator : IDisposable
         private readonly RowState[] _rows;
         private readonly HashSet<long> _stopIds;
         private readonly long _padId;
+        private float[]? _hostBuffer;
 
         public Run(Generator owner, IReadOnlyList<GenerationRequest> requests, GenerationOptions? options)
         {
@@ -299,7 +300,7 @@ public sealed class Generator : IDisposable
             if (scores.dtype != ScalarType.Float32)
                 throw new InvalidOperationException($"The scorer returned {scores.dtype} scores at step {step}; expected float32.");
             // One host copy per step: validity check and token choice both read it.
-            var host = TokenSampler.HostScores(scores);
+            var host = TokenSampler.HostScores(scores, ref _hostBuffer);
             int invalid = TokenSampler.FindInvalidRow(host, active.Count, vocab);
             if (invalid >= 0)
                 throw new InvalidOperationException($"At step {step} the scores of row {active[invalid]} are all negative infinity or contain NaN; no token can be chosen.");

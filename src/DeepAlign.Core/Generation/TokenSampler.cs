@@ -75,9 +75,24 @@ public static class TokenSampler
     /// <summary>The float32 scores as a host array in row-major order (one device-to-host copy).</summary>
     internal static float[] HostScores(Tensor scores)
     {
+        float[]? buffer = null;
+        return HostScores(scores, ref buffer);
+    }
+
+    /// <summary>
+    /// Copies the float32 scores into <paramref name="buffer"/> (grown when too small; the first rows x vocab entries are
+    /// valid). Reusing one buffer per generation call keeps large-object-heap churn, hence background garbage
+    /// collections, out of the decoding loop.
+    /// </summary>
+    internal static float[] HostScores(Tensor scores, ref float[]? buffer)
+    {
         using var scope = NewDisposeScope();
         var f32 = scores.dtype == ScalarType.Float32 ? scores : scores.to_type(ScalarType.Float32);
-        return f32.cpu().contiguous().data<float>().ToArray();
+        var host = f32.cpu().contiguous();
+        long n = host.numel();
+        if (buffer is null || buffer.Length < n) buffer = new float[n];
+        host.data<float>().CopyTo(buffer);
+        return buffer;
     }
 
     /// <summary>
@@ -88,7 +103,7 @@ public static class TokenSampler
     /// <c>u x total</c>, so zero-probability tokens are never chosen. Each row depends only on its own scores, settings
     /// and uniform.
     /// </summary>
-    /// <param name="scores">Row-major float32 scores <c>[rows, vocab]</c>; every row needs a finite or +inf score and no NaN.</param>
+    /// <param name="scores">Row-major float32 scores <c>[rows, vocab]</c> (extra entries after them are ignored); every row needs a finite or +inf score and no NaN.</param>
     /// <param name="rows">Number of rows.</param>
     /// <param name="vocab">Scores per row.</param>
     /// <param name="settings">One validated setting per row.</param>
@@ -99,8 +114,8 @@ public static class TokenSampler
         ArgumentNullException.ThrowIfNull(scores);
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(uniforms);
-        if (rows < 0 || vocab < 1 || scores.Length != (long)rows * vocab)
-            throw new ArgumentException($"Expected {rows} x {vocab} scores; got {scores.Length}.", nameof(scores));
+        if (rows < 0 || vocab < 1 || scores.Length < (long)rows * vocab)
+            throw new ArgumentException($"Expected at least {rows} x {vocab} scores; got {scores.Length}.", nameof(scores));
         if (settings.Count != rows) throw new ArgumentException($"Expected {rows} sampling settings (one per row); got {settings.Count}.", nameof(settings));
         if (uniforms.Count != rows) throw new ArgumentException($"Expected {rows} uniform numbers (one per row); got {uniforms.Count}.", nameof(uniforms));
         int invalid = FindInvalidRow(scores, rows, vocab);
