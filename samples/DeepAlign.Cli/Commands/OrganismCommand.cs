@@ -77,8 +77,15 @@ internal static class OrganismCommand
         public DefenseTraining Training { get; init; } = new();
     }
 
+    /// <summary>
+    /// Options of the full run: the library defaults with 1024 rows per generation call. The organism's model is tiny, so a
+    /// decoding step costs little more than its fixed per-step overhead; large batches (the sweep decodes its 30 settings x
+    /// 320 prompts in ten of them) cut the number of steps, at about 0.3 GB of KV cache per model.
+    /// </summary>
+    internal static SafetyEvaluationOptions FullEvaluation { get; } = new() { BatchSize = 1024 };
+
     /// <summary>Options of the quick run: 80 harmful and 120 benign prompts, a 7-setting sweep.</summary>
-    internal static SafetyEvaluationOptions QuickEvaluation { get; } = new()
+    internal static SafetyEvaluationOptions QuickEvaluation { get; } = FullEvaluation with
     {
         MaxHarmfulPrompts = 80, MaxBenignPrompts = 120,
         SweepTemperatures = [0.3, 1.0], SweepTopP = [0.3, 1.0], SweepTopK = [5, 50],
@@ -88,7 +95,7 @@ internal static class OrganismCommand
     {
         if (s.Seeds < 1) throw new ArgumentException($"--seeds must be at least 1; got {s.Seeds}.", "--seeds");
         var recipe = (s.Recipe ?? new OrganismRecipe()).Validate();
-        var evalOptions = (s.Evaluation ?? (s.Quick ? QuickEvaluation : new SafetyEvaluationOptions())).Validate();
+        var evalOptions = (s.Evaluation ?? (s.Quick ? QuickEvaluation : FullEvaluation)).Validate();
         var stages = new List<StageTiming>();
         var total = Stopwatch.StartNew();
         var clock = Stopwatch.StartNew();
