@@ -91,7 +91,8 @@ public static class TokenSampler
         var host = f32.cpu().contiguous();
         long n = host.numel();
         if (buffer is null || buffer.Length < n) buffer = new float[n];
-        host.data<float>().CopyTo(buffer);
+        // A span over the tensor's memory: one block copy (TensorAccessor copies element by element, 50x slower).
+        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(host.bytes).CopyTo(buffer);
         return buffer;
     }
 
@@ -183,6 +184,7 @@ public static class TokenSampler
     {
         private readonly float[] _scaled = new float[vocab];
         private readonly float[] _select = new float[vocab];
+        private ulong[] _keys = new ulong[vocab];
         public int[] Order { get; } = new int[vocab];
         public double[] Weights { get; } = new double[vocab];
 
@@ -207,22 +209,17 @@ public static class TokenSampler
                 return n;
             }
 
-            // The pool: a set of best tokens closed under ties that holds every survivor.
-            float threshold = float.NegativeInfinity;
-            double z = 0; // normaliser of the distribution top-p sees (after top-k)
+            // The pool: a set of best tokens closed under ties that holds every survivor; z normalises what top-p sees.
+            int pool;
+            double z = 0;
             if (useTopK)
             {
-                threshold = KthLargest(s.TopK);
-                for (int v = 0; v < n; v++) if (_scaled[v] >= threshold) z += Weight(_scaled[v], max);
+                pool = Collect(KthLargest(s.TopK));
+                for (int i = 0; i < pool; i++) z += Weights[i];
             }
             else
             {
                 for (int v = 0; v < n; v++) z += Weight(_scaled[v], max);
-            }
-            int pool;
-            if (useTopK || !useTopP) pool = Collect(threshold);
-            else
-            {
                 // Pure top-p: tokens of probability at least 1e-4, then 1e-8, then all, until the pool holds mass >= p.
                 pool = 0;
                 foreach (double floor in new[] { 1e-4, 1e-8, 0.0 })
@@ -234,13 +231,7 @@ public static class TokenSampler
                     if (mass / z >= s.TopP || floor == 0) break;
                 }
             }
-            // Decreasing score, ties by index.
-            Array.Sort(Order, 0, pool, Comparer<int>.Create((a, b) =>
-            {
-                int c = _scaled[b].CompareTo(_scaled[a]);
-                return c != 0 ? c : a.CompareTo(b);
-            }));
-            for (int i = 0; i < pool; i++) Weights[i] = Weight(_scaled[Order[i]], max);
+            SortPool(pool);
             if (!useTopP) return pool;
             int kept = 0;
             double before = 0;
@@ -250,6 +241,25 @@ public static class TokenSampler
                 kept++;
             }
             return kept;
+        }
+
+        /// <summary>Sorts the pool by decreasing score, ties by index, with one primitive sort of composite keys.</summary>
+        private void SortPool(int pool)
+        {
+            if (_keys.Length < pool) _keys = new ulong[_scaled.Length];
+            for (int i = 0; i < pool; i++)
+            {
+                // Order-preserving map of the float to 32 bits, inverted for descending order; the index breaks ties.
+                uint bits = (uint)BitConverter.SingleToInt32Bits(_scaled[Order[i]]);
+                uint ascending = (bits & 0x80000000u) != 0 ? ~bits : bits | 0x80000000u;
+                _keys[i] = ((ulong)~ascending << 32) | (uint)Order[i];
+            }
+            Array.Sort(_keys, 0, pool);
+            for (int i = 0; i < pool; i++)
+            {
+                Order[i] = (int)(uint)_keys[i];
+                Weights[i] = Weight(_scaled[Order[i]], _max);
+            }
         }
 
         /// <summary>Inverse CDF over the first <paramref name="kept"/> entries.</summary>
@@ -284,8 +294,18 @@ public static class TokenSampler
 
         private float _max;
 
-        private static double Weight(float x, float max) =>
-            float.IsPositiveInfinity(max) ? (float.IsPositiveInfinity(x) ? 1.0 : 0.0) : Math.Exp((double)x - max);
+        /// <summary>
+        /// exp(x - max) in float64. Weights below 2^-60 of the best token's (x - max &lt; -41.6) count as 0: such a token's
+        /// probability is far below the 53-bit resolution of the uniform draw, and skipping its exp makes peaked rows cheap.
+        /// </summary>
+        private static double Weight(float x, float max)
+        {
+            if (float.IsPositiveInfinity(max)) return float.IsPositiveInfinity(x) ? 1.0 : 0.0;
+            double d = (double)x - max;
+            return d < NegligibleLogWeight ? 0.0 : Math.Exp(d);
+        }
+
+        private const double NegligibleLogWeight = -41.588830833596715; // ln(2^-60)
 
         /// <summary>The k-th largest scaled score (quickselect on a copy).</summary>
         private float KthLargest(int k)
