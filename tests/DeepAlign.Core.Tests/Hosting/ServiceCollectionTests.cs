@@ -56,21 +56,21 @@ public sealed class ServiceCollectionTests : IClassFixture<PinnedPairFixture>
     public static IEnumerable<object[]> BadOptions()
     {
         string aligned = Path.Combine(PinnedPairFixture.PinnedDirectory, "aligned");
-        yield return new object[] { (Action<DeepAlignModelOptions>)(_ => { }), "DeepAlignModelOptions.ModelDirectory" };
-        yield return new object[] { (Action<DeepAlignModelOptions>)(o => o.ModelDirectory = "/no/such/model"), "DeepAlignModelOptions.ModelDirectory" };
-        yield return new object[] { (Action<DeepAlignModelOptions>)(o => o.ModelDirectory = Path.GetTempPath()), "DeepAlignModelOptions.ModelDirectory" };
-        yield return new object[] { (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.BaseModelDirectory = "/no/such/base"; }), "DeepAlignModelOptions.BaseModelDirectory" };
-        yield return new object[] { (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.DType = "int7"; }), "DeepAlignModelOptions.DType" };
-        yield return new object[] { (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.Device = "quantum:3"; }), "DeepAlignModelOptions.Device" };
-        yield return new object[] { (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.ChatFormat = "vicuna"; }), "DeepAlignModelOptions.ChatFormat" };
-        yield return new object[] { (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.Contrastive = new ContrastiveDecoderOptions { PlausibilityBeta = 2 }; }), "PlausibilityBeta" };
-        yield return new object[] { (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.DefaultMaxOutputTokens = 0; }), "DeepAlignModelOptions.DefaultMaxOutputTokens" };
-        yield return new object[] { (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.ModelId = " "; }), "DeepAlignModelOptions.ModelId" };
+        yield return new object[] { "DeepAlignModelOptions.ModelDirectory", (Action<DeepAlignModelOptions>)(_ => { }) };
+        yield return new object[] { "DeepAlignModelOptions.ModelDirectory", (Action<DeepAlignModelOptions>)(o => o.ModelDirectory = "/no/such/model") };
+        yield return new object[] { "DeepAlignModelOptions.ModelDirectory", (Action<DeepAlignModelOptions>)(o => o.ModelDirectory = Path.GetTempPath()) };
+        yield return new object[] { "DeepAlignModelOptions.BaseModelDirectory", (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.BaseModelDirectory = "/no/such/base"; }) };
+        yield return new object[] { "DeepAlignModelOptions.DType", (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.DType = "int7"; }) };
+        yield return new object[] { "DeepAlignModelOptions.Device", (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.Device = "quantum:3"; }) };
+        yield return new object[] { "DeepAlignModelOptions.ChatFormat", (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.ChatFormat = "vicuna"; }) };
+        yield return new object[] { "PlausibilityBeta", (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.Contrastive = new ContrastiveDecoderOptions { PlausibilityBeta = 2 }; }) };
+        yield return new object[] { "DeepAlignModelOptions.DefaultMaxOutputTokens", (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.DefaultMaxOutputTokens = 0; }) };
+        yield return new object[] { "DeepAlignModelOptions.ModelId", (Action<DeepAlignModelOptions>)(o => { o.ModelDirectory = aligned; o.ModelId = " "; }) };
     }
 
     [Theory]
     [MemberData(nameof(BadOptions))]
-    public void Bad_options_fail_at_start_naming_the_field(Action<DeepAlignModelOptions> configure, string field)
+    public void Bad_options_fail_at_start_naming_the_field(string field, Action<DeepAlignModelOptions> configure)
     {
         var services = new ServiceCollection();
         services.AddDeepAlignChatClient(configure);
