@@ -124,6 +124,7 @@ public sealed class OrganismDriftTests(TinyDriftBuild build, ITestOutputHelper o
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     internal static DriftReference BuildReference(OrganismRecipe recipe)
