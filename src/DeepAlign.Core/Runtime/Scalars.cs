@@ -1,4 +1,6 @@
+using System.Reflection;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace DeepAlign.Runtime;
 
@@ -36,6 +38,24 @@ internal static class Scalars
     /// <summary>Double 1.0 (as the literal <c>1.0</c>).</summary>
     public static readonly Scalar OneDouble = 1.0.ToScalar();
 
+    /// <summary>Double 2.0 (as the literal <c>2.0</c>).</summary>
+    public static readonly Scalar TwoDouble = 2.0.ToScalar();
+
+    /// <summary>Double 20.0, the default softplus threshold.</summary>
+    public static readonly Scalar Twenty = 20.0.ToScalar();
+
     /// <summary>Double negative infinity.</summary>
     public static readonly Scalar NegativeInfinity = double.NegativeInfinity.ToScalar();
+
+    // TorchSharp 0.107's public softplus(double beta, double threshold) converts both to implicit Scalars; the
+    // Scalar-taking overload it forwards to (Tensor.softplus1) is private. Bound once; null if a TorchSharp version
+    // renames it (then the public overload is used).
+    internal static readonly Func<Tensor, Scalar, Scalar, Tensor>? ScalarSoftplus =
+        typeof(Tensor).GetMethod("softplus1", BindingFlags.Instance | BindingFlags.NonPublic, [typeof(Scalar), typeof(Scalar)])
+            ?.CreateDelegate<Func<Tensor, Scalar, Scalar, Tensor>>();
+
+    /// <summary>
+    /// <c>nn.functional.softplus(x)</c> (beta 1, threshold 20: same native op and values) without implicit Scalars.
+    /// </summary>
+    public static Tensor Softplus(Tensor x) => ScalarSoftplus is { } f ? f(x, OneDouble, Twenty) : nn.functional.softplus(x);
 }
