@@ -1,7 +1,7 @@
 using System.Reflection;
 using System.Reflection.Emit;
 
-namespace DeepAlign.Core.Tests.Runtime;
+namespace DeepAlign.Tests.Runtime;
 
 /// <summary>
 /// Finds, by reading IL, the places where code creates a TorchSharp <c>Scalar</c> that nobody keeps alive during the

@@ -1,10 +1,11 @@
 using DeepAlign.Models.Common;
 using DeepAlign.Runtime;
 using FluentAssertions;
+using Xunit;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DeepAlign.Core.Tests.Runtime;
+namespace DeepAlign.Tests.Runtime;
 
 /// <summary>
 /// Enforces the rule of docs/troubleshooting.md ("TorchSharp implicit Scalars and the garbage collector") on the

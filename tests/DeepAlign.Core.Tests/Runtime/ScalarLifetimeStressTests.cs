@@ -4,9 +4,11 @@ using DeepAlign.Method;
 using DeepAlign.Models.Common;
 using DeepAlign.Testing;
 using FluentAssertions;
+using Xunit;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace DeepAlign.Core.Tests.Runtime;
+namespace DeepAlign.Tests.Runtime;
 
 /// <summary>
 /// Regression test for the TorchSharp implicit-Scalar hazard (docs/troubleshooting.md): two threads run forward passes
@@ -15,7 +17,7 @@ namespace DeepAlign.Core.Tests.Runtime;
 /// native scalar while libtorch reads it (an exception, a crash, or wrong numbers); every iteration's numbers must equal
 /// the single-threaded reference computed before the stress phase.
 /// </summary>
-public sealed class ScalarLifetimeStressTests
+public sealed class ScalarLifetimeStressTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan StressDuration = TimeSpan.FromSeconds(5);
 
@@ -84,6 +86,7 @@ public sealed class ScalarLifetimeStressTests
             collector.Join();
             workers.ForEach(w => w.Join(TimeSpan.FromSeconds(30)).Should().BeTrue("a worker must finish its iteration"));
 
+            output.WriteLine($"iterations per thread: {string.Join(", ", iterations)}; forced collections: {collections}; errors: {errors.Count}");
             errors.Should().BeEmpty();
             iterations.Should().AllSatisfy(n => n.Should().BeGreaterThan(5, "each thread must have run under the collector"));
             collections.Should().BeGreaterThan(10);
@@ -94,7 +97,7 @@ public sealed class ScalarLifetimeStressTests
         }
     }
 
-    private static Models.CausalLMConfig Config(string family) => family == "llama"
+    private static DeepAlign.Models.CausalLMConfig Config(string family) => family == "llama"
         ? TinyModelFactory.LlamaConfig(vocabSize: 48, hiddenSize: 32, layers: 2, heads: 4, kvHeads: 2, intermediateSize: 64, initializerRange: 0.2)
         : TinyModelFactory.Qwen2Config(vocabSize: 48, hiddenSize: 32, layers: 2, heads: 4, kvHeads: 4, intermediateSize: 64, initializerRange: 0.2);
 
