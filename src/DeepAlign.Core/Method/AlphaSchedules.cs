@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -41,7 +42,10 @@ public sealed record ConstantAlpha(double Alpha = 1.0) : IAlphaSchedule
 
     /// <inheritdoc/>
     public Tensor Compute(Tensor positions, Tensor? incompleteness)
-        => full(positions.shape, Alpha, ScalarType.Float32, positions.device);
+    {
+        using var alpha = Alpha.ToScalar(); // explicit Scalars only (Runtime/Scalars.cs)
+        return full(positions.shape, alpha, ScalarType.Float32, positions.device);
+    }
 }
 
 /// <summary>
@@ -70,8 +74,12 @@ public sealed record LinearRampAlpha(double Alpha0 = 0.5, double AlphaMax = 2.0,
     public Tensor Compute(Tensor positions, Tensor? incompleteness)
     {
         using var scope = NewDisposeScope();
-        var progress = ((positions.to_type(ScalarType.Float64) - 1.0) / RampLength).clamp(0.0, 1.0);
-        return (Alpha0 + (AlphaMax - Alpha0) * progress).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+        // Explicit Scalars only (Runtime/Scalars.cs); same ops as Alpha0 + (AlphaMax - Alpha0) * clamp((p - 1.0) / RampLength, 0.0, 1.0).
+        using var rampLength = RampLength.ToScalar();
+        using var slope = (AlphaMax - Alpha0).ToScalar();
+        using var alpha0 = Alpha0.ToScalar();
+        var progress = positions.to_type(ScalarType.Float64).sub(Scalars.OneDouble).div(rampLength).clamp(Scalars.ZeroDouble, Scalars.OneDouble);
+        return progress.mul(slope).add(alpha0, Scalars.One).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 }
 
@@ -100,6 +108,7 @@ public sealed record IncompletenessDrivenAlpha(double AlphaMax = 2.0) : IAlphaSc
             throw new ArgumentNullException(nameof(incompleteness), "IncompletenessDrivenAlpha needs U_j for every row.");
         using var scope = NewDisposeScope();
         var u = PositionStatistics.OnDevice(incompleteness, positions.device).to_type(ScalarType.Float32);
-        return (u * AlphaMax).MoveToOuterDisposeScope();
+        using var alphaMax = AlphaMax.ToScalar(); // explicit Scalars only (Runtime/Scalars.cs)
+        return u.mul(alphaMax).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -46,11 +47,16 @@ public sealed record ConstrainedBetaSchedule
         Validate();
         using var scope = NewDisposeScope();
         PositionWeights.CheckPositions(positions);
-        var late = full(positions.shape, LateBeta, ScalarType.Float32, positions.device);
-        var early = full(positions.shape, EarlyBeta, ScalarType.Float32, positions.device);
-        var first = full(positions.shape, FirstBeta, ScalarType.Float32, positions.device);
-        var b = where(positions.le(EarlyLastPosition), early, late);
-        b = where(positions.eq(1), first, b);
+        // Explicit Scalars only (Runtime/Scalars.cs).
+        using var lateBeta = LateBeta.ToScalar();
+        using var earlyBeta = EarlyBeta.ToScalar();
+        using var firstBeta = FirstBeta.ToScalar();
+        using var earlyLast = EarlyLastPosition.ToScalar();
+        var late = full(positions.shape, lateBeta, ScalarType.Float32, positions.device);
+        var early = full(positions.shape, earlyBeta, ScalarType.Float32, positions.device);
+        var first = full(positions.shape, firstBeta, ScalarType.Float32, positions.device);
+        var b = where(positions.le(earlyLast), early, late);
+        b = where(positions.eq(Scalars.One), first, b);
         return b.MoveToOuterDisposeScope();
     }
 }
@@ -80,8 +86,9 @@ public static class ConstrainedObjective
         var dev = policyTokenLogProbs.device;
         var refLp = PositionStatistics.OnDevice(referenceTokenLogProbs.detach(), dev).to_type(policyTokenLogProbs.dtype);
         var b = PositionStatistics.OnDevice(betas.detach(), dev).to_type(policyTokenLogProbs.dtype);
-        if (b.le(0).any().item<bool>()) throw new ArgumentException("Every beta must be > 0.", nameof(betas));
+        if (b.le(Scalars.Zero).any().item<bool>()) throw new ArgumentException("Every beta must be > 0.", nameof(betas));
         var z = b * (refLp - policyTokenLogProbs);
-        return (nn.functional.softplus(z) * (2.0 / b)).MoveToOuterDisposeScope();
+        // softplus(z) * (2.0 / b), where TorchSharp's 2.0 / b is b.reciprocal() * 2.0; explicit Scalars (Runtime/Scalars.cs).
+        return (Scalars.Softplus(z) * b.reciprocal().mul(Scalars.TwoDouble)).MoveToOuterDisposeScope();
     }
 }

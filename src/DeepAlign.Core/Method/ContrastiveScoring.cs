@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -99,6 +100,9 @@ public static class ContrastiveScoring
     /// </summary>
     public const double LogProbabilityFloor = -87.33654475055310898657;
 
+    // Cached, always reachable Scalar (no implicit Scalars in hot paths; see Runtime/Scalars.cs).
+    private static readonly Scalar Floor = LogProbabilityFloor.ToScalar();
+
     /// <summary>The adaptive plausibility set P_j = { v : p_a(v) &gt;= beta * max_u p_a(u) } as a mask.</summary>
     /// <param name="alignedLogProbs">l_a, <c>[..., V]</c>.</param>
     /// <param name="plausibilityBeta">beta_cd in [0, 1]; 0 gives the full vocabulary.</param>
@@ -111,7 +115,8 @@ public static class ContrastiveScoring
         using var scope = NewDisposeScope();
         var pa = alignedLogProbs.exp();
         var max = pa.amax([-1], keepdim: true);
-        return pa.ge(max * plausibilityBeta).MoveToOuterDisposeScope();
+        using var beta = plausibilityBeta.ToScalar();
+        return pa.ge(max.mul(beta)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -148,14 +153,14 @@ public static class ContrastiveScoring
         // infinite (+inf scores, NaN after softmax) or undefined (-inf - -inf). The contrast therefore treats
         // log p below ln(smallest normal float32) as that value; l_a itself is left untouched, so a token the
         // aligned model rules out stays at -inf. Realistic fp32 log-probabilities never reach the floor.
-        var laC = la.clamp_min(LogProbabilityFloor);
-        var lbC = lb.clamp_min(LogProbabilityFloor);
-        var contrast = rule == ContrastiveRule.Full ? laC - lbC : (lbC - laC).clamp_min(0.0).neg();
-        var s = la + a * contrast;
+        var laC = la.clamp_min(Floor);
+        var lbC = lb.clamp_min(Floor);
+        var contrast = rule == ContrastiveRule.Full ? laC - lbC : (lbC - laC).clamp_min(Scalars.ZeroDouble).neg();
+        var s = la.add(a * contrast, Scalars.One); // la + a * contrast
         // Rows with alpha = 0 take l_a itself (0 * inf would otherwise give NaN where a model assigns -inf).
-        s = where(a.eq(0), la, s);
+        s = where(a.eq(Scalars.Zero), la, s);
         if (plausibilityBeta > 0)
-            s = s.masked_fill(PlausibilityMask(la, plausibilityBeta).logical_not(), double.NegativeInfinity);
+            s = s.masked_fill(PlausibilityMask(la, plausibilityBeta).logical_not(), Scalars.NegativeInfinity);
         return s.MoveToOuterDisposeScope();
     }
 

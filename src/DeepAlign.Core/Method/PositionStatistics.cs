@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -58,9 +59,9 @@ public static class PositionStatistics
         using var scope = NewDisposeScope();
         var lq = OnDevice(logQ, logP.device);
         var p = logP.exp();
-        var zero = p.eq(0);
+        var zero = p.eq(Scalars.Zero);
         // Mask the difference itself (not only the product) so neither the value nor the gradient sees 0 * inf.
-        var diff = (logP - lq).masked_fill(zero, 0.0);
+        var diff = (logP - lq).masked_fill(zero, Scalars.ZeroDouble);
         return (p * diff).sum(-1).MoveToOuterDisposeScope();
     }
 
@@ -105,13 +106,15 @@ public static class PositionStatistics
         long k = Math.Min(topKBase, alignedLogProbs.shape[^1]);
         var (lbTop, ids) = lb.topk((int)k, dim: -1, largest: true, sorted: true);
         var laTop = alignedLogProbs.gather(-1, ids);
-        var members = (lbTop - laTop).gt(tau);
+        using var tauScalar = tau.ToScalar(); // explicit Scalars only (Runtime/Scalars.cs)
+        var members = (lbTop - laTop).gt(tauScalar);
         var pbTop = lbTop.exp();
         var paTop = laTop.exp();
-        var massBase = pbTop.masked_fill(members.logical_not(), 0.0).sum(-1);
-        var massAligned = paTop.masked_fill(members.logical_not(), 0.0).sum(-1);
+        var massBase = pbTop.masked_fill(members.logical_not(), Scalars.ZeroDouble).sum(-1);
+        var massAligned = paTop.masked_fill(members.logical_not(), Scalars.ZeroDouble).sum(-1);
         var topMass = pbTop.sum(-1);
-        var u = 1.0 - (massBase - massAligned) / topMass;
+        // 1.0 - x, computed as TorchSharp's operator does: (-x) + 1.0.
+        var u = ((massBase - massAligned) / topMass).negative().add(Scalars.OneDouble, Scalars.One);
         return new BaseFavoredSet(
             ids.MoveToOuterDisposeScope(), members.MoveToOuterDisposeScope(),
             laTop.MoveToOuterDisposeScope(), lbTop.MoveToOuterDisposeScope(),
@@ -154,7 +157,8 @@ public static class PositionStatistics
         if (targets is not null)
         {
             ratio = TokenLogProbs(lb, targets) - TokenLogProbs(la, targets);
-            flag = ratio.gt(options.Tau);
+            using var tau = options.Tau.ToScalar();
+            flag = ratio.gt(tau);
         }
         var set = BaseFavored(la, lb, options.Tau, options.TopKBase);
         long m = Math.Min(options.ReportTopItems, set.TopIds.shape[^1]);
@@ -162,13 +166,13 @@ public static class PositionStatistics
         if (m > 0)
         {
             // T_j is sorted by p_b, so the top members of B_j are the members with the highest l_b.
-            var key = set.LogBase.masked_fill(set.Members.logical_not(), double.NegativeInfinity);
+            var key = set.LogBase.masked_fill(set.Members.logical_not(), Scalars.NegativeInfinity);
             var (_, slot) = key.topk((int)m, dim: -1, largest: true, sorted: true);
             itemValid = set.Members.gather(-1, slot);
             itemIds = set.TopIds.gather(-1, slot);
-            itemPb = set.LogBase.gather(-1, slot).exp().masked_fill(itemValid.logical_not(), 0.0);
-            itemPa = set.LogAligned.gather(-1, slot).exp().masked_fill(itemValid.logical_not(), 0.0);
-            itemIds = itemIds.masked_fill(itemValid.logical_not(), -1);
+            itemPb = set.LogBase.gather(-1, slot).exp().masked_fill(itemValid.logical_not(), Scalars.ZeroDouble);
+            itemPa = set.LogAligned.gather(-1, slot).exp().masked_fill(itemValid.logical_not(), Scalars.ZeroDouble);
+            itemIds = itemIds.masked_fill(itemValid.logical_not(), Scalars.MinusOne);
         }
         else
         {

@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -72,7 +73,8 @@ public static class PositionWeights
         using var scope = NewDisposeScope();
         CheckPositions(positions);
         var t = tensor(table.Select(x => (float)x).ToArray(), ScalarType.Float32, positions.device);
-        var idx = positions.clamp(1, table.Length) - 1;
+        using var last = table.Length.ToScalar(); // explicit Scalars only (Runtime/Scalars.cs)
+        var idx = positions.clamp(Scalars.One, last).sub(Scalars.One);
         return t.index_select(0, idx.flatten()).reshape(positions.shape).MoveToOuterDisposeScope();
     }
 
@@ -86,7 +88,10 @@ public static class PositionWeights
         options = (options ?? new PositionWeightOptions()).Validate();
         using var scope = NewDisposeScope();
         CheckPositions(positions);
-        var w = (1.0 + (positions.to_type(ScalarType.Float64) - 1.0) / options.RampLength).clamp_max(options.MaxWeight);
+        // 1.0 + (p - 1.0) / RampLength, capped at MaxWeight, with explicit Scalars (Runtime/Scalars.cs).
+        using var rampLength = options.RampLength.ToScalar();
+        using var maxWeight = options.MaxWeight.ToScalar();
+        var w = positions.to_type(ScalarType.Float64).sub(Scalars.OneDouble).div(rampLength).add(Scalars.OneDouble, Scalars.One).clamp_max(maxWeight);
         return w.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

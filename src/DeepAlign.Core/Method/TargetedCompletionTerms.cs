@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -59,7 +60,18 @@ public static class TargetedCompletionTerms
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var u = incompleteness.to_type(ScalarType.Float32);
-        var g = options.ConstantMix is double c ? full_like(u, c) : u * options.MaxMix;
+        // Explicit Scalars only (Runtime/Scalars.cs).
+        Tensor g;
+        if (options.ConstantMix is double c)
+        {
+            using var value = c.ToScalar();
+            g = full_like(u, value);
+        }
+        else
+        {
+            using var maxMix = options.MaxMix.ToScalar();
+            g = u.mul(maxMix);
+        }
         return g.MoveToOuterDisposeScope();
     }
 
@@ -85,7 +97,8 @@ public static class TargetedCompletionTerms
             throw new ArgumentException($"mixWeights shape [{string.Join(", ", g.shape)}] must be one value per row [{string.Join(", ", la.shape[..^1])}].", nameof(mixWeights));
         g = g.unsqueeze(-1);
         var s = ContrastiveScoring.Scores(la, baseLogProbs.detach(), options.TeacherAlpha, ContrastiveRule.Full, options.PlausibilityBeta);
-        var q = (1.0 - g) * la.exp() + g * s.softmax(-1);
+        // (1.0 - g) * p_a + g * softmax(s), with the ops TorchSharp's operators use ((-g) + 1.0) but explicit Scalars.
+        var q = g.negative().add(Scalars.OneDouble, Scalars.One).mul(la.exp()).add(g * s.softmax(-1), Scalars.One);
         return q.MoveToOuterDisposeScope();
     }
 
@@ -101,8 +114,8 @@ public static class TargetedCompletionTerms
         PositionStatistics.CheckPair(studentLogProbs, teacherProbs, nameof(studentLogProbs), nameof(teacherProbs));
         using var scope = NewDisposeScope();
         var q = PositionStatistics.OnDevice(teacherProbs.detach(), studentLogProbs.device);
-        var zero = q.eq(0);
-        var diff = (q.log() - studentLogProbs).masked_fill(zero, 0.0);
+        var zero = q.eq(Scalars.Zero);
+        var diff = (q.log() - studentLogProbs).masked_fill(zero, Scalars.ZeroDouble);
         return (q * diff).sum(-1).MoveToOuterDisposeScope();
     }
 
@@ -117,8 +130,8 @@ public static class TargetedCompletionTerms
         ArgumentNullException.ThrowIfNull(set);
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var c = 1.0 - (set.LogAligned - set.LogBase).exp();
-        return c.masked_fill(set.Members.logical_not(), 0.0).MoveToOuterDisposeScope();
+        var c = (set.LogAligned - set.LogBase).exp().negative().add(Scalars.OneDouble, Scalars.One); // 1.0 - p_a / p_b
+        return c.masked_fill(set.Members.logical_not(), Scalars.ZeroDouble).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -54,7 +54,11 @@ public sealed record OrganismStageReport(long Steps, double Seconds, double Toke
 /// <param name="Pretrain">The pretraining stage.</param>
 /// <param name="Align">The safety SFT stage.</param>
 /// <param name="TotalSeconds">Wall time of the whole build.</param>
-public sealed record OrganismBuildReport(string CacheKey, string Recipe, long Parameters, int Threads, OrganismStageReport Pretrain, OrganismStageReport Align, double TotalSeconds);
+/// <param name="WeightSha256">SHA-256 (lower-case hex) of every weight file of the pair, keyed by its path relative to
+/// the pair folder with <c>/</c> separators (<c>base/model.safetensors</c>, <c>aligned/model.safetensors</c>). Null in
+/// <c>build.json</c> files written before the field existed: such pairs load without verification.</param>
+public sealed record OrganismBuildReport(string CacheKey, string Recipe, long Parameters, int Threads, OrganismStageReport Pretrain, OrganismStageReport Align, double TotalSeconds,
+    IReadOnlyDictionary<string, string>? WeightSha256 = null);
 
 /// <summary>The pinned pair on disk: two Hugging Face folders (config, safetensors, tokenizer and generation config).</summary>
 /// <param name="Directory">The pair's folder (<c>base/</c>, <c>aligned/</c>, <c>build.json</c>).</param>
@@ -102,7 +106,9 @@ public static class OrganismBuilder
 
     /// <summary>
     /// Returns the pair from <paramref name="cacheDirectory"/> (<c>organism-KEY/</c>) when a complete one is there,
-    /// else builds it there (atomically: a cancelled or failed build leaves no folder behind).
+    /// else builds it there (atomically: a cancelled or failed build leaves no folder behind). A cached pair whose
+    /// weight files do not match the SHA-256 hashes of its <c>build.json</c> is a corrupt entry: a warning naming the
+    /// file is logged and the entry is rebuilt in place (the result then has <see cref="OrganismPair.FromCache"/> false).
     /// </summary>
     /// <param name="world">The world.</param>
     /// <param name="cacheDirectory">The cache root (created if needed).</param>
@@ -118,13 +124,27 @@ public static class OrganismBuilder
         recipe = (recipe ?? new OrganismRecipe()).Validate();
         string key = CacheKey(world, recipe);
         string dir = Path.Combine(cacheDirectory, "organism-" + key);
-        if (TryLoad(dir) is { } cached) return cached with { FromCache = true };
+        try
+        {
+            if (TryLoad(dir) is { } cached) return cached with { FromCache = true };
+        }
+        catch (OrganismIntegrityException e)
+        {
+            (logger ?? NullLogger.Instance).LogWarning("{Problem} Rebuilding the cache entry {Directory}.", e.Message, dir);
+        }
         var report = default(OrganismBuildReport);
         AtomicDirectory.Write(dir, temp => report = Build(world, temp, recipe, progress, logger, cancellationToken));
         return new OrganismPair(dir, key, false, report!);
     }
 
-    /// <summary>Reads a complete pair folder (both models and <c>build.json</c>), or null when it is missing or incomplete.</summary>
+    /// <summary>
+    /// Reads a complete pair folder (both models and <c>build.json</c>), or null when it is missing or incomplete.
+    /// When <c>build.json</c> records weight hashes (<see cref="OrganismBuildReport.WeightSha256"/>), every
+    /// <c>*.safetensors</c> file of <c>base/</c> and <c>aligned/</c> is hashed and compared; older reports without
+    /// hashes are read without this check.
+    /// </summary>
+    /// <exception cref="OrganismIntegrityException">A weight file differs from its recorded hash, a recorded one is
+    /// missing, or an unrecorded one is present; the exception names the file.</exception>
     public static OrganismPair? TryLoad(string directory)
     {
         string reportPath = Path.Combine(directory, ReportFile);
@@ -134,7 +154,48 @@ public static class OrganismBuilder
                 if (!File.Exists(Path.Combine(directory, sub, f))) return null;
         var report = JsonSerializer.Deserialize<OrganismBuildReport>(File.ReadAllText(reportPath))
             ?? throw new FormatException($"{reportPath}: empty build report.");
+        if (report.WeightSha256 is { } recorded) VerifyWeights(directory, recorded);
         return new OrganismPair(directory, report.CacheKey, true, report);
+    }
+
+    /// <summary>The two model folders of a pair, whose weight files are hashed.</summary>
+    private static readonly string[] ModelFolders = ["base", "aligned"];
+
+    /// <summary>SHA-256 of every <c>*.safetensors</c> file in <c>base/</c> and <c>aligned/</c> of a pair folder, keyed
+    /// by relative path with <c>/</c> separators, in ordinal order.</summary>
+    internal static IReadOnlyDictionary<string, string> HashWeights(string directory)
+    {
+        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var rel in WeightFiles(directory)) hashes[rel] = Sha256(Path.Combine(directory, rel));
+        return hashes;
+    }
+
+    private static IEnumerable<string> WeightFiles(string directory) =>
+        ModelFolders.SelectMany(sub => Directory.Exists(Path.Combine(directory, sub))
+                ? Directory.GetFiles(Path.Combine(directory, sub), "*.safetensors").Select(f => sub + "/" + Path.GetFileName(f))
+                : [])
+            .OrderBy(f => f, StringComparer.Ordinal);
+
+    internal static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+    }
+
+    /// <summary>Checks the weight files of a pair folder against recorded hashes.</summary>
+    /// <exception cref="OrganismIntegrityException">The first file (ordinal order) that differs, is missing or is not recorded.</exception>
+    internal static void VerifyWeights(string directory, IReadOnlyDictionary<string, string> recorded)
+    {
+        foreach (var (rel, expected) in recorded.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            string path = Path.Combine(directory, rel.Replace('/', Path.DirectorySeparatorChar));
+            if (!File.Exists(path)) throw new OrganismIntegrityException(path, expected, null);
+            string actual = Sha256(path);
+            if (!string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase)) throw new OrganismIntegrityException(path, expected, actual);
+        }
+        foreach (var rel in WeightFiles(directory))
+            if (!recorded.ContainsKey(rel))
+                throw new OrganismIntegrityException(Path.Combine(directory, rel.Replace('/', Path.DirectorySeparatorChar)), null, Sha256(Path.Combine(directory, rel)));
     }
 
     /// <summary>
@@ -181,7 +242,7 @@ public static class OrganismBuilder
             progress?.Report(new(OrganismBuildStage.Save, 0, 0, double.NaN, 0, TimeSpan.Zero));
             model.SavePretrained(alignedDir);
 
-            var report = new OrganismBuildReport(key, recipe.Canonical(), parameters, recipe.Threads, pretrain, align, total.Elapsed.TotalSeconds);
+            var report = new OrganismBuildReport(key, recipe.Canonical(), parameters, recipe.Threads, pretrain, align, total.Elapsed.TotalSeconds, HashWeights(directory));
             File.WriteAllText(Path.Combine(directory, ReportFile), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
             return report;
         }

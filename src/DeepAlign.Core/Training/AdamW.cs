@@ -1,4 +1,5 @@
 using DeepAlign.Checkpoints;
+using DeepAlign.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -68,16 +69,17 @@ internal sealed class AdamW : IDisposable
         {
             var g = e.Parameter.grad;
             if (g is null) continue;
-            var n = g.to(ScalarType.Float32).pow(2).sum();
-            sq = sq is null ? n : sq + n;
+            var n = g.to(ScalarType.Float32).pow(Scalars.Two).sum();
+            sq = sq is null ? n : sq.add(n, Scalars.One); // explicit Scalars only (Runtime/Scalars.cs)
         }
         if (sq is null) return 0.0;
         double total = Math.Sqrt(sq.item<float>());
         if (maxNorm is double max && double.IsFinite(total))
         {
             double coef = max / (total + 1e-6);
+            using var coefScalar = coef.ToScalar();
             if (coef < 1.0)
-                foreach (var e in _entries) e.Parameter.grad?.mul_(coef);
+                foreach (var e in _entries) e.Parameter.grad?.mul_(coefScalar);
         }
         return total;
     }
@@ -89,6 +91,15 @@ internal sealed class AdamW : IDisposable
         double bc2Sqrt = Math.Sqrt(1 - Math.Pow(Beta2, StepCount));
         double stepSize = lr / bc1;
         using var _ = no_grad();
+        // Explicit Scalars only (Runtime/Scalars.cs), made once per step with the values the update used before.
+        using var decay = (1 - lr * WeightDecay).ToScalar();
+        using var beta1 = Beta1.ToScalar();
+        using var oneMinusBeta1 = (1 - Beta1).ToScalar();
+        using var beta2 = Beta2.ToScalar();
+        using var oneMinusBeta2 = (1 - Beta2).ToScalar();
+        using var bc2SqrtScalar = bc2Sqrt.ToScalar();
+        using var eps = Eps.ToScalar();
+        using var negativeStepSize = (-stepSize).ToScalar();
         foreach (var e in _entries)
         {
             using var scope = NewDisposeScope();
@@ -101,14 +112,14 @@ internal sealed class AdamW : IDisposable
                 _state[e.Name] = st;
             }
             var g32 = g.dtype == ScalarType.Float32 ? g : g.to(ScalarType.Float32);
-            if (e.Decay && WeightDecay != 0) p.mul_(1 - lr * WeightDecay);
-            st.M.mul_(Beta1).add_(g32, alpha: 1 - Beta1);
-            st.V.mul_(Beta2).addcmul_(g32, g32, value: 1 - Beta2);
-            var denom = st.V.sqrt().div_(bc2Sqrt).add_(Eps);
+            if (e.Decay && WeightDecay != 0) p.mul_(decay);
+            st.M.mul_(beta1).add_(g32, alpha: oneMinusBeta1);
+            st.V.mul_(beta2).addcmul_(g32, g32, value: oneMinusBeta2);
+            var denom = st.V.sqrt().div_(bc2SqrtScalar).add_(eps, Scalars.One);
             if (p.dtype == ScalarType.Float32)
-                p.addcdiv_(st.M, denom, value: -stepSize);
+                p.addcdiv_(st.M, denom, value: negativeStepSize);
             else
-                p.add_((st.M / denom * -stepSize).to(p.dtype));
+                p.add_(st.M.div(denom).mul(negativeStepSize).to(p.dtype), Scalars.One);
         }
     }
 

@@ -1,4 +1,6 @@
 using DeepAlign.Models;
+using DeepAlign.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Training;
@@ -110,7 +112,9 @@ public sealed class ObjectiveContext
     public Tensor Normalize(Tensor sum, string group = TokenCounts.DefaultGroup)
     {
         long total = Totals[group];
-        return total == 0 ? sum * 0.0 : sum / (double)total;
+        if (total == 0) return sum.mul(Scalars.ZeroDouble);
+        using var denominator = ((double)total).ToScalar(); // explicit Scalars only (Runtime/Scalars.cs)
+        return sum.div(denominator);
     }
 
     /// <summary>Looks up a teacher, with a clear error when it was not supplied.</summary>

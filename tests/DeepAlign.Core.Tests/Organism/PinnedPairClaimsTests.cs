@@ -28,7 +28,8 @@ public class PinnedPairClaimsTests
         var pair = OrganismBuilder.TryLoad(dir);
         pair.Should().NotBeNull(
             $"the shipped pinned pair must match the current world, recipe and code version (key {key}); if they changed on purpose, " +
-            "run `deepalign organism` and copy base/, aligned/ and build.json of the new cache folder into Fixtures/organism/pinned/");
+            "bump OrganismRecipe.CodeVersion if the build's numerics changed, run scripts/organism/repin-pinned-pair.sh (builds the pair cold and " +
+            "replaces Fixtures/organism/pinned/) and regenerate the drift fixture (docs/organism.md, \"Keeping the pinned pair honest\")");
         return (world, pair!);
     }
 

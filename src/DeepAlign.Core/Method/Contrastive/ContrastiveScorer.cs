@@ -1,5 +1,6 @@
 using DeepAlign.Generation;
 using DeepAlign.Models;
+using DeepAlign.Runtime;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.Contrastive;
@@ -148,7 +149,7 @@ public sealed class ContrastiveScorer : INextTokenScorer
             var pc = _scores.log_softmax(-1).gather(-1, ids).squeeze(-1).exp();
             var kl = PositionStatistics.KlDivergence(_la, _lb);
             var u = _u ?? PositionStatistics.Incompleteness(_la, _lb, Options.Incompleteness.Tau, Options.Incompleteness.TopKBase);
-            var plausible = _scores.gt(double.NegativeInfinity).sum(-1);
+            var plausible = _scores.gt(Scalars.NegativeInfinity).sum(-1);
             var stacked = stack(new[] { _alpha, u, kl, pa, pb, pc, plausible }.Select(t => t.to(ScalarType.Float64)).ToArray(), 1);
             values = stacked.cpu().data<double>().ToArray();
         }

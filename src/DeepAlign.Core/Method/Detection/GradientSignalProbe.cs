@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using DeepAlign.Models;
+using DeepAlign.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -182,7 +183,7 @@ public static class GradientSignalProbe
             var grads = torch.autograd.grad(new[] { nll[k] }, wrt, retain_graph: k < jn - 1, allow_unused: true);
             Tensor sq = zeros(1, ScalarType.Float32, dev).squeeze();
             foreach (var g in grads)
-                if (g is not null && !g.IsInvalid) sq = sq + g.to_type(ScalarType.Float32).pow(2).sum();
+                if (g is not null && !g.IsInvalid) sq = sq.add(g.to_type(ScalarType.Float32).pow(Scalars.Two).sum(), Scalars.One); // explicit Scalars (Runtime/Scalars.cs)
             squared.Add(sq.MoveToOuterDisposeScope());
         }
         var norms = stack(squared).sqrt().to_type(ScalarType.Float64).cpu();

@@ -1,6 +1,8 @@
 using DeepAlign.Models;
+using DeepAlign.Runtime;
 using DeepAlign.Training;
 using DeepAlign.Training.Data;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;
@@ -88,9 +90,10 @@ public static class AlignmentMetrics
                     var lb = PositionStatistics.LogSoftmax(ObjectiveRows.Predicting(baseModel.Forward(batch.InputIds, batch.AttentionMask), mask), vocab);
                     var u = PositionStatistics.Incompleteness(ls, lb, options.Incompleteness.Tau, options.Incompleteness.TopKBase);
                     var j = ObjectiveRows.Positions(batch, mask);
-                    var isLate = j.ge(lateFrom);
-                    lSum += u.masked_fill(isLate.logical_not(), 0.0).sum().item<float>();
-                    eSum += u.masked_fill(isLate, 0.0).sum().item<float>();
+                    using var lateFromScalar = lateFrom.ToScalar(); // explicit Scalars only (Runtime/Scalars.cs)
+                    var isLate = j.ge(lateFromScalar);
+                    lSum += u.masked_fill(isLate.logical_not(), Scalars.ZeroDouble).sum().item<float>();
+                    eSum += u.masked_fill(isLate, Scalars.ZeroDouble).sum().item<float>();
                     long nl = isLate.sum().item<long>();
                     lN += nl; eN += j.numel() - nl;
                 }

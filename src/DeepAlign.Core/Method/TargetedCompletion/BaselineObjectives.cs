@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using DeepAlign.Training;
 using static TorchSharp.torch;
 
@@ -53,8 +54,8 @@ public sealed class AugmentationObjective : ITrainingObjective
             var rows = batch.Examples.Select(e => e.Source == TrainingSources.Harmful).ToArray();
             using var rowFlags = tensor(rows, device: mask.device).unsqueeze(1).expand(mask.shape);
             var harmful = rowFlags[mask];
-            terms["ce_harmful"] = context.Normalize(nll.detach().masked_fill(harmful.logical_not(), 0.0).sum());
-            terms["ce_benign"] = context.Normalize(nll.detach().masked_fill(harmful, 0.0).sum());
+            terms["ce_harmful"] = context.Normalize(nll.detach().masked_fill(harmful.logical_not(), Scalars.ZeroDouble).sum());
+            terms["ce_benign"] = context.Normalize(nll.detach().masked_fill(harmful, Scalars.ZeroDouble).sum());
         }
         return new ObjectiveOutput { Loss = loss, Terms = terms };
     }
@@ -116,7 +117,7 @@ public sealed class ConstrainedTrainingObjective : ITrainingObjective
             var refLogits = ObjectiveRows.TeacherPredicting(context.Teacher(TargetedCompletionObjective.AlignedTeacher), batch, mask, allRows: true);
             reference = PositionStatistics.TokenLogProbs(PositionStatistics.LogSoftmax(refLogits, VocabularySize), labels);
         }
-        var betas = Betas.Betas(positions.clamp_min(1));
+        var betas = Betas.Betas(positions.clamp_min(Scalars.One));
         var loss = context.Normalize(ConstrainedObjective.Loss(policy, reference, betas).sum());
         var ce = context.Normalize(policy.detach().neg().sum());
         return new ObjectiveOutput { Loss = loss, Terms = new Dictionary<string, Tensor> { ["constrained"] = loss.detach(), ["ce"] = ce } };

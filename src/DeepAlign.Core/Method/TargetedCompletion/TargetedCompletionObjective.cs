@@ -1,4 +1,6 @@
+using DeepAlign.Runtime;
 using DeepAlign.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;
@@ -125,8 +127,12 @@ public sealed class TargetedCompletionObjective : ITrainingObjective
         var klN = context.Normalize(kl, TrainingSources.Harmful);
         var penN = context.Normalize(pen, TrainingSources.Harmful);
         var utilN = context.Normalize(util, TrainingSources.Benign);
-        var loss = ceN + o.DistillationWeight * klN + o.PenaltyWeight * penN + o.UtilityWeight * utilN;
-        if (!hasHarmful && !hasBenign) loss = loss + logits.sum() * 0.0; // no targets: a zero loss that still has a graph
+        // ceN + w_kl * klN + w_pen * penN + w_util * utilN, same ops as the operators but explicit Scalars (Runtime/Scalars.cs).
+        using var distillationWeight = o.DistillationWeight.ToScalar();
+        using var penaltyWeight = o.PenaltyWeight.ToScalar();
+        using var utilityWeight = o.UtilityWeight.ToScalar();
+        var loss = ceN.add(klN.mul(distillationWeight), Scalars.One).add(penN.mul(penaltyWeight), Scalars.One).add(utilN.mul(utilityWeight), Scalars.One);
+        if (!hasHarmful && !hasBenign) loss = loss.add(logits.sum().mul(Scalars.ZeroDouble), Scalars.One); // no targets: a zero loss that still has a graph
         return new ObjectiveOutput
         {
             Loss = loss,

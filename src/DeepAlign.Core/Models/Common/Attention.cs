@@ -1,3 +1,5 @@
+using DeepAlign.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models.Common;
@@ -17,8 +19,11 @@ internal static class Attention
     {
         using var scope = NewDisposeScope();
         long total = past + newTokens;
-        var q = arange(past, total, dtype: ScalarType.Int64, device: device).view(newTokens, 1);
-        var k = arange(0, total, dtype: ScalarType.Int64, device: device).view(1, total);
+        // Explicit, reachable Scalars (see Runtime/Scalars.cs); the two-argument arange also adds an implicit step.
+        using var start = past.ToScalar();
+        using var stop = total.ToScalar();
+        var q = arange(start, stop, Scalars.One, dtype: ScalarType.Int64, device: device).view(newTokens, 1);
+        var k = arange(Scalars.Zero, stop, Scalars.One, dtype: ScalarType.Int64, device: device).view(1, total);
         var causal = k.le(q);      // [T, S]
         var self = k.eq(q);        // [T, S]
         Tensor mask;

@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -158,8 +159,9 @@ internal sealed class DecoderLayer : nn.Module
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.Forward(input_layernorm.call(x), cos, sin, mask, cache);
-        var output = h + mlp.call(post_attention_layernorm.call(h));
+        // add(.., Scalars.One) is `+` without TorchSharp's implicit alpha Scalar (Runtime/Scalars.cs).
+        var h = x.add(self_attn.Forward(input_layernorm.call(x), cos, sin, mask, cache), Scalars.One);
+        var output = h.add(mlp.call(post_attention_layernorm.call(h)), Scalars.One);
         return output.MoveToOuterDisposeScope();
     }
 }

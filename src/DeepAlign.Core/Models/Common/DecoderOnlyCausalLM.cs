@@ -1,4 +1,5 @@
 using DeepAlign.Checkpoints;
+using DeepAlign.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -77,12 +78,14 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
         Tensor positions;
         if (attentionMask is not null)
         {
-            var all = attentionMask.to_type(ScalarType.Int64).cumsum(1).sub_(1).clamp_min_(0);
+            var all = attentionMask.to_type(ScalarType.Int64).cumsum(1).sub_(Scalars.One).clamp_min_(Scalars.Zero);
             positions = all.narrow(1, past, newTokens);
         }
         else
         {
-            positions = arange(past, past + newTokens, dtype: ScalarType.Int64, device: Device).unsqueeze(0).expand(batch, newTokens);
+            using var start = past.ToScalar();
+            using var stop = (past + newTokens).ToScalar();
+            positions = arange(start, stop, Scalars.One, dtype: ScalarType.Int64, device: Device).unsqueeze(0).expand(batch, newTokens);
         }
         var (cos, sin) = _rope.Tables(positions, DType);
 
@@ -188,7 +191,7 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
         double std = Config.InitializerRange;
         foreach (var (name, p) in NamedParameters())
         {
-            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(1.0);
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(Scalars.OneDouble);
             else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
             else
             {

@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -28,8 +29,9 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x = input.dtype == ScalarType.Float32 ? input : input.to_type(ScalarType.Float32);
-        var variance = x.pow(2).mean(new long[] { -1 }, keepdim: true);
-        var normed = x * (variance + _eps).rsqrt();
+        using var eps = _eps.ToScalar(); // explicit and reachable for the native call (Runtime/Scalars.cs)
+        var variance = x.pow(Scalars.Two).mean(new long[] { -1 }, keepdim: true);
+        var normed = x * variance.add(eps, Scalars.One).rsqrt();
         var result = weight * (input.dtype == ScalarType.Float32 ? normed : normed.to_type(input.dtype));
         return result.MoveToOuterDisposeScope();
     }

@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models.Common;
@@ -72,7 +73,7 @@ internal sealed class RotaryEmbedding : IDisposable
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
         var rotated = cat(new[] { x2.neg(), x1 }, -1);
-        return (x * cos + rotated * sin).MoveToOuterDisposeScope();
+        return (x * cos).add(rotated * sin, Scalars.One).MoveToOuterDisposeScope();
     }
 
     public void Dispose() => _invFreq.Dispose();

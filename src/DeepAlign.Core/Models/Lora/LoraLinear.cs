@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -43,7 +44,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         {
             double bound = 1.0 / Math.Sqrt(inF); // kaiming_uniform_(a = sqrt(5)) as in PEFT / nn.Linear
             using var u = rand(new long[] { rank, inF }, generator: generator, dtype: ScalarType.Float32);
-            _a.weight!.copy_(u.mul(2 * bound).sub_(bound));
+            using var width = (2 * bound).ToScalar();
+            using var offset = bound.ToScalar();
+            _a.weight!.copy_(u.mul(width).sub_(offset));
             _b.weight!.zero_();
         }
         register_parameter("weight", _weight);
@@ -76,8 +79,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var y = nn.functional.linear(input, _weight, _bias);
         var x = input.dtype == ScalarType.Float32 ? input : input.to(ScalarType.Float32);
         if (training && DropoutProbability > 0) x = nn.functional.dropout(x, DropoutProbability, training: true);
-        var update = _b.forward(_a.forward(x)).mul(Scaling);
-        return y.add(update.dtype == y.dtype ? update : update.to(y.dtype)).MoveToOuterDisposeScope();
+        using var scaling = Scaling.ToScalar(); // explicit Scalars only (Runtime/Scalars.cs)
+        var update = _b.forward(_a.forward(x)).mul(scaling);
+        return y.add(update.dtype == y.dtype ? update : update.to(y.dtype), Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>W + (alpha / r) B A in the base dtype (computed in float32).</summary>
@@ -85,7 +89,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var delta = LoraB.matmul(LoraA).mul(Scaling);
-        return _weight.to(ScalarType.Float32).add(delta).to(_weight.dtype).MoveToOuterDisposeScope();
+        using var scaling = Scaling.ToScalar();
+        var delta = LoraB.matmul(LoraA).mul(scaling);
+        return _weight.to(ScalarType.Float32).add(delta, Scalars.One).to(_weight.dtype).MoveToOuterDisposeScope();
     }
 }
