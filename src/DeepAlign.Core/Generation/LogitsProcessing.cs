@@ -1,3 +1,5 @@
+using TorchSharp;
+using DeepAlign.Runtime;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Generation;
@@ -18,7 +20,9 @@ public static class LogitsProcessing
     {
         if (!(temperature > 0) || double.IsInfinity(temperature))
             throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "Temperature must be a positive finite number.");
-        return temperature == 1.0 ? scores.clone() : scores.div(temperature);
+        if (temperature == 1.0) return scores.clone();
+        using var t = temperature.ToScalar();
+        return scores.div(t);
     }
 
     /// <summary>
@@ -36,7 +40,7 @@ public static class LogitsProcessing
         using var scope = NewDisposeScope();
         var (values, _) = scores.topk(k, dim: -1, largest: true, sorted: true);
         var kth = values.narrow(-1, k - 1, 1);
-        return scores.masked_fill(scores.lt(kth), double.NegativeInfinity).MoveToOuterDisposeScope();
+        return scores.masked_fill(scores.lt(kth), Scalars.NegativeInfinity).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -56,10 +60,11 @@ public static class LogitsProcessing
         var (sorted, order) = scores.sort(dim: -1, descending: true, stable: true);
         var probs = sorted.to(ScalarType.Float64).softmax(-1);
         var massBefore = probs.cumsum(-1).sub(probs);
-        var removeSorted = massBefore.ge(p);
-        removeSorted.select(-1, 0).fill_(false);
+        using var pScalar = p.ToScalar();
+        var removeSorted = massBefore.ge(pScalar);
+        removeSorted.select(-1, 0).fill_(Scalars.False);
         var remove = removeSorted.scatter(-1, order, removeSorted);
-        return scores.masked_fill(remove, double.NegativeInfinity).MoveToOuterDisposeScope();
+        return scores.masked_fill(remove, Scalars.NegativeInfinity).MoveToOuterDisposeScope();
     }
 
     /// <summary>Temperature, then top-k, then top-p, with the settings of <paramref name="options"/>.</summary>

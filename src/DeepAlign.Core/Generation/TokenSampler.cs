@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Generation;
@@ -44,7 +45,8 @@ public static class TokenSampler
         var index = searchsorted(cdf, target, out_int32: false, right: true).squeeze(-1);
         // u * total < total, so the index is inside the vocabulary unless rounding pushed it out; fall back to argmax then.
         var vocab = processedScores.shape[^1];
-        var outside = index.ge(vocab);
+        using var vocabScalar = vocab.ToScalar();
+        var outside = index.ge(vocabScalar);
         var chosen = where(outside, probs.argmax(-1), index);
         return chosen.MoveToOuterDisposeScope();
     }

@@ -44,6 +44,9 @@ internal static class Scalars
     /// <summary>Double 20.0, the default softplus threshold.</summary>
     public static readonly Scalar Twenty = 20.0.ToScalar();
 
+    /// <summary>false (bool), e.g. for <c>fill_</c> on masks.</summary>
+    public static readonly Scalar False = false.ToScalar();
+
     /// <summary>Double negative infinity.</summary>
     public static readonly Scalar NegativeInfinity = double.NegativeInfinity.ToScalar();
 
