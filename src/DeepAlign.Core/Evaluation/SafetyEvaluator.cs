@@ -241,16 +241,16 @@ public sealed class SafetyEvaluator
         // Every setting's rows go through the generator together (each row carries its own sampling settings and seed),
         // so the whole sweep costs a few large batches instead of one pass per setting; a row's tokens do not depend on
         // the other rows.
+        // Prompt-major order: a batch holds every setting of a few prompts, so each prompt is prefilled once (ModelScorer).
+        var sampling = settings.Select(x => SamplingSettings.From(x.Options)).ToArray();
         var all = new List<GenerationRequest>(settings.Count * _harmful.Count);
-        for (int s = 0; s < settings.Count; s++)
-        {
-            var sampling = SamplingSettings.From(settings[s].Options);
-            all.AddRange(_harmfulPrompts.Select((p, i) => new GenerationRequest(p) { Seed = Mix(o.Seed, 1000 + s, i), Sampling = sampling }));
-        }
+        for (int i = 0; i < _harmful.Count; i++)
+            for (int s = 0; s < settings.Count; s++)
+                all.Add(new GenerationRequest(_harmfulPrompts[i]) { Seed = Mix(o.Seed, 1000 + s, i), Sampling = sampling[s] });
         var generated = GenerateChunked(defense, all, baseOptions, token);
         for (int s = 0; s < settings.Count; s++)
         {
-            var outs = generated.Skip(s * _harmful.Count).Take(_harmful.Count).ToList();
+            var outs = Enumerable.Range(0, _harmful.Count).Select(i => generated[i * settings.Count + s]).ToList();
             int harmfulHere = 0;
             for (int i = 0; i < outs.Count; i++)
             {

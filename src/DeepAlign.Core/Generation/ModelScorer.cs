@@ -13,6 +13,7 @@ namespace DeepAlign.Generation;
 /// <see cref="SelectRows"/> compacts lazily: finished rows stay in the cache as idle rows (fed token 0, their outputs
 /// dropped) until they are a quarter of it, then the cache is compacted once. Live rows compute exactly what they
 /// would in a compacted batch; the idle rows cost at most a third more compute, and the copying is amortised.
+/// Rows whose prompt (ids and mask) repeats an earlier row's are prefilled once and copied.
 /// </remarks>
 public sealed class ModelScorer : INextTokenScorer
 {
@@ -48,9 +49,68 @@ public sealed class ModelScorer : INextTokenScorer
     public Tensor Prefill(Tensor inputIds, Tensor attentionMask, ScoringContext context, int maxNewTokens)
     {
         Reset();
-        _cacheRows = (int)inputIds.shape[0];
-        _cache = Model.CreateCache(_cacheRows, (int)inputIds.shape[1] + Math.Max(1, maxNewTokens));
-        return Score(inputIds, attentionMask);
+        int rows = (int)inputIds.shape[0], capacity = (int)inputIds.shape[1] + Math.Max(1, maxNewTokens);
+        var (unique, copyOf) = DistinctRows(inputIds, attentionMask);
+        if (unique.Length == rows)
+        {
+            _cacheRows = rows;
+            _cache = Model.CreateCache(rows, capacity);
+            return Score(inputIds, attentionMask);
+        }
+        // Identical rows (e.g. one prompt sampled under many settings) are prefilled once; their cache rows and scores
+        // are then copied to every row that repeats them.
+        using var uniqueIndex = tensor(unique, ScalarType.Int64, Device);
+        using var uniqueIds = inputIds.index_select(0, uniqueIndex);
+        using var uniqueMask = attentionMask.index_select(0, uniqueIndex);
+        _cacheRows = unique.Length;
+        _cache = Model.CreateCache(unique.Length, capacity);
+        using var scores = Score(uniqueIds, uniqueMask);
+        _cache.SelectRows(copyOf);
+        _cacheRows = rows;
+        using var expand = tensor(copyOf, ScalarType.Int64, Device);
+        return scores.index_select(0, expand);
+    }
+
+    /// <summary>
+    /// The first row of each distinct (ids, mask) pair, and for every row the position of its pair in that list.
+    /// </summary>
+    internal static (long[] Unique, long[] CopyOf) DistinctRows(Tensor inputIds, Tensor attentionMask)
+    {
+        int rows = (int)inputIds.shape[0], width = (int)inputIds.shape[1];
+        using var scope = NewDisposeScope();
+        var ids = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(inputIds.to_type(ScalarType.Int64).cpu().contiguous().bytes).ToArray();
+        var mask = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(attentionMask.to_type(ScalarType.Int64).cpu().contiguous().bytes).ToArray();
+        var seen = new Dictionary<RowKey, long>();
+        var unique = new List<long>();
+        var copyOf = new long[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            var key = new RowKey(ids, mask, r * width, width);
+            if (!seen.TryGetValue(key, out long slot))
+            {
+                slot = unique.Count;
+                seen.Add(key, slot);
+                unique.Add(r);
+            }
+            copyOf[r] = slot;
+        }
+        return (unique.ToArray(), copyOf);
+    }
+
+    /// <summary>One row of ids and mask, compared by content.</summary>
+    private readonly struct RowKey(long[] ids, long[] mask, int offset, int width) : IEquatable<RowKey>
+    {
+        private ReadOnlySpan<long> Ids => ids.AsSpan(offset, width);
+        private ReadOnlySpan<long> Mask => mask.AsSpan(offset, width);
+        public bool Equals(RowKey other) => Ids.SequenceEqual(other.Ids) && Mask.SequenceEqual(other.Mask);
+        public override bool Equals(object? obj) => obj is RowKey k && Equals(k);
+        public override int GetHashCode()
+        {
+            var h = new HashCode();
+            h.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Ids));
+            h.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Mask));
+            return h.ToHashCode();
+        }
     }
 
     /// <inheritdoc />
