@@ -48,4 +48,43 @@ public class ModelScorerTests
         using var b = reference.Step(next3, mask3, context);
         a.allclose(b, rtol: 1e-5, atol: 1e-5).Should().BeTrue();
     }
+
+    [Fact]
+    public void Repeated_prompts_are_prefilled_once_and_every_row_gets_their_cache_and_scores()
+    {
+        using var model = TinyModelFactory.Create(TinyModelFactory.LlamaConfig(vocabSize: 48), seed: 4);
+        using var _ = no_grad();
+        // Rows 0, 2 and 3 repeat one prompt; row 1 is left-padded and different.
+        var rows = new long[][] { new long[] { 5, 6, 7 }, new long[] { 0, 9, 8 }, new long[] { 5, 6, 7 }, new long[] { 5, 6, 7 } };
+        using var ids = tensor(rows.SelectMany(r => r).ToArray(), new long[] { 4, 3 });
+        using var mask = tensor(new long[] { 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1 }, new long[] { 4, 3 });
+        var (unique, copyOf) = ModelScorer.DistinctRows(ids, mask);
+        unique.Should().Equal(0, 1);
+        copyOf.Should().Equal(0, 1, 0, 0);
+
+        var context = new ScoringContext(0, Enumerable.Range(0, 4).ToArray(), Enumerable.Repeat(1, 4).ToArray());
+        using var shared = new ModelScorer(model);
+        using var first = shared.Prefill(ids, mask, context, 3);
+        shared.Cache!.BatchSize.Should().Be(4);
+        // Reference: every row alone.
+        for (int r = 0; r < 4; r++)
+        {
+            using var alone = new ModelScorer(model);
+            using var rowIds = ids.narrow(0, r, 1);
+            using var rowMask = mask.narrow(0, r, 1);
+            using var expected = alone.Prefill(rowIds, rowMask, context, 3);
+            first.narrow(0, r, 1).allclose(expected, rtol: 1e-5, atol: 1e-5).Should().BeTrue($"prefill row {r}");
+            using var next = tensor(new long[] { 11 + r }, new long[] { 1, 1 });
+            using var nextMask = ones(1, 4, dtype: ScalarType.Int64);
+            if (r == 1) nextMask[0, 0] = tensor(0L);
+            using var e2 = alone.Step(next, nextMask, context);
+            using var all = tensor(new long[] { 11, 12, 13, 14 }, new long[] { 4, 1 });
+            using var allMask = ones(4, 4, dtype: ScalarType.Int64);
+            allMask[1, 0] = tensor(0L);
+            using var scorer = new ModelScorer(model);
+            scorer.Prefill(ids, mask, context, 3).Dispose();
+            using var a2 = scorer.Step(all, allMask, context);
+            a2.narrow(0, r, 1).allclose(e2, rtol: 1e-5, atol: 1e-5).Should().BeTrue($"step row {r}");
+        }
+    }
 }
