@@ -13,6 +13,7 @@ internal static class Program
         ["train-throughput"] = (TrainThroughputBenchmark.Help, TrainThroughputBenchmark.Run),
         ["contrastive"] = (ContrastiveDecodeBenchmark.Help, ContrastiveDecodeBenchmark.Run),
         ["targeted-cost"] = (TargetedCompletionCostBenchmark.Help, TargetedCompletionCostBenchmark.Run),
+        ["sampler"] = (SamplerBenchmark.Help, SamplerBenchmark.Run),
         ["profile"] = ("incompleteness profile vs two forward passes (ratio; target <= 1.25)", ProfileThroughput.Run),
     };
 
