@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using DeepAlign.Evaluation;
 
 namespace DeepAlign.Reporting;

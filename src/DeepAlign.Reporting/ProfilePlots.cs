@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using DeepAlign.Method.Detection;
 
 namespace DeepAlign.Reporting;

@@ -1,4 +1,6 @@
+#if NET9_0_OR_GREATER
 using System.Runtime.Intrinsics;
+#endif
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -303,6 +305,7 @@ public static class TokenSampler
         private static void Weigh(ReadOnlySpan<float> values, float max, Span<double> weights)
         {
             int i = 0;
+#if NET9_0_OR_GREATER // Vector256.Exp arrived in .NET 9; net8.0 takes the scalar loop below.
             if (Vector256.IsHardwareAccelerated && !float.IsPositiveInfinity(max))
             {
                 var cutoff = Vector256.Create(NegligibleLogWeight);
@@ -312,6 +315,7 @@ public static class TokenSampler
                     Vector256.ConditionalSelect(Vector256.LessThan(d, cutoff), Vector256<double>.Zero, Vector256.Exp(d)).CopyTo(weights[i..]);
                 }
             }
+#endif
             for (; i < values.Length; i++) weights[i] = Weight(values[i], max);
         }
 

@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;

@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -290,29 +291,4 @@ public static class ProfileReportWriter
     private static string F(double v) => double.IsFinite(v) ? v.ToString("0.####", CultureInfo.InvariantCulture) : "-";
 
     private static string Pm(MeanWithError m) => !double.IsFinite(m.Mean) ? "-" : double.IsFinite(m.StdErr) ? $"{F(m.Mean)} ± {F(m.StdErr)}" : F(m.Mean);
-}
-
-/// <summary>Writes files by writing a temporary sibling and renaming it over the target.</summary>
-internal static class AtomicFile
-{
-    public static string WriteAllText(string path, string text) => Write(path, temp => File.WriteAllText(temp, text, new UTF8Encoding(false)));
-
-    public static string Write(string path, Action<string> writeTemp)
-    {
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full) ?? ".";
-        Directory.CreateDirectory(dir);
-        var temp = Path.Combine(dir, $".tmp-{Guid.NewGuid():N}-{Path.GetFileName(full)}"); // keeps the extension
-        try
-        {
-            writeTemp(temp);
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { }
-            throw;
-        }
-        return full;
-    }
 }
