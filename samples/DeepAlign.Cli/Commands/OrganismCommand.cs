@@ -173,7 +173,7 @@ internal static class OrganismCommand
                     }
                     var tcDir = trained.First(t => t.Report.Name == "targeted-completion").Directory;
                     using (var tcModel = CausalLanguageModel.FromPretrained(tcDir, torch.CPU))
-                        tcProfile = ProfileAgainstBase(baseModel, tcModel, text, world.HeldoutHarmful, s.Quick ? 64 : 160, new ProfileOptions { BatchSize = 32 }.Validate());
+                        tcProfile = OrganismProfiles.HarmfulReferences(baseModel, tcModel, text, world.HeldoutHarmful, s.Quick ? 64 : 160, new ProfileOptions { BatchSize = 32 }, token);
                     Stage("profile targeted completion");
 
                     var judges = new[]
@@ -382,27 +382,12 @@ internal static class OrganismCommand
         }
     }
 
-    /// <summary>
-    /// The incompleteness profile of <paramref name="model"/> against the base model (METHOD.md section 1, issue 4's
-    /// detector): teacher forcing on the held-out harmful prompts with their harmful reference answers.
-    /// </summary>
-    internal static ProfileAggregates ProfileAgainstBase(DeepAlign.Models.Common.DecoderOnlyCausalLM baseModel, DeepAlign.Models.Common.DecoderOnlyCausalLM model,
-        OrganismText text, IReadOnlyList<WorldItem> harmful, int maxItems, ProfileOptions options)
-    {
-        var detector = new BaseFavoredTokenDetector(baseModel, model, text.Tokenizer, null, options);
-        var aggregator = new ProfileAggregator(options);
-        var inputs = harmful.Where(i => i.HarmfulResponse is not null).Take(maxItems)
-            .Select(i => new ProfileInput(text.PromptIds(i), text.ResponseIds(i.HarmfulResponse!)));
-        foreach (var _ in aggregator.AddAll(detector.Profile(inputs))) { }
-        return aggregator.Result();
-    }
-
     /// <summary>The profile of the pair: writes the report (JSON, Markdown, plots) to <c>results/profile/</c> and returns the results.md section.</summary>
     private static (string Markdown, ProfileAggregates Aggregates) ProfilePair(DeepAlign.Models.Common.DecoderOnlyCausalLM baseModel, DeepAlign.Models.Common.DecoderOnlyCausalLM aligned,
         OrganismText text, IReadOnlyList<WorldItem> harmful, int maxItems, string outputDirectory, bool plots, OrganismPair pair)
     {
         var options = new ProfileOptions { BatchSize = 32 }.Validate();
-        var aggregates = ProfileAgainstBase(baseModel, aligned, text, harmful, maxItems, options);
+        var aggregates = OrganismProfiles.HarmfulReferences(baseModel, aligned, text, harmful, maxItems, options);
         var report = new ProfileReport
         {
             Options = options, Aggregates = aggregates, Mode = "teacher_forcing",

@@ -41,7 +41,7 @@ public class PinnedPairClaimsTests
         using var aligned = CausalLanguageModel.FromPretrained(pair.AlignedDirectory, torch.CPU);
         var text = OrganismText.FromDirectory(pair.AlignedDirectory);
         var options = new ProfileOptions { BatchSize = 32 }.Validate();
-        var profile = OrganismCommand.ProfileAgainstBase(baseModel, aligned, text, world.HeldoutHarmful, 80, options);
+        var profile = OrganismProfiles.HarmfulReferences(baseModel, aligned, text, world.HeldoutHarmful, 80, options);
 
         var buckets = profile.ByBucket;
         buckets.Should().HaveCountGreaterThan(3);
