@@ -189,7 +189,7 @@ public static class TokenSampler
     {
         private readonly float[] _scaled = new float[vocab];
         private readonly float[] _select = new float[vocab];
-        private ulong[] _keys = new ulong[vocab];
+        private readonly ulong[] _keys = new ulong[vocab];
         public int[] Order { get; } = new int[vocab];
         public double[] Weights { get; } = new double[vocab];
 
@@ -229,7 +229,7 @@ public static class TokenSampler
                 for (int v = 0; v < n; v++) z += Weights[v];
                 // Pure top-p: tokens of probability at least 1e-4, then 1e-8, then all, until the pool holds mass >= p.
                 pool = 0;
-                foreach (double floor in new[] { 1e-4, 1e-8, 0.0 })
+                foreach (double floor in PoolFloors)
                 {
                     float cut = floor == 0 ? float.NegativeInfinity : (float)(max + Math.Log(floor * z));
                     pool = Collect(cut);
@@ -253,11 +253,11 @@ public static class TokenSampler
         /// <summary>Sorts the pool by decreasing score, ties by index, with one primitive sort of composite keys.</summary>
         private void SortPool(int pool)
         {
-            if (_keys.Length < pool) _keys = new ulong[_scaled.Length];
             for (int i = 0; i < pool; i++)
             {
                 // Order-preserving map of the float to 32 bits, inverted for descending order; the index breaks ties.
-                uint bits = (uint)BitConverter.SingleToInt32Bits(_scaled[Order[i]]);
+                float value = _scaled[Order[i]];
+                uint bits = (uint)BitConverter.SingleToInt32Bits(value == 0 ? 0f : value); // -0 ties with +0
                 uint ascending = (bits & 0x80000000u) != 0 ? ~bits : bits | 0x80000000u;
                 _keys[i] = ((ulong)~ascending << 32) | (uint)Order[i];
             }
@@ -332,6 +332,8 @@ public static class TokenSampler
             double d = (double)x - max;
             return d < NegligibleLogWeight ? 0.0 : Math.Exp(d);
         }
+
+        private static readonly double[] PoolFloors = [1e-4, 1e-8, 0.0];
 
         private const double NegligibleLogWeight = -41.588830833596715; // ln(2^-60)
 
