@@ -131,7 +131,7 @@ internal static class OrganismCommand
                             $"pair: {(p.Stage == OrganismBuildStage.Pretrain ? "pretrain base" : "safety SFT")} {p.Step}/{p.TotalSteps} loss {p.Loss:0.000} {p.TokensPerSecond:0} tok/s");
                     }
                 });
-                pair = OrganismBuilder.LoadOrBuild(world, s.CacheDirectory, recipe, progress, null, token);
+                pair = OrganismBuilder.LoadOrBuild(world, s.CacheDirectory, recipe, progress, new ConsoleWarningLogger(console), token);
                 buildTask.Description = pair.FromCache ? $"pair: cached ({pair.CacheKey})" : $"pair: built ({pair.CacheKey})";
                 buildTask.Value = 100;
                 Stage(pair.FromCache ? "load pair (cached)" : "build pair");
