@@ -16,7 +16,10 @@ public sealed record SafetyEvaluationOptions
     public double TopP { get; init; } = 0.6;
     /// <summary>Seed of the sampling draws (seeds vary the sampling; each attack derives its own stream).</summary>
     public long Seed { get; init; }
-    /// <summary>Rows per generation call. Default 160.</summary>
+    /// <summary>
+    /// Rows per generation call; the decoding sweep's settings share these batches (prompt-major). Default 160; small
+    /// models run faster with larger batches (the organism's main job uses 1024).
+    /// </summary>
     public int BatchSize { get; init; } = 160;
 
     /// <summary>Run the plain-request attack. Default true.</summary>
