@@ -322,7 +322,7 @@ public sealed class Generator : IDisposable
                 settings[i] = row.Sampling;
                 if (row.Sampling.DoSample) uniforms[i] = TokenSampler.Uniform(row.Seed, step);
             }
-            var chosen = TokenSampler.Choose(host, active.Count, vocab, settings, uniforms);
+            var chosen = TokenSampler.ChooseValidRows(host, active.Count, vocab, settings, uniforms);
             origins = new TokenOrigin[chosen.Length];
             if (overrides is not null)
             {

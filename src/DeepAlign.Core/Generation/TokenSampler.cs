@@ -124,14 +124,22 @@ public static class TokenSampler
             throw new ArgumentException($"Expected at least {rows} x {vocab} scores; got {scores.Length}.", nameof(scores));
         if (settings.Count != rows) throw new ArgumentException($"Expected {rows} sampling settings (one per row); got {settings.Count}.", nameof(settings));
         if (uniforms.Count != rows) throw new ArgumentException($"Expected {rows} uniform numbers (one per row); got {uniforms.Count}.", nameof(uniforms));
+        for (int r = 0; r < rows; r++)
+            (settings[r] ?? throw new ArgumentException($"Sampling settings of row {r} are null.", nameof(settings))).Validate();
         int invalid = FindInvalidRow(scores, rows, vocab);
         if (invalid >= 0) throw new ArgumentException($"Row {invalid} of the scores holds a NaN or only negative infinity; no token can be chosen.", nameof(scores));
+        return ChooseValidRows(scores, rows, vocab, settings, uniforms);
+    }
+
+    /// <summary><see cref="Choose"/> on scores the caller has already checked with <see cref="FindInvalidRow"/>.</summary>
+    internal static long[] ChooseValidRows(float[] scores, int rows, int vocab, IReadOnlyList<SamplingSettings> settings, IReadOnlyList<double> uniforms)
+    {
         var result = new long[rows];
         var work = new RowWork(vocab);
         for (int r = 0; r < rows; r++)
         {
             var row = new ReadOnlySpan<float>(scores, r * vocab, vocab);
-            var s = settings[r] ?? throw new ArgumentException($"Sampling settings of row {r} are null.", nameof(settings));
+            var s = settings[r];
             if (!s.DoSample)
             {
                 result[r] = ArgMax(row);

@@ -206,6 +206,21 @@ public class LogitsProcessingTests
     }
 
     [Fact]
+    public void Host_sampler_refuses_invalid_rows_and_settings_naming_them()
+    {
+        var scores = new float[] { 0, -1, -2, float.NaN, 0, 0, float.NegativeInfinity, float.NegativeInfinity, float.NegativeInfinity };
+        var greedy = Enumerable.Repeat(SamplingSettings.Greedy, 3).ToArray();
+        var act = () => TokenSampler.Choose(scores, 3, 3, greedy, new double[3]);
+        act.Should().Throw<ArgumentException>().WithMessage("Row 1 *NaN*");
+        scores[3] = 0;
+        act.Should().Throw<ArgumentException>().WithMessage("Row 2 *negative infinity*");
+        var bad = new[] { SamplingSettings.Greedy, new SamplingSettings { DoSample = true, Temperature = 0 }, SamplingSettings.Greedy };
+        var badSettings = () => TokenSampler.Choose(new float[9], 3, 3, bad, new double[3]);
+        badSettings.Should().Throw<ArgumentException>().WithMessage("*Temperature*");
+        TokenSampler.Choose(new float[] { 0, 1, 1, 3, 2, 3 }, 2, 3, greedy[..2], new double[2]).Should().Equal(1, 0);
+    }
+
+    [Fact]
     public void Greedy_takes_the_first_maximum()
     {
         using var s = tensor(new float[] { 1, 3, 3, 2, 0, 0, 0, 5 }, new long[] { 2, 4 });
