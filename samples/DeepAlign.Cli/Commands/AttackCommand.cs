@@ -28,13 +28,14 @@ internal static class AttackCommand
         var sweep = new Option<bool>("--sweep") { Description = "Also run the decoding-parameter sweep (30 settings)." };
         var maxPrompts = new Option<int?>("--max-prompts") { Description = "Use at most this many prompts." };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Largest answer length.", DefaultValueFactory = _ => 64 };
+        var batchSize = new Option<int>("--batch-size") { Description = "Rows per generation call (the sweep's settings share batches).", DefaultValueFactory = _ => 160 };
         var seed = new Option<long>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--output") { Description = "Write the results JSON here (atomically)." };
         var json = new Option<bool>("--json") { Description = "Print the results JSON instead of the Markdown table." };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N." };
         var command = new Command("attack", "Attack a model (plain, prefilling, rank-assisted, decoding sweep) and judge the answers.")
         {
-            model, input, baseDir, cdAlpha, judgeSpec, prefill, sweep, maxPrompts, maxNew, seed, output, json, device,
+            model, input, baseDir, cdAlpha, judgeSpec, prefill, sweep, maxPrompts, maxNew, batchSize, seed, output, json, device,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -54,6 +55,7 @@ internal static class AttackCommand
             {
                 PrefillLengths = lengths, RankAssisted = basePath is not null, DecodingSweep = parse.GetValue(sweep), Utility = false,
                 MaxHarmfulPrompts = parse.GetValue(maxPrompts), MaxNewTokens = parse.GetValue(maxNew), Seed = parse.GetValue(seed),
+                BatchSize = parse.GetValue(batchSize),
             }.Validate();
 
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
