@@ -21,7 +21,9 @@ namespace DeepAlign.Cli.Commands;
 /// it; harmful triples and benign pairs are mixed 1 : 4 unless --mix says otherwise): trains a model (full fine-tuning or
 /// LoRA) and writes a Hugging Face folder (merged weights, tokenizer files) to --output, plus the PEFT adapter in
 /// --output/adapter under LoRA. Checkpoints go to --output/checkpoints; running the same command again resumes from
-/// the newest one. Ctrl+C stops after writing a checkpoint.
+/// the newest one. Ctrl+C stops after writing a checkpoint. With <c>--probe N</c>, targeted-completion first runs the
+/// gradient signal probe on the aligned model over the first N harmful lines and weights the penalty with its norms
+/// (written to --output/probe-norms.json for <c>--probe-norms</c>).
 /// </summary>
 internal static class TrainCommand
 {
