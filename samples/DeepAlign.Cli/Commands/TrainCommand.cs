@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using DeepAlign.Method;
+using DeepAlign.Method.Detection;
 using DeepAlign.Method.TargetedCompletion;
 using DeepAlign.Models;
 using DeepAlign.Models.Common;
@@ -20,13 +21,18 @@ namespace DeepAlign.Cli.Commands;
 /// it; harmful triples and benign pairs are mixed 1 : 4 unless --mix says otherwise): trains a model (full fine-tuning or
 /// LoRA) and writes a Hugging Face folder (merged weights, tokenizer files) to --output, plus the PEFT adapter in
 /// --output/adapter under LoRA. Checkpoints go to --output/checkpoints; running the same command again resumes from
-/// the newest one. Ctrl+C stops after writing a checkpoint.
+/// the newest one. Ctrl+C stops after writing a checkpoint. With <c>--probe N</c>, targeted-completion first runs the
+/// gradient signal probe on the aligned model over the first N harmful lines and weights the penalty with its norms
+/// (written to --output/probe-norms.json for <c>--probe-norms</c>).
 /// </summary>
 internal static class TrainCommand
 {
     /// <summary>What an objective factory can use.</summary>
     internal sealed record Setup(ParseResult Parse, DecoderOnlyCausalLM Model, string ModelDirectory, IConversationEncoder? Encoder, int? VocabularySize)
     {
+        /// <summary>Probe norms measured by <c>--probe N</c> before training (null: --probe-norms or the ramp).</summary>
+        public IReadOnlyList<double>? ProbeNorms { get; init; }
+
         /// <summary>Models the factory loaded (teachers); the command disposes them after training.</summary>
         public List<IDisposable> Owned { get; } = new();
     }
@@ -60,14 +66,18 @@ internal static class TrainCommand
     private static readonly Option<string> Utility = new("--utility") { Description = "targeted-completion: utility anchor, kl (KL(pi_a || pi_theta)) or ce (CE on benign responses).", DefaultValueFactory = _ => "kl" };
     private static readonly Option<double> GMax = new("--g-max") { Description = "targeted-completion: g_max of the hybrid teacher (g_j = g_max U_j).", DefaultValueFactory = _ => 0.5 };
     private static readonly Option<string?> ProbeNorms = new("--probe-norms") { Description = "targeted-completion: JSON file with the gradient probe's mean norms n_1..n_J (an array, or an object with \"norms\"); default: the ramp." };
+    private static readonly Option<int?> Probe = new("--probe") { Description = "targeted-completion: run the gradient signal probe on the aligned model over the first N harmful lines (prompt + harmful_response, teacher forcing) before training, weight the penalty with its norms and write them to OUTPUT/probe-norms.json (reusable with --probe-norms). Not with --probe-norms." };
     private static readonly Option<double> NoPrefix = new("--p0") { Description = "Probability of no harmful prefix in a safety-recovery context.", DefaultValueFactory = _ => 0.5 };
     private static readonly Option<int> KMax = new("--k-max") { Description = "Longest harmful prefix K_max of a safety-recovery context.", DefaultValueFactory = _ => 100 };
 
     /// <summary>Options that objectives other than sft declare (added to the command).</summary>
-    internal static readonly List<Option> ExtraOptions = new() { BaseOption, HarmfulOption, BenignOption, LambdaKd, LambdaPen, LambdaUtil, Utility, GMax, ProbeNorms, NoPrefix, KMax };
+    internal static readonly List<Option> ExtraOptions = new() { BaseOption, HarmfulOption, BenignOption, LambdaKd, LambdaPen, LambdaUtil, Utility, GMax, ProbeNorms, Probe, NoPrefix, KMax };
 
     /// <summary>The method's options from the command line.</summary>
-    internal static TargetedCompletionOptions MethodOptions(ParseResult parse, int? vocabularySize) => new TargetedCompletionOptions
+    /// <param name="parse">The command line.</param>
+    /// <param name="vocabularySize">Tokenizer vocabulary size, if known.</param>
+    /// <param name="probeNorms">Norms measured by <c>--probe</c>; null reads <c>--probe-norms</c> (or leaves the ramp).</param>
+    internal static TargetedCompletionOptions MethodOptions(ParseResult parse, int? vocabularySize, IReadOnlyList<double>? probeNorms = null) => new TargetedCompletionOptions
     {
         DistillationWeight = parse.GetValue(LambdaKd),
         PenaltyWeight = parse.GetValue(LambdaPen),
@@ -79,7 +89,7 @@ internal static class TrainCommand
             var u => throw new ArgumentException($"--utility '{u}': use kl or ce."),
         },
         Teacher = new HybridTeacherOptions { MaxMix = parse.GetValue(GMax) },
-        ProbeNorms = parse.GetValue(ProbeNorms) is string f ? ReadProbeNorms(f) : null,
+        ProbeNorms = probeNorms ?? (parse.GetValue(ProbeNorms) is string f ? ReadProbeNorms(f) : null),
         NoPrefixProbability = parse.GetValue(NoPrefix),
         MaxPrefixLength = parse.GetValue(KMax),
         VocabularySize = vocabularySize,
@@ -96,7 +106,7 @@ internal static class TrainCommand
 
     private static (ITrainingObjective, IReadOnlyDictionary<string, ICausalLanguageModel>) PairObjective(Setup s, AlignmentObjective kind)
     {
-        var options = new TargetedCompletionTrainerOptions { Objective = kind, Method = MethodOptions(s.Parse, s.VocabularySize) };
+        var options = new TargetedCompletionTrainerOptions { Objective = kind, Method = MethodOptions(s.Parse, s.VocabularySize, s.ProbeNorms) };
         var objective = TargetedCompletionTrainer.CreateObjective(options);
         var aligned = CausalLanguageModel.FromPretrained(s.ModelDirectory, s.Model.Device, s.Model.DType);
         s.Owned.Add(aligned);
@@ -162,6 +172,15 @@ internal static class TrainCommand
             if (!pairData && pairKind is AlignmentObjective.TargetedCompletion or AlignmentObjective.Augmentation)
                 throw new ArgumentException($"--objective {entry.Name} trains on harmful triples and benign pairs: give --harmful F --benign G.");
             var weights = ParseMix(parse.GetValue(mix), pairData ? 2 : files.Length, pairData ? new[] { 1.0, 4.0 } : null);
+            int? probeCount = parse.GetValue(Probe);
+            if (probeCount is int pc)
+            {
+                if (parse.GetValue(ProbeNorms) is not null)
+                    throw new ArgumentException("--probe N and --probe-norms FILE exclude each other: either run the probe now or reuse the norms of an earlier run.");
+                if (pairKind != AlignmentObjective.TargetedCompletion)
+                    throw new ArgumentException($"--probe is for --objective targeted-completion (its penalty weights); got --objective {entry.Name}.");
+                if (pc < 1) throw new ArgumentException($"--probe must be >= 1 (got {pc}).");
+            }
             bool useLora = parse.GetValue(lora);
 
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
@@ -170,15 +189,18 @@ internal static class TrainCommand
             ChatConversationEncoder? encoder = File.Exists(Path.Combine(modelDir, "tokenizer.json")) ? ChatConversationEncoder.FromPretrained(modelDir) : null;
             TrainingData trainingData;
             int firstCount;
+            IReadOnlyList<double>? probedNorms = null;
             if (pairData)
             {
+                var harmfulRecords = JsonlDatasetReader.ReadFile(harmfulFile!);
+                if (probeCount is int n)
+                    probedNorms = RunProbe(student, harmfulRecords, encoder, encoder?.VocabSize, n, parse.GetValue(KMax), parse.GetValue(maxLen), outDir, parse.GetValue(json) || Console.IsOutputRedirected, parse.GetValue(json));
                 var pairOptions = new TargetedCompletionTrainerOptions
                 {
                     Objective = pairKind ?? AlignmentObjective.Sft,
-                    Method = MethodOptions(parse, encoder?.VocabSize) with { HarmfulShare = weights[0], BenignShare = weights[1] },
+                    Method = MethodOptions(parse, encoder?.VocabSize, probedNorms) with { HarmfulShare = weights[0], BenignShare = weights[1] },
                     Trainer = new TrainerOptions { Seed = parse.GetValue(seed) },
                 };
-                var harmfulRecords = JsonlDatasetReader.ReadFile(harmfulFile!);
                 trainingData = TargetedCompletionTrainer.CreateData(harmfulRecords, JsonlDatasetReader.ReadFile(benignFile!), encoder, pairOptions);
                 firstCount = harmfulRecords.Count;
             }
@@ -214,7 +236,7 @@ internal static class TrainCommand
                 MaxSequenceLength = parse.GetValue(maxLen), Seed = parse.GetValue(seed),
                 CheckpointDirectory = Path.Combine(outDir, "checkpoints"), CheckpointEvery = parse.GetValue(ckEvery),
             };
-            var setup = new Setup(parse, student, modelDir, encoder, encoder?.VocabSize);
+            var setup = new Setup(parse, student, modelDir, encoder, encoder?.VocabSize) { ProbeNorms = probedNorms };
             using var owned = new DisposableList(setup.Owned);
             var (trainingObjective, teachers) = entry.Create(setup);
             using var cts = new CancellationTokenSource();
@@ -266,6 +288,102 @@ internal static class TrainCommand
         return command;
     }
 
+    /// <summary>Name of the file <c>--probe</c> writes in the output folder.</summary>
+    internal const string ProbeNormsFile = "probe-norms.json";
+
+    /// <summary>
+    /// The probe inputs of <c>--probe N</c>: the first <paramref name="count"/> harmful lines as prompt + harmful reference,
+    /// tokenized exactly as the safety-recovery builder tokenizes them (pre-tokenized ids as they are).
+    /// </summary>
+    internal static List<ProfileInput> ProbeInputs(IReadOnlyList<DatasetRecord> harmful, IConversationEncoder? encoder, int count) =>
+        harmful.Take(count).Select(r =>
+        {
+            IConversationEncoder Need() => encoder ?? throw new DatasetFormatException($"{r.Location}: the line is text but the aligned model has no tokenizer.json.");
+            long[] prompt = r.PromptIds ?? Need().EncodePrompt(r.PromptMessages());
+            long[] response = r.HarmfulResponseIds
+                ?? (r.HarmfulResponse is string h ? Need().EncodeResponse(h, appendEndOfTurn: false)
+                    : throw new DatasetFormatException($"{r.Location}: a safety-recovery line needs \"harmful_response\"."));
+            return new ProfileInput(prompt, response) { Id = r.Id, Location = r.Location };
+        }).ToList();
+
+    /// <summary>
+    /// J for <c>--probe</c>: the largest response position a penalty target can reach, max over the harmful lines of
+    /// min(K_max, |h|) + |r| (r with its end-of-turn token), capped by --max-length. Positions past J take w_J.
+    /// </summary>
+    internal static int ProbePositions(IReadOnlyList<DatasetRecord> harmful, IConversationEncoder? encoder, int maxPrefix, int? maxLength)
+    {
+        int j = 1;
+        foreach (var r in harmful)
+        {
+            int h = r.HarmfulResponseIds?.Length ?? (r.HarmfulResponse is string ht && encoder is not null ? encoder.EncodeResponse(ht, appendEndOfTurn: false).Length : 0);
+            int s = r.SafeResponseIds?.Length ?? (r.SafeResponse is string st && encoder is not null ? encoder.EncodeResponse(st, appendEndOfTurn: true).Length : 0);
+            j = Math.Max(j, Math.Min(maxPrefix, h) + s);
+        }
+        return maxLength is int m ? Math.Max(1, Math.Min(j, m)) : j;
+    }
+
+    /// <summary>Runs the gradient signal probe for <c>--probe N</c> on the (untouched) student and writes OUTPUT/probe-norms.json.</summary>
+    private static IReadOnlyList<double> RunProbe(DecoderOnlyCausalLM aligned, IReadOnlyList<DatasetRecord> harmful, IConversationEncoder? encoder, int? vocabSize,
+        int count, int maxPrefix, int? maxLength, string outDir, bool plain, bool json)
+    {
+        var inputs = ProbeInputs(harmful, encoder, count);
+        var probeOptions = new GradientProbeOptions { MaxPositions = ProbePositions(harmful, encoder, maxPrefix, maxLength), MaxSequences = inputs.Count };
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        GradientProbeResult result;
+        try
+        {
+            if (plain)
+            {
+                result = GradientSignalProbe.Run(aligned, inputs, probeOptions, vocabSize, null, cts.Token);
+            }
+            else
+            {
+                result = null!;
+                AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask($"gradient probe 0/{inputs.Count}", maxValue: inputs.Count);
+                        result = GradientSignalProbe.Run(aligned, inputs, probeOptions, vocabSize, new SyncProgress<int>(n =>
+                        {
+                            task.Value = n;
+                            task.Description = $"gradient probe {n}/{inputs.Count}";
+                        }), cts.Token);
+                    });
+            }
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        var norms = result.MeanNorms;
+        var file = new JsonObject
+        {
+            ["norms"] = new JsonArray(norms.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
+            ["positions"] = probeOptions.MaxPositions,
+            ["last_layers"] = probeOptions.LastLayers,
+            ["sequences"] = result.Sequences,
+            ["parameters"] = new JsonArray(result.ParameterNames.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()),
+            ["seconds"] = seconds,
+        };
+        Directory.CreateDirectory(outDir);
+        string path = Path.Combine(outDir, ProbeNormsFile);
+        AtomicFile.WriteAllText(path, file.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        if (json)
+            Console.WriteLine(new JsonObject
+            {
+                ["probe_sequences"] = result.Sequences, ["probe_positions"] = norms.Count, ["probe_seconds"] = seconds, ["probe_norms"] = Path.GetFullPath(path),
+            }.ToJsonString());
+        else
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"gradient probe: {result.Sequences} sequences, {norms.Count} positions (J = {probeOptions.MaxPositions}) in {seconds:F2} s; norms written to {path}"));
+        return norms;
+    }
+
     private sealed class DisposableList(List<IDisposable> items) : IDisposable
     {
         public void Dispose()
@@ -298,5 +416,10 @@ internal static class TrainCommand
     private sealed class SyncProgress(Action<TrainingProgress> onReport) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => onReport(value);
+    }
+
+    private sealed class SyncProgress<T>(Action<T> onReport) : IProgress<T>
+    {
+        public void Report(T value) => onReport(value);
     }
 }

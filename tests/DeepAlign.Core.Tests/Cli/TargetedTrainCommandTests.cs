@@ -1,6 +1,7 @@
 using DeepAlign.Tests.Support;
 using System.Diagnostics;
 using System.Text.Json;
+using DeepAlign.Method.Detection;
 using DeepAlign.Models;
 using FluentAssertions;
 using Xunit;
@@ -70,5 +71,60 @@ public sealed class TargetedTrainCommandTests : IDisposable
         var (code, _, err) = Run(args);
         code.Should().Be(2);
         err.Trim().Should().Contain("--base").And.NotContain("\n");
+    }
+
+    private static double[] Losses(string stdout) => stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        .Where(l => l.Contains("\"step\"")).Select(l => { using var d = JsonDocument.Parse(l); return d.RootElement.GetProperty("loss").GetDouble(); }).ToArray();
+
+    [Fact]
+    public void Probe_writes_the_library_probes_norms_and_probe_norms_reproduces_its_losses()
+    {
+        var (code, stdout, err) = Run(Args("targeted-completion", "p", "--probe", "2"));
+        code.Should().Be(0, err);
+        string file = Path.Combine(_dir, "p", "probe-norms.json");
+        File.Exists(file).Should().BeTrue();
+        using var written = JsonDocument.Parse(File.ReadAllText(file));
+        // J = max over harmful lines of min(K_max = 100, |h| = 6) + |r| = 3.
+        written.RootElement.GetProperty("positions").GetInt32().Should().Be(9);
+        written.RootElement.GetProperty("sequences").GetInt32().Should().Be(2);
+        var norms = written.RootElement.GetProperty("norms").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var probeLine = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0];
+        using (var line = JsonDocument.Parse(probeLine))
+            line.RootElement.GetProperty("probe_seconds").GetDouble().Should().BeGreaterThanOrEqualTo(0);
+
+        // The same probe through the library: the aligned model, the first two harmful lines (prompt + harmful reference).
+        var inputs = File.ReadLines(Path.Combine(_dir, "harmful.jsonl")).Take(2).Select(l =>
+        {
+            using var d = JsonDocument.Parse(l);
+            long[] Ids(string k) => d.RootElement.GetProperty(k).EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            return new ProfileInput(Ids("prompt_ids"), Ids("harmful_response_ids"));
+        }).ToList();
+        using (var aligned = CausalLanguageModel.FromPretrained(Path.Combine(Pair, "aligned")))
+        {
+            var direct = GradientSignalProbe.Run(aligned, inputs, new GradientProbeOptions { MaxPositions = 9, MaxSequences = 2 }).MeanNorms;
+            direct.Should().HaveCount(6); // the harmful references have 6 tokens
+            norms.Should().HaveCount(direct.Count);
+            for (int i = 0; i < norms.Length; i++) norms[i].Should().BeApproximately(direct[i], 1e-6, $"n_{i + 1}");
+        }
+
+        var (code2, stdout2, err2) = Run(Args("targeted-completion", "q", "--probe-norms", file));
+        code2.Should().Be(0, err2);
+        var (a, b) = (Losses(stdout), Losses(stdout2));
+        a.Should().HaveCount(2);
+        b.Should().Equal(a);
+
+        // The probe's weights matter: the ramp gives another loss (the penalty differs).
+        var (code3, stdout3, err3) = Run(Args("targeted-completion", "r"));
+        code3.Should().Be(0, err3);
+        Losses(stdout3).Should().NotEqual(a);
+    }
+
+    [Fact]
+    public void Probe_with_probe_norms_is_a_usage_error()
+    {
+        var (code, _, err) = Run(Args("targeted-completion", "x", "--probe", "2", "--probe-norms", Path.Combine(_dir, "none.json")));
+        code.Should().Be(2);
+        err.Trim().Should().Contain("--probe").And.Contain("--probe-norms").And.NotContain("\n");
+        Directory.Exists(Path.Combine(_dir, "x")).Should().BeFalse();
     }
 }

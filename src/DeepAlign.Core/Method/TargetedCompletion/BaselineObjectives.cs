@@ -17,8 +17,7 @@ public sealed class AugmentationObjective : ITrainingObjective
     /// <param name="vocabularySize">Logits columns that enter the softmax (null: all).</param>
     public AugmentationObjective(int? vocabularySize = null)
     {
-        if (vocabularySize is <= 0) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, "The vocabulary size must be positive.");
-        VocabularySize = vocabularySize;
+        VocabularySize = BaselineTargets.CheckVocabularySize(vocabularySize);
     }
 
     /// <summary>Logits columns that enter the softmax (null: all).</summary>
@@ -31,21 +30,13 @@ public sealed class AugmentationObjective : ITrainingObjective
     public IReadOnlyList<string> RequiredTeachers => Array.Empty<string>();
 
     /// <inheritdoc />
-    public TokenCounts CountTokens(TrainingBatch batch)
-    {
-        ArgumentNullException.ThrowIfNull(batch);
-        return new TokenCounts(TokenCounts.DefaultGroup, batch.TargetCount);
-    }
+    public TokenCounts CountTokens(TrainingBatch batch) => BaselineTargets.CountTokens(batch);
 
     /// <inheritdoc />
     public ObjectiveOutput Compute(TrainingBatch batch, ObjectiveContext context)
     {
-        ArgumentNullException.ThrowIfNull(batch);
-        ArgumentNullException.ThrowIfNull(context);
-        var logits = context.Student.Forward(batch.InputIds, batch.AttentionMask);
-        var mask = ObjectiveRows.PredictMask(batch);
-        var lp = PositionStatistics.LogSoftmax(ObjectiveRows.Predicting(logits, mask), VocabularySize);
-        var nll = TargetedCompletionTerms.CrossEntropy(lp, ObjectiveRows.Labels(batch, mask));
+        var (mask, labels, lp) = BaselineTargets.StudentLogProbs(batch, context, VocabularySize);
+        var nll = TargetedCompletionTerms.CrossEntropy(lp, labels);
         var loss = context.Normalize(nll.sum());
         var terms = new Dictionary<string, Tensor> { ["ce"] = loss.detach() };
         using (no_grad())
@@ -77,9 +68,8 @@ public sealed class ConstrainedTrainingObjective : ITrainingObjective
     /// <param name="vocabularySize">Logits columns that enter the softmax (null: all).</param>
     public ConstrainedTrainingObjective(ConstrainedBetaSchedule? betas = null, int? vocabularySize = null)
     {
-        if (vocabularySize is <= 0) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, "The vocabulary size must be positive.");
+        VocabularySize = BaselineTargets.CheckVocabularySize(vocabularySize);
         Betas = (betas ?? new ConstrainedBetaSchedule()).Validate();
-        VocabularySize = vocabularySize;
     }
 
     /// <summary>The beta schedule.</summary>
@@ -95,22 +85,14 @@ public sealed class ConstrainedTrainingObjective : ITrainingObjective
     public IReadOnlyList<string> RequiredTeachers { get; } = new[] { TargetedCompletionObjective.AlignedTeacher };
 
     /// <inheritdoc />
-    public TokenCounts CountTokens(TrainingBatch batch)
-    {
-        ArgumentNullException.ThrowIfNull(batch);
-        return new TokenCounts(TokenCounts.DefaultGroup, batch.TargetCount);
-    }
+    public TokenCounts CountTokens(TrainingBatch batch) => BaselineTargets.CountTokens(batch);
 
     /// <inheritdoc />
     public ObjectiveOutput Compute(TrainingBatch batch, ObjectiveContext context)
     {
-        ArgumentNullException.ThrowIfNull(batch);
-        ArgumentNullException.ThrowIfNull(context);
-        var mask = ObjectiveRows.PredictMask(batch);
-        var labels = ObjectiveRows.Labels(batch, mask);
+        var (mask, labels, lp) = BaselineTargets.StudentLogProbs(batch, context, VocabularySize);
         var positions = ObjectiveRows.Positions(batch, mask);
-        var logits = context.Student.Forward(batch.InputIds, batch.AttentionMask);
-        var policy = PositionStatistics.TokenLogProbs(PositionStatistics.LogSoftmax(ObjectiveRows.Predicting(logits, mask), VocabularySize), labels);
+        var policy = PositionStatistics.TokenLogProbs(lp, labels);
         Tensor reference;
         using (no_grad())
         {
@@ -121,5 +103,35 @@ public sealed class ConstrainedTrainingObjective : ITrainingObjective
         var loss = context.Normalize(ConstrainedObjective.Loss(policy, reference, betas).sum());
         var ce = context.Normalize(policy.detach().neg().sum());
         return new ObjectiveOutput { Loss = loss, Terms = new Dictionary<string, Tensor> { ["constrained"] = loss.detach(), ["ce"] = ce } };
+    }
+}
+
+/// <summary>
+/// The setup the two baselines share: every target of the batch counts in one group, and the student's log-softmax
+/// (fp32, over the first <c>VocabularySize</c> columns) at the positions that predict the targets.
+/// </summary>
+internal static class BaselineTargets
+{
+    /// <summary>Returns <paramref name="vocabularySize"/>; throws when it is given and not positive.</summary>
+    public static int? CheckVocabularySize(int? vocabularySize) => vocabularySize is <= 0
+        ? throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, "The vocabulary size must be positive.")
+        : vocabularySize;
+
+    /// <summary>Every target of the batch, in the default group (one token-weighted mean over the accumulated batch).</summary>
+    public static TokenCounts CountTokens(TrainingBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        return new TokenCounts(TokenCounts.DefaultGroup, batch.TargetCount);
+    }
+
+    /// <summary>Forward pass of the student; the predict mask, the targets' labels [N] and the student's log-probabilities [N, V] at them.</summary>
+    public static (Tensor Mask, Tensor Labels, Tensor LogProbs) StudentLogProbs(TrainingBatch batch, ObjectiveContext context, int? vocabularySize)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(context);
+        var logits = context.Student.Forward(batch.InputIds, batch.AttentionMask);
+        var mask = ObjectiveRows.PredictMask(batch);
+        var lp = PositionStatistics.LogSoftmax(ObjectiveRows.Predicting(logits, mask), vocabularySize);
+        return (mask, ObjectiveRows.Labels(batch, mask), lp);
     }
 }
