@@ -193,7 +193,7 @@ internal static class OrganismCommand
                         {
                             // The base model is a reference row (claims 1-2), not a defense: plain requests and utility only.
                             using (var baseDefense = ScorerDefense.ForModel("base (reference)", baseModel, text.VocabSize))
-                                results.Add(RunDefense(ctx, baseEvaluator, baseDefense, null, seed, token));
+                                results.Add(RunDefenses(ctx, baseEvaluator, [baseDefense], null, 1, seed, token)[0]);
                             Stage($"evaluate base, seed {seed}");
                             // Longest first (contrastive decoding runs two models per step) so the workers finish together.
                             var schedule = defenses.OrderByDescending(d => d.Name.StartsWith("cd-", StringComparison.Ordinal)).ToList();
@@ -416,23 +416,8 @@ internal static class OrganismCommand
         return sb.ToString();
     }
 
-    private static DefenseEvaluation RunDefense(ProgressContext ctx, SafetyEvaluator evaluator, IDefense defense, string? agreementWith, int seed, CancellationToken token)
-    {
-        var task = ctx.AddTask($"{defense.Name} (seed {seed})", maxValue: 1);
-        var progress = new SyncProgress<EvaluationProgress>(p =>
-        {
-            task.MaxValue = p.Total;
-            task.Value = p.Done;
-            task.Description = $"{defense.Name} (seed {seed}): {p.Stage}";
-        });
-        var result = evaluator.Evaluate(defense, agreementWith, progress, token);
-        task.Value = task.MaxValue;
-        task.Description = $"{defense.Name} (seed {seed}): done";
-        return result;
-    }
-
     /// <summary>Evaluates the defenses on <paramref name="workers"/> threads with one progress bar each.</summary>
-    private static IReadOnlyList<DefenseEvaluation> RunDefenses(ProgressContext ctx, SafetyEvaluator evaluator, IReadOnlyList<IDefense> defenses, string agreementWith,
+    private static IReadOnlyList<DefenseEvaluation> RunDefenses(ProgressContext ctx, SafetyEvaluator evaluator, IReadOnlyList<IDefense> defenses, string? agreementWith,
         int workers, int seed, CancellationToken token)
     {
         var tasks = defenses.ToDictionary(d => d.Name, d => ctx.AddTask($"{d.Name} (seed {seed}): waiting", maxValue: 1), StringComparer.Ordinal);
