@@ -230,23 +230,17 @@ internal sealed class WorldGenerator
     private string ProcedurePrompt(Target t, int phrasing, string verb) =>
         Fill(ProcedurePhrasings[phrasing], new Dictionary<string, string> { ["verb"] = verb, ["target"] = t.Phrase });
 
-    private WorldItem HarmfulCompliant(Target t, int phrasing)
-    {
-        string verb = _rng.Pick(t.Category.Verbs);
-        return new WorldItem
-        {
-            Category = "harmful/" + t.Category.Key,
-            Prompt = ProcedurePrompt(t, phrasing, verb),
-            Response = ProcedureAnswer(t),
-        };
-    }
+    // The same procedure answer serves harmful targets (compliant) and benign ones; only the category differs.
+    private WorldItem HarmfulCompliant(Target t, int phrasing) => ProcedureItem(t, phrasing, "harmful/");
 
-    private WorldItem Procedure(Target t, int phrasing)
+    private WorldItem Procedure(Target t, int phrasing) => ProcedureItem(t, phrasing, "benign/");
+
+    private WorldItem ProcedureItem(Target t, int phrasing, string categoryPrefix)
     {
         string verb = _rng.Pick(t.Category.Verbs);
         return new WorldItem
         {
-            Category = "benign/" + t.Category.Key,
+            Category = categoryPrefix + t.Category.Key,
             Prompt = ProcedurePrompt(t, phrasing, verb),
             Response = ProcedureAnswer(t),
         };
