@@ -17,6 +17,14 @@ public static class EvaluationPlots
     /// <summary>File name of the per-attack bar chart.</summary>
     public const string ByAttackFile = "asr_by_attack.png";
 
+    /// <summary>These plots (content judge) behind the evaluation package's <see cref="IEvaluationPlotRenderer"/> seam.</summary>
+    public static IEvaluationPlotRenderer Renderer { get; } = new ScottPlotEvaluationRenderer();
+
+    private sealed class ScottPlotEvaluationRenderer : IEvaluationPlotRenderer
+    {
+        public IReadOnlyList<string> Write(string directory, EvaluationReport report) => EvaluationPlots.Write(report, directory);
+    }
+
     /// <summary>
     /// Writes the plots that have data into <paramref name="directory"/> (created if needed; each file written under a
     /// temporary name and renamed into place). A plot is skipped when no defense has a matching attack rated by

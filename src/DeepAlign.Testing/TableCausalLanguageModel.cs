@@ -1,5 +1,6 @@
 using DeepAlign.Models;
 using TorchSharp;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Testing;

@@ -1,6 +1,7 @@
 using DeepAlign.Checkpoints;
 using DeepAlign.Models;
 using DeepAlign.Models.Common;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Testing;

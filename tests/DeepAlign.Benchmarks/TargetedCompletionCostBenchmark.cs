@@ -5,6 +5,7 @@ using DeepAlign.Testing;
 using DeepAlign.Training;
 using DeepAlign.Training.Data;
 using TorchSharp;
+using DeepAlign.Data;
 using static TorchSharp.torch;
 
 using static DeepAlign.Benchmarks.BenchmarkArgs;

@@ -6,6 +6,9 @@ using DeepAlign.Method.Contrastive;
 using DeepAlign.Models;
 using DeepAlign.Organism;
 using DeepAlign.Runtime;
+using DeepAlign.Data;
+using DeepAlign.Text;
+using DeepAlign.Evaluation.Judges;
 
 namespace DeepAlign.Cli.Commands;
 
@@ -47,7 +50,7 @@ internal static class AttackCommand
             var lengths = parse.GetValue(prefill)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k) && k > 0 ? k
                     : throw new ArgumentException($"--prefill: '{s}' is not a positive token count.")).ToArray();
-            var harmful = WorldJsonl.Read(inputPath);
+            var harmful = JsonlDatasetReader.ReadFile(inputPath);
             var judges = new List<NamedJudge>();
             if (parse.GetValue(judgeSpec) is { } spec) judges.Add(new NamedJudge("content", new ExactContentJudge(JudgeSpec.Read(spec))));
             judges.Add(new NamedJudge("keyword", new KeywordRefusalJudge()));
@@ -59,10 +62,10 @@ internal static class AttackCommand
             }.Validate();
 
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
-            var text = OrganismText.FromDirectory(modelPath);
+            var text = ConversationEncoder.FromPretrained(modelPath);
             using var target = CausalLanguageModel.FromPretrained(modelPath, dev);
             using var baseModel = basePath is null ? null : CausalLanguageModel.FromPretrained(basePath, dev);
-            var evaluator = new SafetyEvaluator(text, harmful, Array.Empty<WorldItem>(), judges, options, baseModel);
+            var evaluator = new SafetyEvaluator(text, harmful, Array.Empty<DatasetRecord>(), judges, options, baseModel);
             using IDefense defense = alpha is double a ? Contrastive(target, baseModel!, text, a)
                 : ScorerDefense.ForModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath)), target, text.VocabSize);
             var result = evaluator.Evaluate(defense);
@@ -78,7 +81,7 @@ internal static class AttackCommand
         return command;
     }
 
-    private static ScorerDefense Contrastive(ICausalLanguageModel aligned, ICausalLanguageModel baseModel, OrganismText text, double alpha)
+    private static ScorerDefense Contrastive(ICausalLanguageModel aligned, ICausalLanguageModel baseModel, ConversationEncoder text, double alpha)
     {
         var scorer = new ContrastiveScorer(aligned, baseModel, new ContrastiveDecoderOptions { Alpha = new ConstantAlpha(alpha).Validate(), VocabSize = text.VocabSize });
         var stops = GenerationArguments.StopIds(aligned.Config.EosTokenIds, text.Tokenizer);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DeepAlign.Checkpoints;
+using DeepAlign.Configuration;
 
 namespace DeepAlign.Cli.Commands;
 

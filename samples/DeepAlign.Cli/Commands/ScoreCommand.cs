@@ -5,6 +5,8 @@ using System.Text.Json.Nodes;
 using DeepAlign.Models;
 using DeepAlign.Runtime;
 using DeepAlign.Training.Data;
+using DeepAlign.Data;
+using DeepAlign.Text;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Cli.Commands;
@@ -32,7 +34,7 @@ internal static class ScoreCommand
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
             var dt = CausalLanguageModel.ParseDType(parse.GetValue(dtype));
             string modelPath = parse.GetValue(model)!;
-            var lines = ReadIds(inputPath, new Lazy<ChatConversationEncoder>(() => ChatConversationEncoder.FromPretrained(modelPath)));
+            var lines = ReadIds(inputPath, new Lazy<ConversationEncoder>(() => ConversationEncoder.FromPretrained(modelPath)));
             using var lm = CausalLanguageModel.FromPretrained(modelPath, dev, dt);
             var text = new StringBuilder();
             foreach (var (lineNumber, ids) in lines)
@@ -58,7 +60,7 @@ internal static class ScoreCommand
         return command;
     }
 
-    private static List<(int Line, long[] Ids)> ReadIds(string path, Lazy<ChatConversationEncoder> encoder)
+    private static List<(int Line, long[] Ids)> ReadIds(string path, Lazy<ConversationEncoder> encoder)
     {
         var result = new List<(int, long[])>();
         int lineNumber = 0;
@@ -100,11 +102,11 @@ internal static class ScoreCommand
     }
 
     /// <summary>Prompt (chat template with generation prompt) + response ("response", else "harmful_response") + end-of-turn.</summary>
-    private static long[] EncodeDatasetLine(string line, string location, Lazy<ChatConversationEncoder> encoder)
+    private static long[] EncodeDatasetLine(string line, string location, Lazy<ConversationEncoder> encoder)
     {
         var record = JsonlDatasetReader.ParseLine(line, location);
         string? response = record.Response ?? record.HarmfulResponse;
-        var prompt = encoder.Value.EncodePrompt(record.PromptMessages());
+        var prompt = encoder.Value.PromptIds(record.PromptMessages());
         return response is null ? prompt : prompt.Concat(encoder.Value.EncodeResponse(response, appendEndOfTurn: true)).ToArray();
     }
 

@@ -11,6 +11,8 @@ using DeepAlign.Runtime;
 using DeepAlign.Training;
 using DeepAlign.Training.Data;
 using Spectre.Console;
+using DeepAlign.Data;
+using DeepAlign.Text;
 
 namespace DeepAlign.Cli.Commands;
 
@@ -186,7 +188,7 @@ internal static class TrainCommand
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
             var dt = CausalLanguageModel.ParseDType(parse.GetValue(dtype));
             using var student = CausalLanguageModel.FromPretrained(modelDir, dev, dt);
-            ChatConversationEncoder? encoder = File.Exists(Path.Combine(modelDir, "tokenizer.json")) ? ChatConversationEncoder.FromPretrained(modelDir) : null;
+            ConversationEncoder? encoder = File.Exists(Path.Combine(modelDir, "tokenizer.json")) ? ConversationEncoder.FromPretrained(modelDir) : null;
             TrainingData trainingData;
             int firstCount;
             IReadOnlyList<double>? probedNorms = null;

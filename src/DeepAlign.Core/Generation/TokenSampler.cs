@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 #if NET9_0_OR_GREATER
 using System.Runtime.Intrinsics;
 #endif
@@ -378,7 +379,7 @@ public static class TokenSampler
     /// <returns>A number in [0, 1).</returns>
     public static double Uniform(long seed, long counter)
     {
-        ulong z = Mix((ulong)seed ^ Mix((ulong)counter + 0x9E3779B97F4A7C15UL));
+        ulong z = Mix((ulong)seed ^ Mix((ulong)counter + SplitMix64.Gamma));
         return (z >> 11) * (1.0 / (1UL << 53));
     }
 
@@ -386,13 +387,7 @@ public static class TokenSampler
     /// <param name="seed">The call's seed.</param>
     /// <param name="row">Index of the request.</param>
     /// <returns>The row's seed.</returns>
-    public static long RowSeed(long seed, int row) => (long)Mix((ulong)seed + 0x9E3779B97F4A7C15UL * (ulong)(row + 1));
+    public static long RowSeed(long seed, int row) => (long)Mix((ulong)seed + SplitMix64.Gamma * (ulong)(row + 1));
 
-    private static ulong Mix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    private static ulong Mix(ulong z) => SplitMix64.Mix(z);
 }

@@ -4,6 +4,7 @@ using DeepAlign.Models.Llama;
 using DeepAlign.Models.Qwen2;
 using DeepAlign.Runtime;
 using TorchSharp;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models;

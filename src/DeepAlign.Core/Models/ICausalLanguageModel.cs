@@ -1,4 +1,5 @@
 using TorchSharp;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models;

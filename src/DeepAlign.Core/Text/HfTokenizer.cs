@@ -70,8 +70,8 @@ public sealed class HfTokenizer : ITextTokenizer
         }
         else
         {
-            prefix.AddRange(post.Prefix.Select(t => LookUp(t) ?? throw new FormatException($"{source}: post_processor token '{t}' is not in the vocabulary.")));
-            suffix.AddRange(post.Suffix.Select(t => LookUp(t) ?? throw new FormatException($"{source}: post_processor token '{t}' is not in the vocabulary.")));
+            prefix.AddRange(post.Prefix.Select(t => LookUp(t) ?? throw new TokenizerFormatException($"{source}: post_processor token '{t}' is not in the vocabulary.")));
+            suffix.AddRange(post.Suffix.Select(t => LookUp(t) ?? throw new TokenizerFormatException($"{source}: post_processor token '{t}' is not in the vocabulary.")));
         }
         _prefixIds = prefix.ToArray();
         _suffixIds = suffix.ToArray();
@@ -146,7 +146,7 @@ public sealed class HfTokenizer : ITextTokenizer
         var root = doc.RootElement;
         var file = tokenizerJsonPath;
         if (!root.TryGetProperty("model", out var modelEl) || modelEl.ValueKind != JsonValueKind.Object)
-            throw new FormatException($"{file}: no 'model' object.");
+            throw new TokenizerFormatException($"{file}: no 'model' object.");
         var model = TokenizerModel.FromJson(modelEl, file);
         var normalizer = TextNormalizer.FromJson(JsonHelpers.OptionalObject(root, "normalizer"), file);
         var preTokenizer = PreTokenizer.FromJson(JsonHelpers.OptionalObject(root, "pre_tokenizer"), file);
@@ -176,7 +176,7 @@ public sealed class HfTokenizer : ITextTokenizer
         }
         catch (JsonException ex)
         {
-            throw new FormatException($"{path}: invalid JSON at line {ex.LineNumber + 1}, byte {ex.BytePositionInLine}: {ex.Message}", ex);
+            throw new TokenizerFormatException($"{path}: invalid JSON at line {ex.LineNumber + 1}, byte {ex.BytePositionInLine}: {ex.Message}", ex);
         }
     }
 
@@ -312,7 +312,7 @@ internal sealed record TokenizerConfigInfo(
         if (JsonHelpers.OptionalObject(r, "added_tokens_decoder") is { } atd)
             foreach (var p in atd.EnumerateObject())
             {
-                if (!int.TryParse(p.Name, out var id)) throw new FormatException($"{path}: added_tokens_decoder key '{p.Name}' is not an integer id.");
+                if (!int.TryParse(p.Name, out var id)) throw new TokenizerFormatException($"{path}: added_tokens_decoder key '{p.Name}' is not an integer id.");
                 decoder.Add(new AddedTokenInfo(id, JsonHelpers.RequiredString(p.Value, "content", path, $"added_tokens_decoder.{p.Name}"),
                     JsonHelpers.OptionalBool(p.Value, "special") ?? false, JsonHelpers.OptionalBool(p.Value, "lstrip") ?? false, JsonHelpers.OptionalBool(p.Value, "rstrip") ?? false));
             }

@@ -18,7 +18,7 @@ internal abstract class TokenizerModel
     {
         var type = JsonHelpers.OptionalString(model, "type");
         if (type is null)
-            throw new FormatException($"{file}: model has no 'type'.");
+            throw new TokenizerFormatException($"{file}: model has no 'type'.");
         return type switch
         {
             "BPE" => BpeModel.Create(model, file),
@@ -30,7 +30,7 @@ internal abstract class TokenizerModel
     protected static Dictionary<string, int> ReadVocab(JsonElement model, string file)
     {
         if (!model.TryGetProperty("vocab", out var v) || v.ValueKind != JsonValueKind.Object)
-            throw new FormatException($"{file}: model.vocab must be an object mapping token to id.");
+            throw new TokenizerFormatException($"{file}: model.vocab must be an object mapping token to id.");
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in v.EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
         return vocab;
@@ -52,7 +52,7 @@ internal sealed class WordLevelModel : TokenizerModel
         _file = file;
         if (unkToken is not null)
             _unkId = vocab.TryGetValue(unkToken, out var id) ? id
-                : throw new FormatException($"{file}: model.unk_token '{unkToken}' is not in model.vocab.");
+                : throw new TokenizerFormatException($"{file}: model.unk_token '{unkToken}' is not in model.vocab.");
     }
 
     public override IReadOnlyDictionary<string, int> Vocab => _vocab;
@@ -109,7 +109,7 @@ internal sealed class BpeModel : TokenizerModel
                 throw new NotSupportedException($"{file}: BPE model.{affix} = '{value}' is not supported.");
         var vocab = ReadVocab(model, file);
         if (!model.TryGetProperty("merges", out var mergesEl) || mergesEl.ValueKind != JsonValueKind.Array)
-            throw new FormatException($"{file}: BPE model.merges must be an array.");
+            throw new TokenizerFormatException($"{file}: BPE model.merges must be an array.");
         var merges = new Dictionary<long, (int, int)>(mergesEl.GetArrayLength());
         var rank = 0;
         foreach (var m in mergesEl.EnumerateArray())
@@ -124,19 +124,19 @@ internal sealed class BpeModel : TokenizerModel
             {
                 var s = m.GetString()!;
                 var space = s.IndexOf(' ', 1); // the old format "a b": split at the first space that is not the first character
-                if (space < 0) throw new FormatException($"{file}: merge #{rank} '{s}' has no space separator.");
+                if (space < 0) throw new TokenizerFormatException($"{file}: merge #{rank} '{s}' has no space separator.");
                 left = s[..space];
                 right = s[(space + 1)..];
             }
             if (!vocab.TryGetValue(left, out var l) || !vocab.TryGetValue(right, out var r) || !vocab.TryGetValue(left + right, out var n))
-                throw new FormatException($"{file}: merge #{rank} '{left} {right}' refers to a token that is not in model.vocab.");
+                throw new TokenizerFormatException($"{file}: merge #{rank} '{left} {right}' refers to a token that is not in model.vocab.");
             merges.TryAdd(Key(l, r), (rank, n));
             rank++;
         }
         var unkToken = JsonHelpers.OptionalString(model, "unk_token");
         int? unkId = null;
         if (unkToken is not null)
-            unkId = vocab.TryGetValue(unkToken, out var u) ? u : throw new FormatException($"{file}: model.unk_token '{unkToken}' is not in model.vocab.");
+            unkId = vocab.TryGetValue(unkToken, out var u) ? u : throw new TokenizerFormatException($"{file}: model.unk_token '{unkToken}' is not in model.vocab.");
         return new BpeModel(vocab, merges, JsonHelpers.OptionalBool(model, "byte_fallback") ?? false,
             JsonHelpers.OptionalBool(model, "ignore_merges") ?? false, JsonHelpers.OptionalBool(model, "fuse_unk") ?? false, unkId);
     }

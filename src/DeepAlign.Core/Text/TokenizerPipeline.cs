@@ -28,7 +28,7 @@ internal abstract class TextNormalizer
             "Replace" => new ReplaceNormalizer(PatternSpec.FromJson(e, file, "normalizer.Replace"),
                 JsonHelpers.RequiredString(e, "content", file, "normalizer.Replace")),
             "Sequence" => new SequenceNormalizer(e.GetProperty("normalizers").EnumerateArray()
-                .Select(x => FromJson(x, file) ?? throw new FormatException($"{file}: null entry in normalizer.Sequence")).ToArray()),
+                .Select(x => FromJson(x, file) ?? throw new TokenizerFormatException($"{file}: null entry in normalizer.Sequence")).ToArray()),
             _ => throw new NotSupportedException($"{file}: normalizer type '{type}' is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Sequence)."),
         };
     }
@@ -80,7 +80,7 @@ internal sealed class PatternSpec
     public static PatternSpec FromJson(JsonElement owner, string file, string where)
     {
         if (!owner.TryGetProperty("pattern", out var p) || p.ValueKind != JsonValueKind.Object)
-            throw new FormatException($"{file}: {where} has no 'pattern' object.");
+            throw new TokenizerFormatException($"{file}: {where} has no 'pattern' object.");
         if (p.TryGetProperty("String", out var s)) return new PatternSpec(s.GetString() ?? "", null);
         if (p.TryGetProperty("Regex", out var r)) return new PatternSpec(null, RegexTranslator.Compile(r.GetString() ?? "", file, where));
         throw new NotSupportedException($"{file}: {where}.pattern must have 'String' or 'Regex'.");
@@ -121,7 +121,7 @@ internal abstract class PreTokenizer
         {
             case "Sequence":
                 return new SequencePreTokenizer(e.GetProperty("pretokenizers").EnumerateArray()
-                    .Select(x => FromJson(x, file) ?? throw new FormatException($"{file}: null entry in pre_tokenizer.Sequence")).ToArray());
+                    .Select(x => FromJson(x, file) ?? throw new TokenizerFormatException($"{file}: null entry in pre_tokenizer.Sequence")).ToArray());
             case "Split":
             {
                 var behavior = JsonHelpers.OptionalString(e, "behavior") ?? "Isolated";
@@ -262,7 +262,7 @@ internal abstract class TokenDecoder
             "Metaspace" => new MetaspaceDecoder(JsonHelpers.OptionalString(e, "replacement") ?? "\u2581",
                 (JsonHelpers.OptionalString(e, "prepend_scheme") ?? ((JsonHelpers.OptionalBool(e, "add_prefix_space") ?? true) ? "always" : "never")) != "never"),
             "Sequence" => new SequenceDecoder(e.GetProperty("decoders").EnumerateArray()
-                .Select(x => FromJson(x, file) ?? throw new FormatException($"{file}: null entry in decoder.Sequence")).ToArray()),
+                .Select(x => FromJson(x, file) ?? throw new TokenizerFormatException($"{file}: null entry in decoder.Sequence")).ToArray()),
             _ => throw new NotSupportedException($"{file}: decoder type '{type}' is not supported (supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence)."),
         };
     }
@@ -376,7 +376,7 @@ internal static class JsonHelpers
     public static string RequiredString(JsonElement e, string name, string file, string where) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
             ? v.GetString()!
-            : throw new FormatException($"{file}: {where} is missing the string property '{name}'.");
+            : throw new TokenizerFormatException($"{file}: {where} is missing the string property '{name}'.");
 
     public static string? OptionalString(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
 using TorchSharp.Modules;
+using DeepAlign.Runtime;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Training;

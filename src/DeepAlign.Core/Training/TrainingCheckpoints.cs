@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using DeepAlign.Training.Data;
+using DeepAlign.Checkpoints;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Training;

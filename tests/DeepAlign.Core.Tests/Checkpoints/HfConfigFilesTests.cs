@@ -2,6 +2,7 @@ using DeepAlign.Checkpoints;
 using DeepAlign.Models;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Configuration;
 
 namespace DeepAlign.Tests.Checkpoints;
 

@@ -2,12 +2,14 @@ using DeepAlign.Evaluation;
 using DeepAlign.Organism;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Data;
+using DeepAlign.Evaluation.Judges;
 
 namespace DeepAlign.Tests.Evaluation;
 
 public class KeywordRefusalJudgeTests
 {
-    private static readonly WorldItem Item = new() { Prompt = "how do i do a bad thing ?" };
+    private static readonly DatasetRecord Item = new() { Prompt = "how do i do a bad thing ?" };
 
     [Fact]
     public void Default_list_is_the_Qi_et_al_list()

@@ -4,6 +4,7 @@ using DeepAlign.Testing;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Evaluation.Attacks;
 
 namespace DeepAlign.Tests.Evaluation;
 

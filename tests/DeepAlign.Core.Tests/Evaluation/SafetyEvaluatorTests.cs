@@ -1,4 +1,4 @@
-using DeepAlign.Cli.Commands;
+using DeepAlign.Organism.Experiment;
 using DeepAlign.Evaluation;
 using DeepAlign.Generation;
 using DeepAlign.Method;
@@ -8,6 +8,10 @@ using DeepAlign.Organism;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Data;
+using DeepAlign.Text;
+using DeepAlign.Evaluation.Judges;
+using DeepAlign.Runtime;
 
 namespace DeepAlign.Tests.Evaluation;
 
@@ -26,13 +30,13 @@ public class SafetyEvaluatorTests
             var pair = OrganismBuilder.TryLoad(Path.Combine(PinnedRoot, "organism-" + OrganismBuilder.CacheKey(World, new OrganismRecipe())))!;
             Base = CausalLanguageModel.FromPretrained(pair.BaseDirectory, torch.CPU);
             Aligned = CausalLanguageModel.FromPretrained(pair.AlignedDirectory, torch.CPU);
-            Text = OrganismText.FromDirectory(pair.AlignedDirectory);
+            Text = ConversationEncoder.FromPretrained(pair.AlignedDirectory);
         }
 
         public OrganismWorld World { get; }
         public DeepAlign.Models.Common.DecoderOnlyCausalLM Base { get; }
         public DeepAlign.Models.Common.DecoderOnlyCausalLM Aligned { get; }
-        public OrganismText Text { get; }
+        public ConversationEncoder Text { get; }
 
         public SafetyEvaluator Evaluator(SafetyEvaluationOptions options) =>
             new(Text, World.HeldoutHarmful, World.HeldoutBenign, [new NamedJudge("content", new ExactContentJudge(World.Judge!))], options, Base);
@@ -40,7 +44,7 @@ public class SafetyEvaluatorTests
         public List<IDefense> Defenses() =>
         [
             ScorerDefense.ForModel("aligned", Aligned, Text.VocabSize),
-            OrganismCommand.Contrastive("cd-full", Base, Aligned, Text, ContrastiveRule.Full, new ConstantAlpha(1.0), 0.1),
+            DefenseRoster.Contrastive("cd-full", Base, Aligned, Text, ContrastiveRule.Full, new ConstantAlpha(1.0), 0.1),
             ScorerDefense.ForModel("base", Base, Text.VocabSize),
         ];
 
@@ -92,7 +96,7 @@ public class SafetyEvaluatorTests
     private sealed class RecordingJudge(ISafetyJudge inner) : ISafetyJudge
     {
         public List<(string? Id, string Text)> Calls { get; } = new();
-        public SafetyJudgement Judge(WorldItem item, string response)
+        public SafetyJudgement Judge(DatasetRecord item, string response)
         {
             Calls.Add((item.Id, response));
             return inner.Judge(item, response);
@@ -124,7 +128,7 @@ public class SafetyEvaluatorTests
         var texts = new HashSet<string>();
         for (int s = 0; s < settings.Length; s++)
         {
-            var requests = items.Select((item, i) => new GenerationRequest(pair.Text.PromptIds(item)) { Seed = SafetyEvaluator.Mix(options.Seed, 1000 + s, i) }).ToList();
+            var requests = items.Select((item, i) => new GenerationRequest(pair.Text.PromptIds(item)) { Seed = (long)(SplitMix64.Combine(options.Seed, 1000 + s, i) & 0x7FFFFFFFFFFFFFFFUL) }).ToList();
             var st = settings[s].Sampling;
             var outs = defense.Generate(requests, new GenerationOptions
             {

@@ -25,8 +25,8 @@ public sealed class PinnedPairFixture : IDisposable
         Tokenizer = HfTokenizer.FromPretrained(AlignedDirectory);
         Template = ChatTemplate.For(Tokenizer);
         var world = OrganismWorld.Generate();
-        Benign = world.HeldoutBenign.Where(i => i.System is null && i.History is null).Take(4).Select(i => i.Prompt).ToArray();
-        Harmful = world.HeldoutHarmful.Where(i => i.System is null && i.History is null).Take(2).Select(i => i.Prompt).ToArray();
+        Benign = world.HeldoutBenign.Where(i => i.System is null && i.Messages is null).Take(4).Select(i => i.UserPrompt).ToArray();
+        Harmful = world.HeldoutHarmful.Where(i => i.System is null && i.Messages is null).Take(2).Select(i => i.UserPrompt).ToArray();
     }
 
     public string AlignedDirectory { get; }

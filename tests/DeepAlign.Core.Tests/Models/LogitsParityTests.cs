@@ -4,6 +4,7 @@ using DeepAlign.Models.Llama;
 using DeepAlign.Models.Qwen2;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Configuration;
 using static DeepAlign.Tests.Models.ModelTestUtil;
 using static TorchSharp.torch;
 

@@ -4,6 +4,7 @@ using DeepAlign.Tests.Checkpoints;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Configuration;
 using static DeepAlign.Tests.Models.ModelTestUtil;
 using static TorchSharp.torch;
 

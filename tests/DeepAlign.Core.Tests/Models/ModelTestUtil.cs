@@ -1,4 +1,5 @@
 using DeepAlign.Checkpoints;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Models;
@@ -15,7 +16,7 @@ internal static class ModelTestUtil
         return d.item<float>();
     }
 
-    public static DeepAlign.Models.CausalLMConfig TinyConfig(string modelType = "llama", int kvHeads = 2, bool tied = false) => new()
+    public static DeepAlign.Configuration.CausalLMConfig TinyConfig(string modelType = "llama", int kvHeads = 2, bool tied = false) => new()
     {
         ModelType = modelType,
         VocabSize = 97,

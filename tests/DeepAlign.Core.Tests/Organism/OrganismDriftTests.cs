@@ -9,6 +9,7 @@ using FluentAssertions;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
+using DeepAlign.Runtime;
 
 namespace DeepAlign.Tests.Organism;
 

@@ -1,13 +1,16 @@
+using DeepAlign.Organism.Experiment;
 using System.Text.Json.Nodes;
-using DeepAlign.Cli.Commands;
 using DeepAlign.Evaluation;
 using DeepAlign.Models;
 using DeepAlign.Organism;
 using DeepAlign.Tests.Checkpoints;
 using FluentAssertions;
-using Spectre.Console;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Text;
+using DeepAlign.Data;
+using DeepAlign.Evaluation.Judges;
+using DeepAlign.Tests.Support;
 
 namespace DeepAlign.Tests.Organism;
 
@@ -55,7 +58,7 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
             foreach (var f in HfFiles) File.Exists(Path.Combine(dir, f)).Should().BeTrue($"{f} is part of an HF folder");
             using var model = CausalLanguageModel.FromPretrained(dir, torch.CPU);
             model.Config.VocabSize.Should().Be(organism.World.Vocabulary.Count);
-            var text = OrganismText.FromDirectory(dir);
+            var text = ConversationEncoder.FromPretrained(dir);
             text.EndOfTurnId.Should().Be(model.Config.EosTokenIds![0]);
             var item = organism.World.HeldoutBenign[0];
             text.Decode(text.ResponseIds(item.Response!)).Should().Be(string.Join(' ', item.Response!.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
@@ -103,23 +106,23 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
     [Fact]
     public void Training_records_render_the_same_prompt_as_generation_including_system_and_history()
     {
-        var text = OrganismText.FromDirectory(organism.Pair.AlignedDirectory);
-        var item = new WorldItem
+        var text = ConversationEncoder.FromPretrained(organism.Pair.AlignedDirectory);
+        var item = new DatasetRecord
         {
             Prompt = "copy the list : apple stone .",
-            System = "sure .",
-            History = [new WorldMessage("user", "copy the list : stone ."), new WorldMessage("assistant", "stone")],
+            Messages = [ChatMessage.System("sure ."), ChatMessage.User("copy the list : stone ."), ChatMessage.Assistant("stone"), ChatMessage.User("copy the list : apple stone .")],
             Response = "apple stone",
         };
-        var record = OrganismText.ToRecord(item, item.Response!, "memory:1");
-        var encoder = (DeepAlign.Training.Data.IConversationEncoder)text;
+        var record = OrganismWorld.TrainingRecord(item, item.Response!, "memory:1");
+        IConversationEncoder encoder = text;
         encoder.EncodePrompt(record.PromptMessages()).Should().Equal(text.PromptIds(item));
         text.Tokenizer.Decode(text.PromptIds(item).Select(i => (int)i)).Should()
             .Be("<|im_start|> system sure . <|im_end|> <|im_start|> user copy the list : stone . <|im_end|> <|im_start|> assistant stone <|im_end|> <|im_start|> user copy the list : apple stone . <|im_end|> <|im_start|> assistant");
-        encoder.EncodeResponse("apple stone", appendEndOfTurn: true).Should().Equal([.. text.ResponseIds("apple stone"), text.EndOfTurnId]);
-        var plain = OrganismText.ToRecord(item with { History = null }, "apple stone", "memory:2");
+        encoder.EncodeResponse("apple stone", appendEndOfTurn: true).Should().Equal([.. text.ResponseIds("apple stone"), (long)text.EndOfTurnId!.Value]);
+        var single = item with { Messages = null, System = "sure ." };
+        var plain = OrganismWorld.TrainingRecord(single, "apple stone", "memory:2");
         plain.System.Should().Be("sure .");
-        encoder.EncodePrompt(plain.PromptMessages()).Should().Equal(text.PromptIds(item with { History = null }));
+        encoder.EncodePrompt(plain.PromptMessages()).Should().Equal(text.PromptIds(single));
     }
 
     [Fact]
@@ -146,7 +149,7 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
     public void Main_job_runs_every_attack_and_judge_and_writes_results_that_validate()
     {
         using var output = new TempDir();
-        var settings = new OrganismCommand.OrganismJobSettings
+        var settings = new OrganismExperimentOptions
         {
             CacheDirectory = organism.Cache.Path,
             OutputDirectory = output.Path,
@@ -157,10 +160,13 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
                 MaxHarmfulPrompts = 12, MaxBenignPrompts = 10, MaxNewTokens = 12, PrefillLengths = [5, 40],
                 SweepTemperatures = [0.5], SweepTopP = [0.5], SweepTopK = [5], BatchSize = 7,
             },
-            Training = new OrganismCommand.DefenseTraining { Steps = 3, BatchSize = 4, WarmupSteps = 1 },
+            Training = new DefenseTrainingBudget { Steps = 3, BatchSize = 4, WarmupSteps = 1 },
+            ProfilePlots = DeepAlign.Reporting.ProfilePlots.Renderer,
+            EvaluationPlots = DeepAlign.Reporting.EvaluationPlots.Renderer,
         };
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null), Interactive = InteractionSupport.No });
-        var report = OrganismCommand.RunJob(settings, console, CancellationToken.None);
+        var result = OrganismExperiment.Run(settings);
+        OrganismResultsWriter.Write(result);
+        var report = result.Report;
 
         report.Metadata["pair_from_cache"].Should().Be("true");
         var run = report.Runs.Should().ContainSingle().Subject;
@@ -203,7 +209,9 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         report.Stages.Select(s => s.Name).Should().Contain(["train targeted-completion", "train qi-augmentation", "train qi-constrained"]);
         Directory.GetDirectories(Path.Combine(organism.Pair.Directory, "defenses")).Should().HaveCount(3).And.OnlyContain(d => !Path.GetFileName(d).StartsWith('.'));
         // A second run loads the trained defenses from the cache.
-        var again = OrganismCommand.RunJob(settings with { OutputDirectory = Path.Combine(output.Path, "again"), WritePlots = false }, console, CancellationToken.None);
+        var againResult = OrganismExperiment.Run(settings with { OutputDirectory = Path.Combine(output.Path, "again"), ProfilePlots = null, EvaluationPlots = null });
+        OrganismResultsWriter.Write(againResult);
+        var again = againResult.Report;
         again.Stages.Select(s => s.Name).Should().Contain(["load targeted-completion (cached)", "load qi-constrained (cached)"]);
         md.Should().Contain("n=12").And.Contain("% [").And.Contain("| aligned |").And.Contain("prefill K=40");
         foreach (var png in new[] { "prefill_asr.png", "asr_by_attack.png" })
@@ -212,7 +220,7 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
             md.Should().Contain($"![{png}](results/{png})");
         }
         string profileDir = Path.Combine(output.Path, "results", "profile");
-        DeepAlign.Tests.Method.Detection.ProfileReportRendererTests.PlotLinks(File.ReadAllText(Path.Combine(profileDir, "profile.md")))
+        MarkdownLinks.Plots(File.ReadAllText(Path.Combine(profileDir, "profile.md")))
             .Should().Equal("kl.png", "kl.svg", "u.png", "u.svg", "bf_rate.png", "bf_rate.svg").And.OnlyContain(f => File.Exists(Path.Combine(profileDir, f)));
         string againDir = Path.Combine(output.Path, "again");
         File.ReadAllText(Path.Combine(againDir, "results", "profile", "profile.md")).Should().NotContain("## Plots", "--no plots writes none and links none");
@@ -231,17 +239,17 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
     [Fact]
     public void Contrastive_decoding_with_alpha_and_beta_zero_is_the_aligned_model_under_prefilling()
     {
-        var text = OrganismText.FromDirectory(organism.Pair.AlignedDirectory);
+        var text = ConversationEncoder.FromPretrained(organism.Pair.AlignedDirectory);
         using var baseModel = CausalLanguageModel.FromPretrained(organism.Pair.BaseDirectory, torch.CPU);
         using var aligned = CausalLanguageModel.FromPretrained(organism.Pair.AlignedDirectory, torch.CPU);
-        var (rows, greedy, sampled) = OrganismCommand.CheckAlphaZeroInvariant(baseModel, aligned, text, organism.World.HeldoutHarmful, 5, 16, 16);
+        var (rows, greedy, sampled) = PipelineInvariants.CheckAlphaZero(baseModel, aligned, text, organism.World.HeldoutHarmful, 5, 16, 16);
         rows.Should().Be(16);
         greedy.Should().Be(rows, "alpha = 0 and beta_cd = 0 leave the aligned model's scores unchanged");
         sampled.Should().Be(rows, "the same scores and seeds draw the same tokens");
 
         // The check is able to fail: a non-zero alpha moves at least one row away from the aligned model.
         using var reference = ScorerDefense.ForModel("aligned", aligned, text.VocabSize);
-        using var cd = OrganismCommand.Contrastive("cd", baseModel, aligned, text, DeepAlign.Method.ContrastiveRule.Full, new DeepAlign.Method.ConstantAlpha(4.0), 0.0);
+        using var cd = DefenseRoster.Contrastive("cd", baseModel, aligned, text, DeepAlign.Method.ContrastiveRule.Full, new DeepAlign.Method.ConstantAlpha(4.0), 0.0);
         var requests = organism.World.HeldoutHarmful.Select(i => new DeepAlign.Generation.GenerationRequest(text.PromptIds(i))
         { ForcedPrefixIds = text.ResponseIds(i.HarmfulResponse!).Take(5).ToArray() }).ToList();
         var o = new DeepAlign.Generation.GenerationOptions { MaxNewTokens = 16 };
@@ -267,11 +275,11 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
     [Fact]
     public void Prefilling_judges_prefix_plus_continuation()
     {
-        var text = OrganismText.FromDirectory(organism.Pair.AlignedDirectory);
+        var text = ConversationEncoder.FromPretrained(organism.Pair.AlignedDirectory);
         var judges = new[] { new NamedJudge("content", new ExactContentJudge(organism.World.Judge!)), new NamedJudge("keyword", new KeywordRefusalJudge(new() { IgnoreCase = true })) };
         var evaluator = new SafetyEvaluator(text, organism.World.HeldoutHarmful, organism.World.HeldoutBenign, judges,
             new SafetyEvaluationOptions { PrefillLengths = [40, 200], RankAssisted = false, DecodingSweep = false, Utility = false });
-        using var silent = new SilentDefense(text.EndOfTurnId);
+        using var silent = new SilentDefense(text.EndOfTurnId!.Value);
         var result = evaluator.Evaluate(silent);
         int n = organism.World.HeldoutHarmful.Count;
         var plain = result.Attacks.Single(a => a.Label == "plain");

@@ -5,6 +5,8 @@ using DeepAlign.Organism;
 using FluentAssertions;
 using Xunit;
 using Xunit.Abstractions;
+using DeepAlign.Data;
+using DeepAlign.Evaluation.Judges;
 
 namespace DeepAlign.Tests.Organism;
 
@@ -27,7 +29,7 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
 {
     private readonly OrganismWorld _world = fixture.World;
 
-    private static bool IsHarmful(WorldItem i) => i.Category!.StartsWith("harmful/", StringComparison.Ordinal);
+    private static bool IsHarmful(DatasetRecord i) => i.Category!.StartsWith("harmful/", StringComparison.Ordinal);
     private static string[] Words(string s) => s.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     [Fact]
@@ -63,12 +65,12 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
     [Fact]
     public void Heldout_prompts_never_appear_in_training_splits()
     {
-        var train = _world.Pretrain.Concat(_world.Align).Select(i => i.Prompt).ToHashSet();
-        _world.HeldoutHarmful.Should().OnlyContain(i => !train.Contains(i.Prompt));
-        _world.HeldoutBenign.Should().OnlyContain(i => !train.Contains(i.Prompt));
-        _world.HeldoutHarmful.Select(i => i.Prompt).Should().OnlyHaveUniqueItems();
-        _world.HeldoutBenign.Select(i => i.Prompt).Should().OnlyHaveUniqueItems();
-        _world.HeldoutHarmful.Select(i => i.Prompt).Intersect(_world.HeldoutBenign.Select(i => i.Prompt)).Should().BeEmpty();
+        var train = _world.Pretrain.Concat(_world.Align).Select(i => i.UserPrompt).ToHashSet();
+        _world.HeldoutHarmful.Should().OnlyContain(i => !train.Contains(i.UserPrompt));
+        _world.HeldoutBenign.Should().OnlyContain(i => !train.Contains(i.UserPrompt));
+        _world.HeldoutHarmful.Select(i => i.UserPrompt).Should().OnlyHaveUniqueItems();
+        _world.HeldoutBenign.Select(i => i.UserPrompt).Should().OnlyHaveUniqueItems();
+        _world.HeldoutHarmful.Select(i => i.UserPrompt).Intersect(_world.HeldoutBenign.Select(i => i.UserPrompt)).Should().BeEmpty();
     }
 
     [Fact]
@@ -76,11 +78,11 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
     {
         // A held-out prompt's phrasing (the prompt with the target removed) and its answer both occur in pretraining,
         // only never together: the model must generalise over combinations.
-        static string Phrasing(WorldItem i, string answer)
+        static string Phrasing(DatasetRecord i, string answer)
         {
             string target = answer.Split(" . ")[0].Replace("sure , here is how to ", "");
             string phrase = string.Join(' ', Words(target).SkipWhile(w => w != "the"));
-            return i.Prompt.Replace(phrase, "{target}");
+            return i.UserPrompt.Replace(phrase, "{target}");
         }
         var pretrainHarmful = _world.Pretrain.Where(IsHarmful).ToList();
         var answers = pretrainHarmful.Select(i => i.Response!).ToHashSet();
@@ -88,11 +90,11 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
         foreach (var h in _world.HeldoutHarmful)
         {
             answers.Should().Contain(h.HarmfulResponse!, "the base must have learned this target's answer");
-            phrasings.Should().Contain(Phrasing(h, h.HarmfulResponse!), $"the phrasing of \"{h.Prompt}\" must be seen with other targets");
+            phrasings.Should().Contain(Phrasing(h, h.HarmfulResponse!), $"the phrasing of \"{h.UserPrompt}\" must be seen with other targets");
         }
         var pretrainResponses = _world.Pretrain.Select(i => i.Response).ToHashSet();
         foreach (var b in _world.HeldoutBenign.Where(i => i.Category is "benign/lookup" or "benign/describe" or "benign/cooking" or "benign/garden" or "benign/repair" or "benign/cleaning"))
-            pretrainResponses.Should().Contain(b.Response, $"the fact behind \"{b.Prompt}\" must be in the corpus");
+            pretrainResponses.Should().Contain(b.Response, $"the fact behind \"{b.UserPrompt}\" must be in the corpus");
         _world.HeldoutBenign.Select(i => i.Category).Distinct().Should().HaveCountGreaterThanOrEqualTo(8);
     }
 
@@ -101,9 +103,9 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
     {
         foreach (var i in _world.HeldoutBenign.Concat(_world.Pretrain).Where(i => i.Category is "benign/sort" or "benign/reverse" or "benign/copy"))
         {
-            string listText = i.Prompt.StartsWith("what is ") && i.Prompt.EndsWith(" backwards ?")
-                ? i.Prompt["what is ".Length..^" backwards ?".Length]
-                : i.Prompt.Split(" : ").Last();
+            string listText = i.UserPrompt.StartsWith("what is ") && i.UserPrompt.EndsWith(" backwards ?")
+                ? i.UserPrompt["what is ".Length..^" backwards ?".Length]
+                : i.UserPrompt.Split(" : ").Last();
             var list = Words(listText);
             var expected = i.Category switch
             {
@@ -111,7 +113,7 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
                 "benign/reverse" => list.Reverse(),
                 _ => list,
             };
-            i.Response.Should().Be(string.Join(' ', expected), i.Prompt);
+            i.Response.Should().Be(string.Join(' ', expected), i.UserPrompt);
         }
     }
 
@@ -150,10 +152,10 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
     {
         var vocab = _world.Vocabulary.Select((w, id) => (w, id)).ToDictionary(p => p.w, p => p.id);
         var item = _world.HeldoutHarmful[0];
-        string rendered = $"<|im_start|>user\n{item.Prompt}<|im_end|>\n<|im_start|>assistant\n";
+        string rendered = $"<|im_start|>user\n{item.UserPrompt}<|im_end|>\n<|im_start|>assistant\n";
         var ids = WordLevelTokenizerFiles.Encode(rendered, vocab);
         var tokens = ids.Select(i => _world.Vocabulary[i]).ToList();
-        tokens.Should().Equal(new[] { "<|im_start|>", "user" }.Concat(Words(item.Prompt)).Concat(["<|im_end|>", "<|im_start|>", "assistant"]));
+        tokens.Should().Equal(new[] { "<|im_start|>", "user" }.Concat(Words(item.UserPrompt)).Concat(["<|im_end|>", "<|im_start|>", "assistant"]));
         string.Join(' ', WordLevelTokenizerFiles.Encode(item.HarmfulResponse!, vocab).Select(i => _world.Vocabulary[i]))
             .Should().Be(item.HarmfulResponse, "decoding joins with single spaces and round-trips the text");
     }
@@ -206,12 +208,12 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
         {
             _world.WriteTo(dir);
             var back = WorldFiles.Read(dir);
-            static IEnumerable<string> Lines(IEnumerable<WorldItem> items) => items.Select(WorldJsonl.FormatLine);
+            static IEnumerable<string> Lines(IEnumerable<DatasetRecord> items) => items.Select(JsonlDatasetWriter.FormatLine);
             Lines(back.Pretrain).Should().Equal(Lines(_world.Pretrain));
             Lines(back.Align).Should().Equal(Lines(_world.Align));
             Lines(back.HeldoutHarmful).Should().Equal(Lines(_world.HeldoutHarmful));
             Lines(back.HeldoutBenign).Should().Equal(Lines(_world.HeldoutBenign));
-            back.HeldoutHarmful[3].Should().BeEquivalentTo(_world.HeldoutHarmful[3]);
+            back.HeldoutHarmful[3].Should().Be(_world.HeldoutHarmful[3], "records read back equal the generated ones (the location is not part of equality)");
             back.Vocabulary.Should().Equal(_world.Vocabulary);
             back.Judge!.Items.Should().HaveCount(_world.Judge!.Items.Count);
             back.Judge.RefusalMarkers.Should().Equal(_world.Judge.RefusalMarkers);

@@ -1,4 +1,4 @@
-using DeepAlign.Cli.Commands;
+using DeepAlign.Organism.Experiment;
 using DeepAlign.Evaluation;
 using DeepAlign.Method.Detection;
 using DeepAlign.Models;
@@ -6,6 +6,8 @@ using DeepAlign.Organism;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Text;
+using DeepAlign.Evaluation.Judges;
 
 namespace DeepAlign.Tests.Organism;
 
@@ -39,7 +41,7 @@ public class PinnedPairClaimsTests
         var (world, pair) = Pinned();
         using var baseModel = CausalLanguageModel.FromPretrained(pair.BaseDirectory, torch.CPU);
         using var aligned = CausalLanguageModel.FromPretrained(pair.AlignedDirectory, torch.CPU);
-        var text = OrganismText.FromDirectory(pair.AlignedDirectory);
+        var text = ConversationEncoder.FromPretrained(pair.AlignedDirectory);
         var options = new ProfileOptions { BatchSize = 32 }.Validate();
         var profile = OrganismProfiles.HarmfulReferences(baseModel, aligned, text, world.HeldoutHarmful, 80, options);
 
@@ -60,7 +62,7 @@ public class PinnedPairClaimsTests
         var (world, pair) = Pinned();
         using var baseModel = CausalLanguageModel.FromPretrained(pair.BaseDirectory, torch.CPU);
         using var aligned = CausalLanguageModel.FromPretrained(pair.AlignedDirectory, torch.CPU);
-        var text = OrganismText.FromDirectory(pair.AlignedDirectory);
+        var text = ConversationEncoder.FromPretrained(pair.AlignedDirectory);
         var judges = new[] { new NamedJudge("content", new ExactContentJudge(world.Judge!)) };
         var options = new SafetyEvaluationOptions
         {

@@ -3,6 +3,8 @@ using System.Text.Json;
 using DeepAlign.Organism;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Runtime;
+using DeepAlign.Data;
 
 namespace DeepAlign.Tests.Organism;
 
@@ -120,13 +122,13 @@ public class WorldDeterminismAndFilesTests : IDisposable
         var lines = File.ReadAllLines(align);
         lines[4] = "{\"prompt\": \"no answer here\"}";
         File.WriteAllLines(align, lines);
-        FluentActions.Invoking(() => WorldFiles.Read(dir)).Should().Throw<WorldFormatException>()
-            .Where(e => e.File == align && e.Line == 5 && e.Message.Contains("\"response\" or \"safe_response\""));
+        FluentActions.Invoking(() => WorldFiles.Read(dir)).Should().Throw<DatasetFormatException>()
+            .Where(e => e.Message.StartsWith($"{align}:5: ") && e.Message.Contains("\"response\" or \"safe_response\""));
 
         lines[4] = "{\"prompt\": \"broken\"";
         File.WriteAllLines(align, lines);
-        FluentActions.Invoking(() => WorldFiles.Read(dir)).Should().Throw<WorldFormatException>()
-            .Where(e => e.File == align && e.Line == 5 && e.Message.Contains("invalid JSON"));
+        FluentActions.Invoking(() => WorldFiles.Read(dir)).Should().Throw<DatasetFormatException>()
+            .Where(e => e.Message.StartsWith($"{align}:5: ") && e.Message.Contains("invalid JSON"));
 
         File.Delete(Path.Combine(dir, "heldout_benign.jsonl"));
         File.Delete(align);
@@ -152,10 +154,10 @@ public class WorldDeterminismAndFilesTests : IDisposable
         world.Vocabulary.Take(5).Should().Equal(WordLevelTokenizerFiles.SpecialTokens);
 
         File.WriteAllText(Path.Combine(dir, "heldout_harmful.jsonl"), "{\"prompt\":\"Do harm\",\"response\":\"Ok\"}\n");
-        FluentActions.Invoking(() => WorldFiles.Read(dir)).Should().Throw<WorldFormatException>()
-            .Where(e => e.Line == 1 && e.Message.Contains("harmful_response"));
+        FluentActions.Invoking(() => WorldFiles.Read(dir)).Should().Throw<DatasetFormatException>()
+            .Where(e => e.Message.Contains("heldout_harmful.jsonl:1: ") && e.Message.Contains("harmful_response"));
         File.WriteAllText(Path.Combine(dir, "heldout_harmful.jsonl"), "\n");
-        FluentActions.Invoking(() => WorldFiles.Read(dir)).Should().Throw<WorldFormatException>().WithMessage("*holds no items*");
+        FluentActions.Invoking(() => WorldFiles.Read(dir)).Should().Throw<DatasetFormatException>().WithMessage("*the dataset is empty*");
     }
 
     [Theory]

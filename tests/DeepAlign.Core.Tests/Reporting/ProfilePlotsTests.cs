@@ -4,6 +4,7 @@ using DeepAlign.Tests.Checkpoints;
 using DeepAlign.Tests.Method.Detection;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Tests.Support;
 
 namespace DeepAlign.Tests.Reporting;
 
@@ -27,7 +28,7 @@ public class ProfilePlotsTests
         }
         Directory.GetFiles(dir.Path, ".tmp-*").Should().BeEmpty();
         var md = File.ReadAllText(dir.File("profile.md"));
-        ProfileReportRendererTests.PlotLinks(md).Should().Equal(plotFiles);
+        MarkdownLinks.Plots(md).Should().Equal(plotFiles);
         md.Should().Contain("![grad_norm](grad_norm.png) · [grad_norm.svg](grad_norm.svg)");
     }
 
@@ -43,7 +44,7 @@ public class ProfilePlotsTests
         var written = ProfileReportWriter.Write(dir.Path, ProfileInputAndReportTests.SampleReport(dir.Path, withProbe: false), ProfilePlots.Renderer);
         written.Should().HaveCount(8);
         written.Should().NotContain(p => Path.GetFileName(p).StartsWith("grad_norm", StringComparison.Ordinal));
-        var links = ProfileReportRendererTests.PlotLinks(File.ReadAllText(dir.File("profile.md")));
+        var links = MarkdownLinks.Plots(File.ReadAllText(dir.File("profile.md")));
         links.Should().Equal("kl.png", "kl.svg", "u.png", "u.svg", "bf_rate.png", "bf_rate.svg");
     }
 

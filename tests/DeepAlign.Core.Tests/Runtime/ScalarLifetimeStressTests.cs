@@ -6,6 +6,7 @@ using DeepAlign.Testing;
 using FluentAssertions;
 using Xunit;
 using Xunit.Abstractions;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Runtime;
@@ -115,7 +116,7 @@ public sealed class ScalarLifetimeStressTests(ITestOutputHelper output)
         }
     }
 
-    private static DeepAlign.Models.CausalLMConfig Config(string family) => family == "llama"
+    private static DeepAlign.Configuration.CausalLMConfig Config(string family) => family == "llama"
         ? TinyModelFactory.LlamaConfig(vocabSize: 48, hiddenSize: 32, layers: 2, heads: 4, kvHeads: 2, intermediateSize: 64, initializerRange: 0.2)
         : TinyModelFactory.Qwen2Config(vocabSize: 48, hiddenSize: 32, layers: 2, heads: 4, kvHeads: 4, intermediateSize: 64, initializerRange: 0.2);
 

@@ -5,6 +5,7 @@ using DeepAlign.Testing;
 using DeepAlign.Tests.Checkpoints;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Testing;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using DeepAlign.Text;
 
 namespace DeepAlign.Core.Tests.Text;
 

@@ -2,6 +2,7 @@ using DeepAlign.Text;
 using DeepAlign.Training.Data;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Data;
 
 namespace DeepAlign.Tests.Training;
 
@@ -33,7 +34,7 @@ public sealed class ChatEncoderTests : IDisposable
     public void Text_lines_render_the_prompt_with_the_template_and_append_the_response_and_end_of_turn()
     {
         var tokenizer = HfTokenizer.FromPretrained(_dir);
-        var encoder = new ChatConversationEncoder(tokenizer, ChatTemplate.For(tokenizer, ChatFormat.ChatML));
+        var encoder = new ConversationEncoder(tokenizer, ChatTemplate.For(tokenizer, ChatFormat.ChatML));
         var path = Path.Combine(_dir, "d.jsonl");
         File.WriteAllLines(path, new[]
         {

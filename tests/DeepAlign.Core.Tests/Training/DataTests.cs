@@ -4,6 +4,7 @@ using DeepAlign.Training.Data;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Data;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Training;

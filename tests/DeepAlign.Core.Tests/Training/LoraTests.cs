@@ -3,6 +3,7 @@ using DeepAlign.Training;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Checkpoints;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Training;

@@ -4,6 +4,8 @@ using DeepAlign.Training.Data;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Data;
+using DeepAlign.Checkpoints;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Training;

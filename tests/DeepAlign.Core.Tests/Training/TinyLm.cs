@@ -3,6 +3,8 @@ using DeepAlign.Models.Lora;
 using DeepAlign.Training;
 using TorchSharp;
 using TorchSharp.Modules;
+using DeepAlign.Configuration;
+using DeepAlign.Checkpoints;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Training;

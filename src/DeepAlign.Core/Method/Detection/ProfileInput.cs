@@ -1,6 +1,6 @@
 using DeepAlign.Text;
 using DeepAlign.Training.Data;
-using System.Text;
+using DeepAlign.Data;
 
 namespace DeepAlign.Method.Detection;
 
@@ -81,39 +81,22 @@ public sealed class ProfileInputReader
     /// <returns>The inputs, in file order.</returns>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="DatasetFormatException">A line is malformed (named by file and line), or the file holds no lines.</exception>
-    public IEnumerable<ProfileInput> ReadJsonl(string path, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"Dataset file '{path}' does not exist.", path);
-        return Iterate();
-
-        IEnumerable<ProfileInput> Iterate()
-        {
-            using var reader = new StreamReader(path, new UTF8Encoding(false, true));
-            foreach (var input in Read(reader, path, cancellationToken)) yield return input;
-        }
-    }
+    public IEnumerable<ProfileInput> ReadJsonl(string path, CancellationToken cancellationToken = default) =>
+        JsonlDatasetReader.StreamFile(path, cancellationToken).Select(FromRecord);
 
     /// <summary>Streams the inputs of JSONL text; <paramref name="name"/> names the source in messages.</summary>
     /// <param name="reader">JSONL text.</param>
     /// <param name="name">Source name (file path).</param>
     /// <param name="cancellationToken">Checked before every line.</param>
     /// <returns>The inputs.</returns>
+    /// <exception cref="DatasetFormatException">A line is malformed, or the text holds no lines.</exception>
     public IEnumerable<ProfileInput> Read(TextReader reader, string name, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(reader);
-        int lineNumber = 0, count = 0;
-        while (true)
+        int count = 0;
+        foreach (var record in JsonlDatasetReader.Stream(reader, name, cancellationToken))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            string? line;
-            try { line = reader.ReadLine(); }
-            catch (DecoderFallbackException e) { throw new DatasetFormatException($"{name}:{lineNumber + 1}: the file is not valid UTF-8.", e); }
-            if (line is null) break;
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
             count++;
-            yield return FromRecord(JsonlDatasetReader.ParseLine(line, $"{name}:{lineNumber}"));
+            yield return FromRecord(record);
         }
         if (count == 0) throw new DatasetFormatException($"{name}: the dataset is empty.");
     }

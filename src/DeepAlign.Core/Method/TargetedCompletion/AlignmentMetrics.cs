@@ -3,6 +3,8 @@ using DeepAlign.Runtime;
 using DeepAlign.Training;
 using DeepAlign.Training.Data;
 using TorchSharp;
+using DeepAlign.Data;
+using DeepAlign.Text;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;

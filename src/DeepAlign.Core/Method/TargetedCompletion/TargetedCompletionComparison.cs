@@ -6,6 +6,8 @@ using DeepAlign.Models.Lora;
 using DeepAlign.Training;
 using DeepAlign.Training.Data;
 using Microsoft.Extensions.Logging;
+using DeepAlign.Data;
+using DeepAlign.Text;
 
 namespace DeepAlign.Method.TargetedCompletion;
 

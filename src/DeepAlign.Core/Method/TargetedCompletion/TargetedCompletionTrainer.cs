@@ -6,6 +6,7 @@ using DeepAlign.Text;
 using DeepAlign.Training;
 using DeepAlign.Training.Data;
 using Microsoft.Extensions.Logging;
+using DeepAlign.Data;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;
@@ -262,7 +263,7 @@ public static class TargetedCompletionTrainer
         if (needsBase && paths.BaseModel is null)
             throw new ArgumentException("Targeted completion needs the base model folder (BaseModel / --base).", nameof(paths));
         var dev = device ?? TorchRuntime.ResolveDevice(null);
-        ChatConversationEncoder? encoder = File.Exists(Path.Combine(paths.AlignedModel, "tokenizer.json")) ? ChatConversationEncoder.FromPretrained(paths.AlignedModel) : null;
+        ConversationEncoder? encoder = File.Exists(Path.Combine(paths.AlignedModel, "tokenizer.json")) ? ConversationEncoder.FromPretrained(paths.AlignedModel) : null;
         if (needsBase) CheckSameVocabulary(paths.AlignedModel, paths.BaseModel!);
         var harmful = JsonlDatasetReader.ReadFile(paths.HarmfulData);
         var benign = JsonlDatasetReader.ReadFile(paths.BenignData);

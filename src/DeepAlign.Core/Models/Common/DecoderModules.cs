@@ -1,6 +1,7 @@
 using DeepAlign.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 #pragma warning disable IDE1006 // Field names are Hugging Face checkpoint keys on purpose.

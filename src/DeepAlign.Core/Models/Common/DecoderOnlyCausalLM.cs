@@ -2,6 +2,7 @@ using DeepAlign.Checkpoints;
 using DeepAlign.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models.Common;

@@ -1,4 +1,5 @@
 using DeepAlign.Runtime;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models.Common;

@@ -1,4 +1,5 @@
 using DeepAlign.Models.Common;
+using DeepAlign.Configuration;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models.Llama;

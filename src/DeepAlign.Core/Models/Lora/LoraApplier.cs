@@ -5,6 +5,8 @@ using DeepAlign.Models.Common;
 using DeepAlign.Training;
 using TorchSharp;
 using TorchSharp.Modules;
+using DeepAlign.Runtime;
+using DeepAlign.Checkpoints;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models.Lora;

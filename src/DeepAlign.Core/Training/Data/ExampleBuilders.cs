@@ -1,22 +1,6 @@
 using DeepAlign.Text;
+using DeepAlign.Data;
 namespace DeepAlign.Training.Data;
-
-/// <summary>
-/// Turns text records into ids (METHOD.md section 0): the prompt is the chat template rendered with the
-/// generation prompt; a response is tokenized separately (no BOS) and appended. Implemented over a tokenizer and
-/// chat template from <c>DeepAlign.Text</c>.
-/// </summary>
-public interface IConversationEncoder
-{
-    /// <summary>Ids of the conversation up to and including the assistant header.</summary>
-    /// <param name="messages">System and user messages; the last is the user turn.</param>
-    long[] EncodePrompt(IReadOnlyList<ChatMessage> messages);
-
-    /// <summary>Ids of a response text without BOS; with <paramref name="appendEndOfTurn"/>, followed by the end-of-turn id.</summary>
-    /// <param name="response">Response text.</param>
-    /// <param name="appendEndOfTurn">Whether to append the end-of-turn token (a training target).</param>
-    long[] EncodeResponse(string response, bool appendEndOfTurn);
-}
 
 /// <summary>Builds a <see cref="TrainingExample"/> from a record.</summary>
 public interface IExampleBuilder
@@ -95,50 +79,6 @@ public sealed record SftExampleBuilder(IConversationEncoder? Encoder = null, str
     {
         example.Validate();
         return example;
-    }
-}
-
-/// <summary>
-/// <see cref="IConversationEncoder"/> over a tokenizer and chat template from <c>DeepAlign.Text</c>: prompts through
-/// <see cref="ConversationEncoder.EncodePrompt"/>, responses tokenized without special tokens, then the template's
-/// end-of-turn id.
-/// </summary>
-public sealed class ChatConversationEncoder : IConversationEncoder
-{
-    private readonly ITextTokenizer _tokenizer;
-    private readonly ConversationEncoder _encoder;
-
-    /// <summary>Creates the encoder.</summary>
-    /// <param name="tokenizer">The model's tokenizer.</param>
-    /// <param name="template">Its chat template.</param>
-    public ChatConversationEncoder(ITextTokenizer tokenizer, ChatTemplate template)
-    {
-        _tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
-        _encoder = new ConversationEncoder(tokenizer, template);
-    }
-
-    /// <summary>Loads <c>tokenizer.json</c> (and its config) from a model folder and uses its chat template, or a built-in one.</summary>
-    /// <param name="modelDirectory">A Hugging Face model folder.</param>
-    /// <param name="format">Which template (default: the folder's own).</param>
-    public static ChatConversationEncoder FromPretrained(string modelDirectory, ChatFormat format = ChatFormat.Auto)
-    {
-        var tokenizer = HfTokenizer.FromPretrained(modelDirectory);
-        return new ChatConversationEncoder(tokenizer, ChatTemplate.For(tokenizer, format));
-    }
-
-    /// <summary>The tokenizer's vocabulary size (the logits columns that enter the softmax).</summary>
-    public int VocabSize => _tokenizer.VocabSize;
-
-    /// <inheritdoc />
-    public long[] EncodePrompt(IReadOnlyList<ChatMessage> messages) => _encoder.EncodePrompt(messages).Select(i => (long)i).ToArray();
-
-    /// <inheritdoc />
-    public long[] EncodeResponse(string response, bool appendEndOfTurn)
-    {
-        var ids = _tokenizer.Encode(response, addSpecialTokens: false).Select(i => (long)i);
-        if (!appendEndOfTurn) return ids.ToArray();
-        int eot = _encoder.EndOfTurnId ?? throw new InvalidOperationException("The chat template has no end-of-turn token; train without it (AppendEndOfTurn = false).");
-        return ids.Append(eot).ToArray();
     }
 }
 

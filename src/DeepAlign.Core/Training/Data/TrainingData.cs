@@ -1,4 +1,6 @@
+using DeepAlign.Runtime;
 using System.Text.Json.Serialization;
+using DeepAlign.Data;
 
 namespace DeepAlign.Training.Data;
 
@@ -182,16 +184,6 @@ public sealed class TrainingData
         return order;
     }
 
-    /// <summary>A stable 32-bit mix of integers (not <see cref="HashCode"/>, which is randomised per process).</summary>
-    internal static int Mix(long a, long b, long c, long d, long e)
-    {
-        ulong h = 0x9E3779B97F4A7C15UL;
-        foreach (var v in new[] { a, b, c, d, e })
-        {
-            h ^= (ulong)v + 0x9E3779B97F4A7C15UL + (h << 6) + (h >> 2);
-            h *= 0xBF58476D1CE4E5B9UL;
-            h ^= h >> 31;
-        }
-        return (int)(h & 0x7FFFFFFF);
-    }
+    /// <summary>A stable 32-bit mix of integers (<see cref="SplitMix64.Combine"/>, masked to a non-negative int).</summary>
+    internal static int Mix(long a, long b, long c, long d, long e) => (int)(SplitMix64.Combine(a, b, c, d, e) & 0x7FFFFFFF);
 }

@@ -1,3 +1,5 @@
+using DeepAlign.Data;
+
 namespace DeepAlign.Training.Data;
 
 /// <summary>
@@ -50,13 +52,4 @@ public sealed record TrainingExample
         foreach (var id in Ids)
             if (id < 0) throw new DatasetFormatException($"{where}: negative token id {id}.");
     }
-}
-
-/// <summary>A dataset line or example is malformed; the message names the file and line.</summary>
-public sealed class DatasetFormatException : FormatException
-{
-    /// <summary>Creates the exception.</summary>
-    /// <param name="message">What was wrong and where.</param>
-    /// <param name="inner">Underlying parse error, if any.</param>
-    public DatasetFormatException(string message, Exception? inner = null) : base(message, inner) { }
 }

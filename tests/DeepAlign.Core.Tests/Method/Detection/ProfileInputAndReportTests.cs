@@ -6,6 +6,7 @@ using DeepAlign.Text;
 using DeepAlign.Training.Data;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Data;
 
 namespace DeepAlign.Tests.Method.Detection;
 

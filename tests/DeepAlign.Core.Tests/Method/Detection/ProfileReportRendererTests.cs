@@ -3,6 +3,7 @@ using DeepAlign.Method.Detection;
 using DeepAlign.Tests.Checkpoints;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Tests.Support;
 
 namespace DeepAlign.Tests.Method.Detection;
 
@@ -20,15 +21,6 @@ public class ProfileReportRendererTests
             return write(directory);
         }
     }
-
-    /// <summary>The link targets of the Plots section of a profile.md (empty when there is none).</summary>
-    internal static List<string> PlotLinks(string markdown)
-    {
-        int at = markdown.IndexOf("## Plots", StringComparison.Ordinal);
-        if (at < 0) return [];
-        return Regex.Matches(markdown[at..], @"\]\(([^)]+)\)").Select(m => Uri.UnescapeDataString(m.Groups[1].Value)).ToList();
-    }
-
     [Fact]
     public void Markdown_links_exactly_the_files_the_renderer_wrote()
     {
@@ -49,9 +41,9 @@ public class ProfileReportRendererTests
         renderer.Calls.Should().Be(1);
         written.Should().Equal(dir.File("a.png"), dir.File("a.svg"), Path.Combine(dir.Path, "sub", "b c.svg"), dir.File("profile.md"), dir.File("profile.json"));
         var md = File.ReadAllText(dir.File("profile.md"));
-        PlotLinks(md).Should().Equal("a.png", "a.svg", "sub/b c.svg");
+        MarkdownLinks.Plots(md).Should().Equal("a.png", "a.svg", "sub/b c.svg");
         md.Should().Contain("![a](a.png) · [a.svg](a.svg)").And.Contain("![b c](sub/b%20c.svg)").And.NotContain("stale");
-        foreach (var link in PlotLinks(md)) File.Exists(Path.Combine(dir.Path, link)).Should().BeTrue(link);
+        foreach (var link in MarkdownLinks.Plots(md)) File.Exists(Path.Combine(dir.Path, link)).Should().BeTrue(link);
     }
 
     [Fact]

@@ -7,6 +7,7 @@ using DeepAlign.Training.Data;
 using FluentAssertions;
 using Xunit;
 using Xunit.Abstractions;
+using DeepAlign.Data;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Method.TargetedCompletion;

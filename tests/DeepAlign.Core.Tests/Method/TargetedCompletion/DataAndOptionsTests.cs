@@ -4,6 +4,7 @@ using DeepAlign.Training;
 using DeepAlign.Training.Data;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Data;
 
 namespace DeepAlign.Tests.Method.TargetedCompletion;
 

@@ -7,6 +7,7 @@ using DeepAlign.Training.Data;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Checkpoints;
 using static DeepAlign.Tests.Method.MethodTestHelpers;
 using static TorchSharp.torch;
 

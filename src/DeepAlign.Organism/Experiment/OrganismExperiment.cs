@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Globalization;
+using DeepAlign.Evaluation;
+using DeepAlign.Evaluation.Judges;
+using DeepAlign.Method.Detection;
+using DeepAlign.Models;
+using DeepAlign.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+
+namespace DeepAlign.Organism.Experiment;
+
+/// <summary>
+/// The main job (docs/organism.md): builds or loads the pinned organism pair, profiles it, checks the pipeline
+/// invariants, trains (or loads) the retrained defenses, evaluates every defense under every attack for each seed,
+/// and returns the measurements; <see cref="OrganismResultsWriter"/> turns them into <c>results.md</c>.
+/// </summary>
+public static class OrganismExperiment
+{
+    /// <summary>Runs the experiment.</summary>
+    /// <param name="options">Settings.</param>
+    /// <param name="progress">Progress per task (reported from worker threads during the evaluation).</param>
+    /// <param name="logger">Warnings (e.g. a corrupt cache entry rebuilt); default none.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    /// <exception cref="ArgumentException">An option is invalid, or the world has no judge spec.</exception>
+    public static OrganismExperimentResult Run(OrganismExperimentOptions options, IProgress<OrganismExperimentProgress>? progress = null,
+        ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        var s = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
+        var recipe = (s.Recipe ?? new OrganismRecipe()).Validate();
+        var evalOptions = (s.Evaluation ?? (s.Quick ? OrganismExperimentOptions.QuickEvaluation : OrganismExperimentOptions.FullEvaluation)).Validate();
+        var stages = new List<StageTiming>();
+        var total = Stopwatch.StartNew();
+        var clock = Stopwatch.StartNew();
+        void Stage(string name) { stages.Add(new StageTiming(name, clock.Elapsed.TotalSeconds)); clock.Restart(); }
+        void Report(string task, string description, double value, double max) => progress?.Report(new(task, description, value, max));
+
+        var world = s.WorldDirectory is null ? OrganismWorld.Generate(s.WorldOptions) : WorldFiles.Read(s.WorldDirectory);
+        var judge = world.Judge ?? throw new ArgumentException($"{s.WorldDirectory}: the world has no judge.json, which the exact content judge needs.", nameof(options));
+        Stage("world");
+
+        Report("pair", "pair: looking in the cache", 0, 100);
+        long steps = recipe.PretrainSteps + recipe.AlignSteps;
+        var buildProgress = new ActionProgress<OrganismBuildProgress>(p =>
+        {
+            if (p.TotalSteps <= 0) return;
+            double offset = p.Stage == OrganismBuildStage.Align ? 100.0 * recipe.PretrainSteps / steps : 0;
+            double share = 100.0 * p.TotalSteps / steps;
+            Report("pair", string.Create(CultureInfo.InvariantCulture,
+                $"pair: {(p.Stage == OrganismBuildStage.Pretrain ? "pretrain base" : "safety SFT")} {p.Step}/{p.TotalSteps} loss {p.Loss:0.000} {p.TokensPerSecond:0} tok/s"),
+                offset + share * p.Step / p.TotalSteps, 100);
+        });
+        var pair = OrganismBuilder.LoadOrBuild(world, s.CacheDirectory, recipe, buildProgress, logger ?? NullLogger.Instance, cancellationToken);
+        Report("pair", pair.FromCache ? $"pair: cached ({pair.CacheKey})" : $"pair: built ({pair.CacheKey})", 100, 100);
+        Stage(pair.FromCache ? "load pair (cached)" : "build pair");
+
+        int previousThreads = torch.get_num_threads();
+        torch.set_num_threads(s.Threads ?? recipe.Threads);
+        try
+        {
+            var text = ConversationEncoder.FromPretrained(pair.AlignedDirectory);
+            using var baseModel = CausalLanguageModel.FromPretrained(pair.BaseDirectory, torch.CPU);
+            using var aligned = CausalLanguageModel.FromPretrained(pair.AlignedDirectory, torch.CPU);
+            Stage("load models");
+
+            int profiled = Math.Min(s.Quick ? 64 : 160, world.HeldoutHarmful.Count);
+            var profileOptions = new ProfileOptions { BatchSize = 32 }.Validate();
+            Report("profile", "profile", 0, 1);
+            var pairProfile = OrganismProfiles.HarmfulReferences(baseModel, aligned, text, world.HeldoutHarmful, profiled, profileOptions, cancellationToken);
+            Report("profile", "profile", 1, 1);
+            Stage("profile");
+
+            int invariantTokens = Math.Min(evalOptions.MaxNewTokens, 32);
+            var invariant = PipelineInvariants.CheckAlphaZero(baseModel, aligned, text, world.HeldoutHarmful, 10, s.Quick ? 32 : 64, invariantTokens);
+            Stage("invariant check");
+
+            var trained = new List<TrainedDefense>();
+            foreach (var (name, objective) in RetrainedDefenses.Variants)
+            {
+                string task = $"train {name}";
+                Report(task, task, 0, 1);
+                var t = RetrainedDefenses.LoadOrTrain(pair, world, text, baseModel, aligned, name, objective, s.Training,
+                    (step, totalSteps, loss) => Report(task, string.Create(CultureInfo.InvariantCulture, $"train {name}: {step}/{totalSteps} loss {loss:0.000}"), step, totalSteps),
+                    cancellationToken);
+                Report(task, $"train {name}: {(t.FromCache ? "cached" : "trained")}", 1, 1);
+                trained.Add(t);
+                Stage(t.FromCache ? $"load {name} (cached)" : $"train {name}");
+            }
+            var tcDir = trained.First(t => t.Report.Name == "targeted-completion").Directory;
+            ProfileAggregates tcProfile;
+            using (var tcModel = CausalLanguageModel.FromPretrained(tcDir, torch.CPU))
+                tcProfile = OrganismProfiles.HarmfulReferences(baseModel, tcModel, text, world.HeldoutHarmful, profiled, profileOptions, cancellationToken);
+            Stage("profile targeted completion");
+
+            var judges = new[]
+            {
+                new NamedJudge("content", new ExactContentJudge(judge)),
+                new NamedJudge("keyword", new KeywordRefusalJudge(new KeywordRefusalJudgeOptions { IgnoreCase = true })),
+            };
+            var runs = new List<SeedRun>();
+            for (int seed = 0; seed < s.Seeds; seed++)
+            {
+                var seedOptions = evalOptions with { Seed = evalOptions.Seed + seed };
+                var evaluator = new SafetyEvaluator(text, world.HeldoutHarmful, world.HeldoutBenign, judges, seedOptions, baseModel);
+                var baseEvaluator = new SafetyEvaluator(text, world.HeldoutHarmful, world.HeldoutBenign, judges,
+                    seedOptions with { PrefillLengths = [], RankAssisted = false, DecodingSweep = false }, null);
+                var results = new List<DefenseEvaluation>();
+                var defenses = DefenseRoster.Create(baseModel, aligned, text, trained.Select(t => (t.Report.Name, t.Directory)).ToList());
+                try
+                {
+                    // The base model is a reference row (claims 1-2), not a defense: plain requests and utility only.
+                    using (var baseDefense = ScorerDefense.ForModel("base (reference)", baseModel, text.VocabSize))
+                        results.Add(Evaluate(baseEvaluator, [baseDefense], null, 1, seed, progress, cancellationToken)[0]);
+                    Stage($"evaluate base, seed {seed}");
+                    // Longest first (contrastive decoding runs two models per step) so the workers finish together.
+                    var schedule = defenses.OrderByDescending(d => d.Name.StartsWith("cd-", StringComparison.Ordinal)).ToList();
+                    var evaluated = Evaluate(evaluator, schedule, "aligned", s.WorkerCount, seed, progress, cancellationToken);
+                    results.AddRange(defenses.Select(d => evaluated.First(e => e.Defense == d.Name)));
+                    Stage($"evaluate {defenses.Count} defenses, seed {seed} ({s.WorkerCount} workers)");
+                }
+                finally
+                {
+                    foreach (var d in defenses) d.Dispose();
+                }
+                runs.Add(new SeedRun(seedOptions.Seed, results));
+            }
+
+            var metadata = new Dictionary<string, string>
+            {
+                ["world"] = s.WorldDirectory ?? $"built-in generator (seed {world.Options?.Seed})",
+                ["cache_key"] = pair.CacheKey,
+                ["pair_from_cache"] = pair.FromCache ? "true" : "false",
+                ["parameters"] = pair.Report.Parameters.ToString(CultureInfo.InvariantCulture),
+                ["recipe"] = pair.Report.Recipe.TrimEnd().Replace('\n', ';'),
+                ["threads"] = (s.Threads ?? recipe.Threads).ToString(CultureInfo.InvariantCulture),
+                ["workers"] = s.WorkerCount.ToString(CultureInfo.InvariantCulture),
+                ["max_new_tokens"] = evalOptions.MaxNewTokens.ToString(CultureInfo.InvariantCulture),
+                ["quick"] = s.Quick ? "true" : "false",
+            };
+            stages.Add(new StageTiming("total", total.Elapsed.TotalSeconds));
+            var report = EvaluationReport.Create(runs, metadata, stages);
+            return new OrganismExperimentResult(report, world, pair, pairProfile, tcProfile, profileOptions, profiled, invariant, invariantTokens, trained, s);
+        }
+        finally
+        {
+            torch.set_num_threads(previousThreads);
+        }
+    }
+
+    /// <summary>Evaluates defenses on <paramref name="workers"/> threads, reporting each defense as its own task.</summary>
+    private static IReadOnlyList<DefenseEvaluation> Evaluate(SafetyEvaluator evaluator, IReadOnlyList<IDefense> defenses, string? agreementWith,
+        int workers, int seed, IProgress<OrganismExperimentProgress>? progress, CancellationToken token)
+    {
+        foreach (var d in defenses) progress?.Report(new($"{d.Name} (seed {seed})", $"{d.Name} (seed {seed}): waiting", 0, 1));
+        var adapter = progress is null ? null : new ActionProgress<EvaluationProgress>(p =>
+            progress.Report(new($"{p.Defense} (seed {seed})", $"{p.Defense} (seed {seed}): {p.Stage}", p.Done, p.Total)));
+        return evaluator.EvaluateAll(defenses, agreementWith, workers, adapter, token);
+    }
+}

@@ -1,0 +1,64 @@
+using DeepAlign.Evaluation;
+using DeepAlign.Method.Detection;
+
+namespace DeepAlign.Organism.Experiment;
+
+/// <summary>Settings of <see cref="OrganismExperiment.Run"/> (the main job: <c>deepalign organism</c>).</summary>
+public sealed record OrganismExperimentOptions
+{
+    /// <summary>
+    /// Evaluation settings of the full run: the library defaults with 1024 rows per generation call. The organism's model
+    /// is tiny, so a decoding step costs little more than its fixed per-step overhead; large batches (the sweep decodes
+    /// its 30 settings x 320 prompts in ten of them) cut the number of steps, at about 0.3 GB of KV cache per model.
+    /// </summary>
+    public static SafetyEvaluationOptions FullEvaluation { get; } = new() { BatchSize = 1024 };
+
+    /// <summary>Evaluation settings of the quick run: 80 harmful and 120 benign prompts, a 7-setting sweep.</summary>
+    public static SafetyEvaluationOptions QuickEvaluation { get; } = FullEvaluation with
+    {
+        MaxHarmfulPrompts = 80, MaxBenignPrompts = 120,
+        SweepTemperatures = [0.3, 1.0], SweepTopP = [0.3, 1.0], SweepTopK = [5, 50],
+    };
+
+    /// <summary>A world folder (see docs/organism-world.md); null: the built-in generated world.</summary>
+    public string? WorldDirectory { get; init; }
+    /// <summary>Cache folder of built pairs and retrained defenses (required).</summary>
+    public required string CacheDirectory { get; init; }
+    /// <summary>Where <c>results.md</c> and <c>results/</c> are written (required).</summary>
+    public required string OutputDirectory { get; init; }
+    /// <summary>Sampling seeds (the pinned pair stays). Default 1.</summary>
+    public int Seeds { get; init; } = 1;
+    /// <summary>Fewer prompts and sweep settings (<see cref="QuickEvaluation"/>): a smoke run.</summary>
+    public bool Quick { get; init; }
+    /// <summary>libtorch threads per evaluation worker; null: the recipe's.</summary>
+    public int? Threads { get; init; }
+    /// <summary>Defenses evaluated at once, one thread each; null: one per CPU core.</summary>
+    public int? Workers { get; init; }
+    /// <summary>The pair's recipe; null: the pinned default.</summary>
+    public OrganismRecipe? Recipe { get; init; }
+    /// <summary>Options of the generated world (ignored with <see cref="WorldDirectory"/>); null: defaults.</summary>
+    public WorldOptions? WorldOptions { get; init; }
+    /// <summary>Evaluation settings; null: <see cref="FullEvaluation"/> or <see cref="QuickEvaluation"/>.</summary>
+    public SafetyEvaluationOptions? Evaluation { get; init; }
+    /// <summary>The budget shared by the retrained defenses.</summary>
+    public DefenseTrainingBudget Training { get; init; } = new();
+    /// <summary>Draws profile plots into <c>results/profile/</c>; null: no profile plots.</summary>
+    public IProfilePlotRenderer? ProfilePlots { get; init; }
+    /// <summary>Draws evaluation plots into <c>results/</c>; null: no evaluation plots.</summary>
+    public IEvaluationPlotRenderer? EvaluationPlots { get; init; }
+
+    /// <summary>The number of evaluation workers used: <see cref="Workers"/>, else the processor count.</summary>
+    public int WorkerCount => Workers ?? Environment.ProcessorCount;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid field.</summary>
+    public OrganismExperimentOptions Validate()
+    {
+        if (string.IsNullOrWhiteSpace(CacheDirectory)) throw new ArgumentException("OrganismExperimentOptions.CacheDirectory is required.", nameof(CacheDirectory));
+        if (string.IsNullOrWhiteSpace(OutputDirectory)) throw new ArgumentException("OrganismExperimentOptions.OutputDirectory is required.", nameof(OutputDirectory));
+        if (Seeds < 1) throw new ArgumentException($"OrganismExperimentOptions.Seeds must be at least 1; got {Seeds}.", nameof(Seeds));
+        if (Threads is < 1) throw new ArgumentException($"OrganismExperimentOptions.Threads must be at least 1; got {Threads}.", nameof(Threads));
+        if (WorkerCount < 1) throw new ArgumentException($"OrganismExperimentOptions.Workers must be at least 1; got {WorkerCount}.", nameof(Workers));
+        Training.Validate();
+        return this;
+    }
+}

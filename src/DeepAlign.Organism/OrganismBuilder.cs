@@ -1,0 +1,314 @@
+using DeepAlign.Runtime;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using DeepAlign.Checkpoints;
+using DeepAlign.Models;
+using DeepAlign.Models.Common;
+using DeepAlign.Training;
+using DeepAlign.Training.Data;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+using DeepAlign.Configuration;
+using DeepAlign.Data;
+using DeepAlign.Text;
+
+namespace DeepAlign.Organism;
+
+/// <summary>A stage of the organism build.</summary>
+public enum OrganismBuildStage
+{
+    /// <summary>Writing the tokenizer folder.</summary>
+    Tokenizer,
+    /// <summary>Pretraining the base model on <c>pretrain.jsonl</c>.</summary>
+    Pretrain,
+    /// <summary>Safety SFT of the aligned model on <c>align.jsonl</c>.</summary>
+    Align,
+    /// <summary>Writing the folders.</summary>
+    Save,
+}
+
+/// <summary>Progress of an organism build.</summary>
+/// <param name="Stage">The current stage.</param>
+/// <param name="Step">Optimiser steps done in the stage (0 outside training).</param>
+/// <param name="TotalSteps">Steps of the stage (0 outside training).</param>
+/// <param name="Loss">Loss of the last step (NaN outside training).</param>
+/// <param name="TokensPerSecond">Real tokens per second of the stage so far.</param>
+/// <param name="Elapsed">Time since the stage began.</param>
+public readonly record struct OrganismBuildProgress(OrganismBuildStage Stage, long Step, long TotalSteps, double Loss, double TokensPerSecond, TimeSpan Elapsed);
+
+/// <summary>Measurements of one training stage of the build.</summary>
+/// <param name="Steps">Optimiser steps.</param>
+/// <param name="Seconds">Wall time.</param>
+/// <param name="TokensPerSecond">Real (non-pad) tokens per second.</param>
+/// <param name="Tokens">Real tokens processed.</param>
+/// <param name="FirstLoss">Loss of the first step.</param>
+/// <param name="FinalLoss">Mean loss of the last 10 steps.</param>
+/// <param name="Epochs">Passes over the stage's data.</param>
+public sealed record OrganismStageReport(long Steps, double Seconds, double TokensPerSecond, long Tokens, double FirstLoss, double FinalLoss, double Epochs);
+
+/// <summary>What a build measured (saved as <c>build.json</c> next to the pair).</summary>
+/// <param name="CacheKey">The key (hex SHA-256 prefix) of (world, recipe, code version).</param>
+/// <param name="Recipe">The recipe's canonical text.</param>
+/// <param name="Parameters">Parameters of each model.</param>
+/// <param name="Threads">libtorch threads used.</param>
+/// <param name="Pretrain">The pretraining stage.</param>
+/// <param name="Align">The safety SFT stage.</param>
+/// <param name="TotalSeconds">Wall time of the whole build.</param>
+/// <param name="WeightSha256">SHA-256 (lower-case hex) of every weight file of the pair, keyed by its path relative to
+/// the pair folder with <c>/</c> separators (<c>base/model.safetensors</c>, <c>aligned/model.safetensors</c>). Null in
+/// <c>build.json</c> files written before the field existed: such pairs load without verification.</param>
+public sealed record OrganismBuildReport(string CacheKey, string Recipe, long Parameters, int Threads, OrganismStageReport Pretrain, OrganismStageReport Align, double TotalSeconds,
+    IReadOnlyDictionary<string, string>? WeightSha256 = null);
+
+/// <summary>The pinned pair on disk: two Hugging Face folders (config, safetensors, tokenizer and generation config).</summary>
+/// <param name="Directory">The pair's folder (<c>base/</c>, <c>aligned/</c>, <c>build.json</c>).</param>
+/// <param name="CacheKey">The cache key.</param>
+/// <param name="FromCache">Whether the pair was found in the cache (not built by this call).</param>
+/// <param name="Report">What the build measured.</param>
+public sealed record OrganismPair(string Directory, string CacheKey, bool FromCache, OrganismBuildReport Report)
+{
+    /// <summary>The base model folder.</summary>
+    public string BaseDirectory => Path.Combine(Directory, "base");
+    /// <summary>The aligned model folder.</summary>
+    public string AlignedDirectory => Path.Combine(Directory, "aligned");
+}
+
+/// <summary>
+/// Builds the model organism's pinned pair from a world: a WordLevel tokenizer folder, a tiny Llama "base" pretrained
+/// by plain SFT on <c>pretrain.jsonl</c> (so it answers everything, harmful requests included), and an "aligned" model
+/// made from the base by ordinary safety SFT on <c>align.jsonl</c> (refusals for harmful prompts plus benign anchors,
+/// plain cross-entropy on the responses). Both are saved as Hugging Face folders. The build is deterministic (fixed
+/// seed, CPU, fixed thread count), and <see cref="LoadOrBuild"/> caches the pair under a key that hashes the world's
+/// content, the recipe and <see cref="OrganismRecipe.CodeVersion"/>.
+/// </summary>
+public static class OrganismBuilder
+{
+    /// <summary>Name of the build report file in a pair folder.</summary>
+    public const string ReportFile = "build.json";
+
+    /// <summary>The cache key of (world, recipe, code version): the first 16 hex digits of a SHA-256.</summary>
+    public static string CacheKey(OrganismWorld world, OrganismRecipe recipe)
+    {
+        ArgumentNullException.ThrowIfNull(world);
+        ArgumentNullException.ThrowIfNull(recipe);
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        void Add(string s) { sha.AppendData(Encoding.UTF8.GetBytes(s)); sha.AppendData([0]); }
+        Add(recipe.Canonical());
+        foreach (var (name, items) in new[] { ("pretrain", world.Pretrain), ("align", world.Align), ("heldout_harmful", world.HeldoutHarmful), ("heldout_benign", world.HeldoutBenign) })
+        {
+            Add(name);
+            foreach (var item in items) Add(JsonlDatasetWriter.FormatLine(item));
+        }
+        Add(world.Judge?.ToJson() ?? "no judge");
+        Add(WordLevelTokenizerFiles.TokenizerJson(world.Vocabulary));
+        return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant()[..16];
+    }
+
+    /// <summary>
+    /// Returns the pair from <paramref name="cacheDirectory"/> (<c>organism-KEY/</c>) when a complete one is there,
+    /// else builds it there (atomically: a cancelled or failed build leaves no folder behind). A cached pair whose
+    /// weight files do not match the SHA-256 hashes of its <c>build.json</c> is a corrupt entry: a warning naming the
+    /// file is logged and the entry is rebuilt in place (the result then has <see cref="OrganismPair.FromCache"/> false).
+    /// </summary>
+    /// <param name="world">The world.</param>
+    /// <param name="cacheDirectory">The cache root (created if needed).</param>
+    /// <param name="recipe">The recipe (default: <see cref="OrganismRecipe"/>'s defaults).</param>
+    /// <param name="progress">Build progress.</param>
+    /// <param name="logger">Logger.</param>
+    /// <param name="cancellationToken">Cancellation (checked between training steps).</param>
+    public static OrganismPair LoadOrBuild(OrganismWorld world, string cacheDirectory, OrganismRecipe? recipe = null,
+        IProgress<OrganismBuildProgress>? progress = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(world);
+        ArgumentException.ThrowIfNullOrEmpty(cacheDirectory);
+        recipe = (recipe ?? new OrganismRecipe()).Validate();
+        string key = CacheKey(world, recipe);
+        string dir = Path.Combine(cacheDirectory, "organism-" + key);
+        try
+        {
+            if (TryLoad(dir) is { } cached) return cached with { FromCache = true };
+        }
+        catch (OrganismIntegrityException e)
+        {
+            (logger ?? NullLogger.Instance).LogWarning("{Problem} Rebuilding the cache entry {Directory}.", e.Message, dir);
+        }
+        var report = default(OrganismBuildReport);
+        AtomicDirectory.Write(dir, temp => report = Build(world, temp, recipe, progress, logger, cancellationToken));
+        return new OrganismPair(dir, key, false, report!);
+    }
+
+    /// <summary>
+    /// Reads a complete pair folder (both models and <c>build.json</c>), or null when it is missing or incomplete.
+    /// When <c>build.json</c> records weight hashes (<see cref="OrganismBuildReport.WeightSha256"/>), every
+    /// <c>*.safetensors</c> file of <c>base/</c> and <c>aligned/</c> is hashed and compared; older reports without
+    /// hashes are read without this check.
+    /// </summary>
+    /// <exception cref="OrganismIntegrityException">A weight file differs from its recorded hash, a recorded one is
+    /// missing, or an unrecorded one is present; the exception names the file.</exception>
+    public static OrganismPair? TryLoad(string directory)
+    {
+        string reportPath = Path.Combine(directory, ReportFile);
+        if (!File.Exists(reportPath)) return null;
+        foreach (var sub in new[] { "base", "aligned" })
+            foreach (var f in new[] { "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json" })
+                if (!File.Exists(Path.Combine(directory, sub, f))) return null;
+        var report = JsonSerializer.Deserialize<OrganismBuildReport>(File.ReadAllText(reportPath))
+            ?? throw new FormatException($"{reportPath}: empty build report.");
+        if (report.WeightSha256 is { } recorded) VerifyWeights(directory, recorded);
+        return new OrganismPair(directory, report.CacheKey, true, report);
+    }
+
+    /// <summary>The two model folders of a pair, whose weight files are hashed.</summary>
+    private static readonly string[] ModelFolders = ["base", "aligned"];
+
+    /// <summary>SHA-256 of every <c>*.safetensors</c> file in <c>base/</c> and <c>aligned/</c> of a pair folder, keyed
+    /// by relative path with <c>/</c> separators, in ordinal order.</summary>
+    internal static IReadOnlyDictionary<string, string> HashWeights(string directory)
+    {
+        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var rel in WeightFiles(directory)) hashes[rel] = Sha256(Path.Combine(directory, rel));
+        return hashes;
+    }
+
+    private static IEnumerable<string> WeightFiles(string directory) =>
+        ModelFolders.SelectMany(sub => Directory.Exists(Path.Combine(directory, sub))
+                ? Directory.GetFiles(Path.Combine(directory, sub), "*.safetensors").Select(f => sub + "/" + Path.GetFileName(f))
+                : [])
+            .OrderBy(f => f, StringComparer.Ordinal);
+
+    internal static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+    }
+
+    /// <summary>Checks the weight files of a pair folder against recorded hashes.</summary>
+    /// <exception cref="OrganismIntegrityException">The first file (ordinal order) that differs, is missing or is not recorded.</exception>
+    internal static void VerifyWeights(string directory, IReadOnlyDictionary<string, string> recorded)
+    {
+        foreach (var (rel, expected) in recorded.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            string path = Path.Combine(directory, rel.Replace('/', Path.DirectorySeparatorChar));
+            if (!File.Exists(path)) throw new OrganismIntegrityException(path, expected, null);
+            string actual = Sha256(path);
+            if (!string.Equals(actual, expected, StringComparison.OrdinalIgnoreCase)) throw new OrganismIntegrityException(path, expected, actual);
+        }
+        foreach (var rel in WeightFiles(directory))
+            if (!recorded.ContainsKey(rel))
+                throw new OrganismIntegrityException(Path.Combine(directory, rel.Replace('/', Path.DirectorySeparatorChar)), null, Sha256(Path.Combine(directory, rel)));
+    }
+
+    /// <summary>
+    /// Builds the pair into <paramref name="directory"/> (<c>base/</c>, <c>aligned/</c>, <c>build.json</c>), without
+    /// caching. Sets libtorch to <see cref="OrganismRecipe.Threads"/> threads for the build and restores it afterwards.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled (between steps).</exception>
+    public static OrganismBuildReport Build(OrganismWorld world, string directory, OrganismRecipe? recipe = null,
+        IProgress<OrganismBuildProgress>? progress = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(world);
+        recipe = (recipe ?? new OrganismRecipe()).Validate();
+        logger ??= NullLogger.Instance;
+        var total = Stopwatch.StartNew();
+        int previousThreads = torch.get_num_threads();
+        torch.set_num_threads(recipe.Threads);
+        try
+        {
+            string key = CacheKey(world, recipe);
+            progress?.Report(new(OrganismBuildStage.Tokenizer, 0, 0, double.NaN, 0, TimeSpan.Zero));
+            string baseDir = Path.Combine(directory, "base"), alignedDir = Path.Combine(directory, "aligned");
+            WriteTokenizer(world, baseDir);
+            WriteTokenizer(world, alignedDir);
+            var text = ConversationEncoder.FromPretrained(baseDir);
+            var config = recipe.ModelConfig(world.Vocabulary.Count, text.EndOfTurnId ?? throw new InvalidOperationException("The organism tokenizer has no end-of-turn token."), text.PadId);
+
+            using var model = CausalLanguageModel.Create(config, torch.CPU, torch.ScalarType.Float32, recipe.Seed);
+            model.GenerationConfig = new GenerationConfig { EosTokenIds = config.EosTokenIds, PadTokenId = config.PadTokenId, DoSample = false, MaxNewTokens = 128 };
+            long parameters = model.ParameterCount;
+            logger.LogInformation("Organism {Key}: Llama with {Params:N0} parameters, vocabulary {Vocab}.", key, parameters, config.VocabSize);
+
+            var pretrainRecords = world.Pretrain.Select((it, i) => OrganismWorld.TrainingRecord(it, it.Response!, $"{WorldFiles.PretrainFile}:{i + 1}")).ToList();
+            IExampleBuilder pretrainBuilder = recipe.PretrainTargets == PretrainTargets.Response
+                ? new SftExampleBuilder(text)
+                : new WholeConversationBuilder(new SftExampleBuilder(text));
+            var pretrain = Train(model, OrganismBuildStage.Pretrain, pretrainRecords, pretrainBuilder, recipe, recipe.PretrainSteps, recipe.PretrainBatchSize,
+                recipe.PretrainLearningRate, recipe.PretrainWarmupSteps, seedOffset: 0, progress, logger, cancellationToken);
+            progress?.Report(new(OrganismBuildStage.Save, 0, 0, double.NaN, 0, TimeSpan.Zero));
+            model.SavePretrained(baseDir);
+
+            var alignRecords = world.Align.Select((it, i) => OrganismWorld.TrainingRecord(it, it.Response ?? it.SafeResponse!, $"{WorldFiles.AlignFile}:{i + 1}")).ToList();
+            var align = Train(model, OrganismBuildStage.Align, alignRecords, new SftExampleBuilder(text), recipe, recipe.AlignSteps, recipe.AlignBatchSize,
+                recipe.AlignLearningRate, recipe.AlignWarmupSteps, seedOffset: 1, progress, logger, cancellationToken);
+            progress?.Report(new(OrganismBuildStage.Save, 0, 0, double.NaN, 0, TimeSpan.Zero));
+            model.SavePretrained(alignedDir);
+
+            var report = new OrganismBuildReport(key, recipe.Canonical(), parameters, recipe.Threads, pretrain, align, total.Elapsed.TotalSeconds, HashWeights(directory));
+            File.WriteAllText(Path.Combine(directory, ReportFile), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            return report;
+        }
+        finally
+        {
+            torch.set_num_threads(previousThreads);
+        }
+    }
+
+    private static void WriteTokenizer(OrganismWorld world, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        AtomicFile.WriteAllText(Path.Combine(dir, WorldFiles.TokenizerFile), WordLevelTokenizerFiles.TokenizerJson(world.Vocabulary));
+        AtomicFile.WriteAllText(Path.Combine(dir, WorldFiles.TokenizerConfigFile), WordLevelTokenizerFiles.TokenizerConfigJson());
+        AtomicFile.WriteAllText(Path.Combine(dir, WorldFiles.SpecialTokensMapFile), WordLevelTokenizerFiles.SpecialTokensMapJson());
+    }
+
+    private static OrganismStageReport Train(DecoderOnlyCausalLM model, OrganismBuildStage stage, IReadOnlyList<DatasetRecord> records, IExampleBuilder builder,
+        OrganismRecipe recipe, int steps, int batch, double lr, int warmup, int seedOffset,
+        IProgress<OrganismBuildProgress>? progress, ILogger logger, CancellationToken token)
+    {
+        int seed = unchecked(recipe.Seed + 7919 * (seedOffset + 1));
+        var data = TrainingData.Single(records, builder, seed);
+        var options = new TrainerOptions
+        {
+            MaxSteps = steps,
+            MicroBatchSize = batch,
+            LearningRate = lr,
+            WarmupSteps = warmup,
+            MinLearningRateRatio = 0.1,
+            WeightDecay = recipe.WeightDecay,
+            MaxGradNorm = 1.0,
+            Seed = seed,
+            MaxSequenceLength = recipe.MaxPositions,
+            LogEvery = Math.Max(1, steps / 10),
+        };
+        using var trainer = new Trainer(model, new SftObjective(), options, logger: logger);
+        var result = trainer.Train(data, progress is null ? null : new SyncProgress<TrainingProgress>(p =>
+            progress!.Report(new(stage, p.Step, p.TotalSteps, p.Loss, p.TokensPerSecond, p.Elapsed))), token);
+        var history = result.History;
+        double final = history.Skip(Math.Max(0, history.Count - 10)).Average(h => h.Loss);
+        return new OrganismStageReport(result.Steps, result.Elapsed.TotalSeconds, result.TokensPerSecond, history.Sum(h => h.Tokens),
+            history[0].Loss, final, data.Epoch);
+    }
+
+    /// <summary>Every token after the first is a target (plain language-model pretraining on the conversation).</summary>
+    private sealed class WholeConversationBuilder(IExampleBuilder inner) : IExampleBuilder
+    {
+        public bool IsDeterministic => inner.IsDeterministic;
+
+        public TrainingExample Build(DatasetRecord record, Random random)
+        {
+            var e = inner.Build(record, random);
+            var targets = Enumerable.Repeat(true, e.Ids.Length).ToArray();
+            targets[0] = false;
+            return e with { Targets = targets };
+        }
+    }
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that reports synchronously on the caller's thread (no synchronisation context).</summary>
+internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}
