@@ -11,7 +11,7 @@ namespace DeepAlign.Benchmarks;
 
 /// <summary>
 /// Prefill and decode tokens/s of a ~125M-parameter Llama (hidden 768, 12 layers, 12 heads / 4 kv heads, MLP 2048,
-/// vocab 32000) with random weights, float32 on CPU. The PyTorch peer is scripts/reference/bench_reference.py
+/// vocab 32000) with random weights, float32 on CPU. The PyTorch peer is tests/scripts/reference/bench_reference.py
 /// (same shapes, same thread count). Usage:
 /// <c>DeepAlign.Benchmarks model-throughput [--threads N] [--prompt T] [--decode N] [--batch B] [--repeats R]</c>.
 /// </summary>

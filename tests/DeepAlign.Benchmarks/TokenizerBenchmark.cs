@@ -6,7 +6,7 @@ namespace DeepAlign.Benchmarks;
 
 /// <summary>
 /// Encoding throughput of <see cref="HfTokenizer"/> on a text file (1 MB of English in
-/// scripts/text/bench-tokenizer.sh). Cold = first encode with a fresh tokenizer; warm = median of 3 more.
+/// tests/scripts/text/bench-tokenizer.sh). Cold = first encode with a fresh tokenizer; warm = median of 3 more.
 /// </summary>
 internal static class TokenizerBenchmark
 {

@@ -14,7 +14,7 @@ namespace DeepAlign.Benchmarks;
 /// <summary>
 /// Plain-SFT training tokens/s (forward, backward, clipping, AdamW) of the ~125M Llama of
 /// <see cref="ModelThroughputBenchmark"/>, full fine-tuning, float32 on CPU, through <see cref="Trainer"/>. The
-/// PyTorch peer is scripts/training/sft_bench_reference.py (same shapes, loss, optimiser and thread count).
+/// PyTorch peer is tests/scripts/training/sft_bench_reference.py (same shapes, loss, optimiser and thread count).
 /// Usage: <c>DeepAlign.Benchmarks train-throughput [--threads N] [--seq T] [--batch B] [--steps S]</c>.
 /// </summary>
 internal static class TrainThroughputBenchmark

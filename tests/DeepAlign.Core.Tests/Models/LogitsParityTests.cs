@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Tests.Models;
 
 /// <summary>
-/// Logits of checkpoints written by scripts/reference/llama_reference.py against that script's independent
+/// Logits of checkpoints written by tests/scripts/reference/llama_reference.py against that script's independent
 /// PyTorch forward pass (max abs difference, float32 compute).
 /// </summary>
 public class LogitsParityTests

@@ -34,7 +34,7 @@ public sealed class OrganismDriftTests(TinyDriftBuild build, ITestOutputHelper o
 
     private const string RegenerateCommand =
         $"{RegenerateVariable}=1 dotnet test tests/DeepAlign.Core.Tests -c Release --filter \"FullyQualifiedName~OrganismDriftTests\"";
-    private const string RepinCommand = "scripts/organism/repin-pinned-pair.sh";
+    private const string RepinCommand = "tests/scripts/organism/repin-pinned-pair.sh";
 
     /// <summary>The small world of the drift check (independent of other tests' worlds, so editing those does not move it).</summary>
     internal static readonly WorldOptions DriftWorld = new()

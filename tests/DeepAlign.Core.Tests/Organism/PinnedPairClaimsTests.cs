@@ -30,7 +30,7 @@ public class PinnedPairClaimsTests
         var pair = OrganismBuilder.TryLoad(dir);
         pair.Should().NotBeNull(
             $"the shipped pinned pair must match the current world, recipe and code version (key {key}); if they changed on purpose, " +
-            "bump OrganismRecipe.CodeVersion if the build's numerics changed, run scripts/organism/repin-pinned-pair.sh (builds the pair cold and " +
+            "bump OrganismRecipe.CodeVersion if the build's numerics changed, run tests/scripts/organism/repin-pinned-pair.sh (builds the pair cold and " +
             "replaces Fixtures/organism/pinned/) and regenerate the drift fixture (docs/organism.md, \"Keeping the pinned pair honest\")");
         return (world, pair!);
     }

@@ -6,7 +6,7 @@ using Xunit;
 
 namespace DeepAlign.Core.Tests.Text;
 
-/// <summary>Chat rendering against @huggingface/jinja (fixture from scripts/text/make-chat-fixtures.mjs), byte for byte.</summary>
+/// <summary>Chat rendering against @huggingface/jinja (fixture from tests/scripts/text/make-chat-fixtures.mjs), byte for byte.</summary>
 public sealed class ChatTemplateReferenceTests
 {
     private static readonly Lazy<JsonDocument> Reference = new(() => TextTestAssets.Fixture("chat-reference.json"));

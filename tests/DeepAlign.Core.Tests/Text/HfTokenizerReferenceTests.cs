@@ -4,7 +4,7 @@ using Xunit;
 
 namespace DeepAlign.Core.Tests.Text;
 
-/// <summary>Ids and decodes of the three real tokenizers against @lenml/tokenizers (fixture from scripts/text/make-tokenizer-fixtures.mjs).</summary>
+/// <summary>Ids and decodes of the three real tokenizers against @lenml/tokenizers (fixture from tests/scripts/text/make-tokenizer-fixtures.mjs).</summary>
 public sealed class HfTokenizerReferenceTests
 {
     private static readonly Lazy<JsonDocument> Reference = new(() => TextTestAssets.Fixture("tokenizer-reference.json"));

@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Training;
 
-/// <summary>The trainer on the library's real Llama implementation (scripts/training/sft_llama_reference.py).</summary>
+/// <summary>The trainer on the library's real Llama implementation (tests/scripts/training/sft_llama_reference.py).</summary>
 public sealed class LlamaTrainingTests : IDisposable
 {
     private static readonly string ModelDir = Path.Combine(AppContext.BaseDirectory, "Fixtures", "models", "llama_sharded_bias");

@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 
 namespace DeepAlign.Tests.Training;
 
-/// <summary>SFT loss, gradients and a full training run against scripts/training/sft_reference.py (PyTorch 1.13).</summary>
+/// <summary>SFT loss, gradients and a full training run against tests/scripts/training/sft_reference.py (PyTorch 1.13).</summary>
 public class SftReferenceTests
 {
     internal static readonly string Dir = Path.Combine(AppContext.BaseDirectory, "Fixtures", "training", "sft");

@@ -11,7 +11,7 @@ namespace DeepAlign.Tests.Training;
 
 /// <summary>
 /// A one-layer Llama-like toy (no RoPE; single-head causal attention; RMSNorm; gated SiLU MLP; q_proj bias) with
-/// Hugging Face parameter names, identical to the model in scripts/training/sft_reference.py. Lets the training
+/// Hugging Face parameter names, identical to the model in tests/scripts/training/sft_reference.py. Lets the training
 /// tests run without the Llama implementation.
 /// </summary>
 internal sealed class TinyLm : ICausalLanguageModel, ILinearLayerHost

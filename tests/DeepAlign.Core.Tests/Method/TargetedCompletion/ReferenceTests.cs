@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Tests.Method.TargetedCompletion;
 
 /// <summary>
-/// Every loss term's value and gradient against the independent PyTorch reference scripts/targeted/reference.py
+/// Every loss term's value and gradient against the independent PyTorch reference tests/scripts/targeted/reference.py
 /// (tiny Llama student/aligned/base folders; a mixed batch with harmful prefixes of K_pre = 3, 0 and all of h).
 /// </summary>
 public sealed class ReferenceTests

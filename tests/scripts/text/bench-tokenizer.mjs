@@ -1,12 +1,12 @@
 // Node side of the tokenizer benchmark: encodes .cache/bench/english-1mb.txt with @lenml/tokenizers and prints
-// tokens/s. Usage: node scripts/text/bench-tokenizer.mjs [llama2|llama3|qwen3 ...] (default: all three).
+// tokens/s. Usage: node tests/scripts/text/bench-tokenizer.mjs [llama2|llama3|qwen3 ...] (default: all three).
 // Cold = first encode with a fresh tokenizer (empty BPE cache); warm = median of 3 further encodes.
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const require = createRequire(path.join(root, ".cache/npm/package.json"));
 const text = readFileSync(path.join(root, ".cache/bench/english-1mb.txt"), "utf8");
 const names = process.argv.length > 2 ? process.argv.slice(2) : ["llama2", "llama3", "qwen3"];

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """PyTorch peer of `DeepAlign.Benchmarks train-throughput`: plain-SFT training steps of the same ~125M Llama
-(the eager forward of scripts/reference/bench_reference.py, no cache), loss = token-mean cross-entropy (fp32
+(the eager forward of tests/scripts/reference/bench_reference.py, no cache), loss = token-mean cross-entropy (fp32
 log-softmax) on the second half of each sequence, clip_grad_norm_(1.0), torch.optim.AdamW (no decay on norms).
 One warm-up step, then --steps timed steps. Prints one JSON line.
 
-    /usr/bin/python3 scripts/training/sft_bench_reference.py --threads 1 --seq 128 --batch 1 --steps 3
+    /usr/bin/python3 tests/scripts/training/sft_bench_reference.py --threads 1 --seq 128 --batch 1 --steps 3
 """
 import argparse, json, os, sys, time
 import torch

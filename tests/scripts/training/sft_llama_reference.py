@@ -2,8 +2,8 @@
 """SFT loss and gradients of a real tiny Llama (the models fixture llama_sharded_bias: 2 layers, GQA with one kv
 head, attention and MLP biases, sharded safetensors) against DeepAlign's trainer.
 
-Run with Debian's PyTorch 1.13:  /usr/bin/python3 scripts/training/sft_llama_reference.py
-Uses the independent Llama forward of scripts/reference/llama_reference.py (HF semantics, written without the C#
+Run with Debian's PyTorch 1.13:  /usr/bin/python3 tests/scripts/training/sft_llama_reference.py
+Uses the independent Llama forward of tests/scripts/reference/llama_reference.py (HF semantics, written without the C#
 code). Writes tests/DeepAlign.Core.Tests/Fixtures/training/sft_llama/:
   data.jsonl         pre-tokenized {"prompt_ids", "response_ids"} lines of different lengths (right padding)
   reference.json     per-step losses and grad norms of a 3-step run (micro-batch 2, accumulation 2, AdamW, clip)
@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import llama_reference as ref  # noqa: E402
 
 torch.set_num_threads(1)
-ROOT = os.path.join(HERE, "..", "..", "tests", "DeepAlign.Core.Tests", "Fixtures")
+ROOT = os.path.join(HERE, "..", "..", "..", "tests", "DeepAlign.Core.Tests", "Fixtures")
 MODEL = os.path.join(ROOT, "models", "llama_sharded_bias")
 OUT = os.path.join(ROOT, "training", "sft_llama")
 os.makedirs(OUT, exist_ok=True)

@@ -3,7 +3,7 @@
 an eager Hugging Face-style forward (RMSNorm in fp32, rotate_half RoPE, repeat_kv GQA, softmax attention, KV cache
 grown by concatenation as transformers' DynamicCache does), prefill then greedy decode. Prints one JSON line.
 
-    /usr/bin/python3 scripts/reference/bench_reference.py --threads 1 --prompt 128 --decode 64 --batch 1 --repeats 3
+    /usr/bin/python3 tests/scripts/reference/bench_reference.py --threads 1 --prompt 128 --decode 64 --batch 1 --repeats 3
 """
 import argparse
 import json

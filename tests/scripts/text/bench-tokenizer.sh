@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tokenizer encoding benchmark, C# (DeepAlign HfTokenizer) and Node (@lenml/tokenizers) in the same run.
-# Usage: scripts/text/bench-tokenizer.sh   (from anywhere; needs dotnet, node, npm)
+# Usage: tests/scripts/text/bench-tokenizer.sh   (from anywhere; needs dotnet, node, npm)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+root="$(cd "$(dirname "$0")/../../.." && pwd)"
 bash "$root/tests/fetch-test-assets.sh"
 [ -f "$root/.cache/bench/english-1mb.txt" ] || node "$root/scripts/text/make-bench-text.mjs"
 dotnet build -c Release "$root/tests/DeepAlign.Benchmarks" -v q --nologo >/dev/null

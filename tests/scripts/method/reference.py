@@ -5,7 +5,7 @@ Written from METHOD.md alone, deliberately in a different style from the C# code
 positions and vocabulary entries with Python sorting, dense masks; autograd (float64) only for gradients.
 Run with Debian's interpreter (torch 1.13):
 
-    /usr/bin/python3 scripts/method/reference.py
+    /usr/bin/python3 tests/scripts/method/reference.py
 
 It writes tests/DeepAlign.Core.Tests/Fixtures/method/reference_<name>.json. -inf scores are written as null.
 Random logits are drawn from a seeded generator; a draw is rejected (and the seed advanced) when any decision
@@ -19,7 +19,7 @@ import os
 import torch
 
 MARGIN = 1e-3
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "DeepAlign.Core.Tests", "Fixtures", "method")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "DeepAlign.Core.Tests", "Fixtures", "method")
 
 
 def log_softmax_rows(logits, vocab):

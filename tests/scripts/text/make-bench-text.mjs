@@ -1,10 +1,10 @@
 // Writes ~1 MB of deterministic pseudo-English text (Zipf-distributed words, sentences, punctuation, numbers)
-// to .cache/bench/english-1mb.txt for the tokenizer benchmark. Usage: node scripts/text/make-bench-text.mjs
+// to .cache/bench/english-1mb.txt for the tokenizer benchmark. Usage: node tests/scripts/text/make-bench-text.mjs
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const words = (`the of and to a in is it you that he was for on are with as I his they be at one have this from or had by
 not word but what some we can out other were all there when up use your how said an each she which do their time if will
 way about many then them write would like so these her long make thing see him two has look more day could go come did

@@ -3,8 +3,8 @@
 
 Run with Debian's Python (torch 1.13; neither transformers nor safetensors is installed):
 
-    /usr/bin/python3 scripts/reference/llama_reference.py            # regenerate the fixtures
-    /usr/bin/python3 scripts/reference/llama_reference.py --check DIR [--ids 1,2,3]   # logits of any folder
+    /usr/bin/python3 tests/scripts/reference/llama_reference.py            # regenerate the fixtures
+    /usr/bin/python3 tests/scripts/reference/llama_reference.py --check DIR [--ids 1,2,3]   # logits of any folder
 
 For each case it draws weights from a fixed seed, writes a Hugging Face model folder (config.json,
 generation_config.json, safetensors written by the small writer below) under
@@ -32,7 +32,7 @@ import sys
 
 import torch
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 OUT = os.path.join(ROOT, "tests", "DeepAlign.Core.Tests", "Fixtures", "models")
 
 DTYPES = {torch.float32: ("F32", 4), torch.float16: ("F16", 2), torch.bfloat16: ("BF16", 2),

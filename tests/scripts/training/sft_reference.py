@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Independent PyTorch reference for DeepAlign's SFT training loop.
 
-Run with Debian's PyTorch 1.13:  /usr/bin/python3 scripts/training/sft_reference.py
+Run with Debian's PyTorch 1.13:  /usr/bin/python3 tests/scripts/training/sft_reference.py
 Writes tests/DeepAlign.Core.Tests/Fixtures/training/sft/:
   model.safetensors   initial weights of a tiny single-layer Llama-like model (HF parameter names)
   data.jsonl          variable-length examples as {"ids": [...], "mask": [...]} (right padding needed)
@@ -27,7 +27,7 @@ import torch
 
 torch.manual_seed(1234)
 torch.set_num_threads(1)
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "DeepAlign.Core.Tests", "Fixtures", "training", "sft")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "DeepAlign.Core.Tests", "Fixtures", "training", "sft")
 os.makedirs(OUT, exist_ok=True)
 
 V, H, I = 32, 16, 24
