@@ -2,7 +2,7 @@ using DeepAlign.Models;
 using DeepAlign.Training;
 using static TorchSharp.torch;
 
-namespace DeepAlign.Method.TargetedCompletion;
+namespace DeepAlign.Method;
 
 /// <summary>
 /// Source tags and row selection shared by the targeted-completion objectives: which tokens of a micro-batch are
