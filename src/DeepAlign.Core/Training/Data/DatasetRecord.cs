@@ -4,7 +4,8 @@ namespace DeepAlign.Training.Data;
 
 /// <summary>
 /// One JSONL dataset line (DESIGN.md "Data formats"): text fields rendered through a chat template later, or
-/// pre-tokenized ids. Unknown fields are ignored.
+/// pre-tokenized ids. Unknown fields are ignored. Preference lines (docs/training.md, "DPO") add
+/// <c>chosen</c>/<c>rejected</c>.
 /// </summary>
 public sealed record DatasetRecord
 {
@@ -24,6 +25,11 @@ public sealed record DatasetRecord
     public string? HarmfulResponse { get; init; }
     /// <summary><c>safe_response</c>.</summary>
     public string? SafeResponse { get; init; }
+    /// <summary><c>chosen</c>: the preferred response of a preference pair (TRL's preference format; a conversational
+    /// <c>[{"role": "assistant", ...}]</c> is read as its content).</summary>
+    public string? Chosen { get; init; }
+    /// <summary><c>rejected</c>: the dispreferred response of a preference pair.</summary>
+    public string? Rejected { get; init; }
 
     /// <summary>Pre-tokenized <c>prompt_ids</c> (the rendered prompt including the assistant header).</summary>
     public long[]? PromptIds { get; init; }
@@ -33,6 +39,10 @@ public sealed record DatasetRecord
     public long[]? HarmfulResponseIds { get; init; }
     /// <summary>Pre-tokenized <c>safe_response_ids</c>.</summary>
     public long[]? SafeResponseIds { get; init; }
+    /// <summary>Pre-tokenized <c>chosen_ids</c> (all targets).</summary>
+    public long[]? ChosenIds { get; init; }
+    /// <summary>Pre-tokenized <c>rejected_ids</c> (all targets).</summary>
+    public long[]? RejectedIds { get; init; }
     /// <summary>Pre-tokenized whole sequence <c>ids</c>, with <see cref="Mask"/>.</summary>
     public long[]? Ids { get; init; }
     /// <summary><c>mask</c>: 1 where the token of <see cref="Ids"/> is a target, 0 elsewhere.</summary>

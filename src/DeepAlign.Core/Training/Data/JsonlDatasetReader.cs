@@ -61,7 +61,7 @@ public static class JsonlDatasetReader
                 Id = IdString(root, "id", location),
                 Category = String(root, "category", location),
                 System = String(root, "system", location),
-                Prompt = String(root, "prompt", location),
+                Prompt = root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.Array ? null : String(root, "prompt", location),
                 Messages = Messages(root, location),
                 Response = String(root, "response", location),
                 HarmfulResponse = String(root, "harmful_response", location),
@@ -73,6 +73,7 @@ public static class JsonlDatasetReader
                 Ids = Ids(root, "ids", location),
                 Mask = Mask(root, "mask", location),
             };
+            record = Preference(root, record, location);
             if (record.Mask is not null && record.Ids is null) throw new DatasetFormatException($"{location}: \"mask\" given without \"ids\".");
             if (record.Ids is not null && record.Mask is not null && record.Ids.Length != record.Mask.Length)
                 throw new DatasetFormatException($"{location}: \"mask\" has {record.Mask.Length} entries but \"ids\" has {record.Ids.Length}.");
@@ -105,21 +106,79 @@ public static class JsonlDatasetReader
     private static IReadOnlyList<ChatMessage>? Messages(JsonElement root, string location)
     {
         if (!root.TryGetProperty("messages", out var e) || e.ValueKind == JsonValueKind.Null) return null;
-        if (e.ValueKind != JsonValueKind.Array) throw new DatasetFormatException($"{location}: \"messages\" must be an array.");
+        return MessageList(e, "messages", location);
+    }
+
+    private static IReadOnlyList<ChatMessage> MessageList(JsonElement e, string key, string location)
+    {
+        if (e.ValueKind != JsonValueKind.Array) throw new DatasetFormatException($"{location}: \"{key}\" must be an array.");
         var list = new List<ChatMessage>();
         int i = 0;
         foreach (var m in e.EnumerateArray())
         {
-            if (m.ValueKind != JsonValueKind.Object) throw new DatasetFormatException($"{location}: messages[{i}] must be an object.");
-            var role = String(m, "role", $"{location}: messages[{i}]") ?? throw new DatasetFormatException($"{location}: messages[{i}] has no \"role\".");
+            if (m.ValueKind != JsonValueKind.Object) throw new DatasetFormatException($"{location}: {key}[{i}] must be an object.");
+            var role = String(m, "role", $"{location}: {key}[{i}]") ?? throw new DatasetFormatException($"{location}: {key}[{i}] has no \"role\".");
             if (role is not ("system" or "user" or "assistant"))
-                throw new DatasetFormatException($"{location}: messages[{i}] has role '{role}'; expected system, user or assistant.");
-            var content = String(m, "content", $"{location}: messages[{i}]") ?? throw new DatasetFormatException($"{location}: messages[{i}] has no \"content\".");
+                throw new DatasetFormatException($"{location}: {key}[{i}] has role '{role}'; expected system, user or assistant.");
+            var content = String(m, "content", $"{location}: {key}[{i}]") ?? throw new DatasetFormatException($"{location}: {key}[{i}] has no \"content\".");
             list.Add(new ChatMessage(role, content));
             i++;
         }
-        if (list.Count == 0) throw new DatasetFormatException($"{location}: \"messages\" is empty.");
+        if (list.Count == 0) throw new DatasetFormatException($"{location}: \"{key}\" is empty.");
         return list;
+    }
+
+    /// <summary>
+    /// The preference fields (docs/training.md, "DPO"): <c>chosen</c>/<c>rejected</c> as text or as TRL's
+    /// conversational lists, <c>chosen_ids</c>/<c>rejected_ids</c>, and a conversational <c>prompt</c> (a message list,
+    /// read as <c>messages</c>). When chosen and rejected are whole conversations (TRL's implicit prompt), their shared
+    /// messages before the last become the prompt.
+    /// </summary>
+    private static DatasetRecord Preference(JsonElement root, DatasetRecord record, string location)
+    {
+        var messages = record.Messages;
+        if (root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.Array)
+        {
+            if (messages is not null) throw new DatasetFormatException($"{location}: the line has both \"messages\" and a conversational \"prompt\"; give one.");
+            if (record.System is not null) throw new DatasetFormatException($"{location}: \"system\" cannot be combined with a conversational \"prompt\"; put the system message in the list.");
+            messages = MessageList(p, "prompt", location);
+        }
+        var (chosen, chosenPrompt) = PreferenceSide(root, "chosen", location);
+        var (rejected, rejectedPrompt) = PreferenceSide(root, "rejected", location);
+        if (chosenPrompt is not null || rejectedPrompt is not null)
+        {
+            if (messages is not null || record.Prompt is not null || record.PromptIds is not null)
+                throw new DatasetFormatException($"{location}: \"chosen\"/\"rejected\" hold whole conversations (an implicit prompt) but the line also has a prompt; give the prompt once.");
+            if (chosenPrompt is null || rejectedPrompt is null)
+                throw new DatasetFormatException($"{location}: with an implicit prompt both \"chosen\" and \"rejected\" must be conversations ending in the assistant turn.");
+            if (!chosenPrompt.SequenceEqual(rejectedPrompt))
+                throw new DatasetFormatException($"{location}: \"chosen\" and \"rejected\" must share every message before their last (the implicit prompt), but they differ.");
+            messages = chosenPrompt;
+        }
+        return record with
+        {
+            Messages = messages,
+            Chosen = chosen,
+            Rejected = rejected,
+            ChosenIds = Ids(root, "chosen_ids", location),
+            RejectedIds = Ids(root, "rejected_ids", location),
+        };
+    }
+
+    /// <summary>One side of a pair: its response text, and the conversation before it when the side is a whole conversation.</summary>
+    private static (string? Text, IReadOnlyList<ChatMessage>? Prompt) PreferenceSide(JsonElement root, string key, string location)
+    {
+        if (!root.TryGetProperty(key, out var e) || e.ValueKind == JsonValueKind.Null) return (null, null);
+        if (e.ValueKind == JsonValueKind.String) return (e.GetString(), null);
+        if (e.ValueKind != JsonValueKind.Array)
+            throw new DatasetFormatException($"{location}: \"{key}\" must be a string or a list of messages, found {e.ValueKind}.");
+        var list = MessageList(e, key, location);
+        if (list[^1].Role != "assistant")
+            throw new DatasetFormatException($"{location}: the last of \"{key}\" must be the assistant turn, found role '{list[^1].Role}'.");
+        if (list.Count == 1) return (list[0].Content, null);
+        if (list[^2].Role != "user")
+            throw new DatasetFormatException($"{location}: \"{key}\" must end with one assistant turn after the user turn, found role '{list[^2].Role}' before it.");
+        return (list[^1].Content, list.Take(list.Count - 1).ToArray());
     }
 
     private static long[]? Ids(JsonElement root, string key, string location)
