@@ -345,3 +345,62 @@ public sealed class DpoTests
         new DpoOptions().Should().BeEquivalentTo(new DpoOptions { Beta = 0.1, LossType = DpoLossType.Sigmoid, LabelSmoothing = 0, DisableDropout = true, VocabularySize = null });
     }
 }
+
+/// <summary><see cref="DpoTrainer.TrainFromFolders"/> on the DPO fixture folders (pre-tokenized lines, no tokenizer).</summary>
+public sealed class DpoTrainerTests : IDisposable
+{
+    private static readonly string Dir = Path.Combine(AppContext.BaseDirectory, "Fixtures", "dpo");
+    private readonly string _tmp = Path.Combine(Path.GetTempPath(), "deepalign-dpo-" + Guid.NewGuid().ToString("N"));
+
+    public DpoTrainerTests() => torch.set_num_threads(1);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_tmp, true); } catch (IOException) { }
+    }
+
+    private static DpoTrainerOptions Options(int steps, LoraOptions? lora = null) => new()
+    {
+        Trainer = DpoTrainer.DefaultTrainerOptions with { MaxSteps = steps, MicroBatchSize = 3, LearningRate = 1e-2, Schedule = LearningRateScheduleKind.Constant, PadTokenId = 0 },
+        Lora = lora,
+    };
+
+    private static double MaxWeightChange(string trained)
+    {
+        using var a = CausalLanguageModel.FromPretrained(Path.Combine(Dir, "reference"));
+        using var b = CausalLanguageModel.FromPretrained(trained);
+        var bw = b.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter);
+        return a.NamedParameters().Max(p => p.Parameter.sub(bw[p.Name]).abs().max().item<float>());
+    }
+
+    [Fact]
+    public void Full_fine_tuning_from_folders_starts_at_ln2_exports_and_resumes()
+    {
+        var paths = new DpoPaths(Path.Combine(Dir, "reference"), Path.Combine(Dir, "data.jsonl"), Path.Combine(_tmp, "full"));
+        var run = DpoTrainer.TrainFromFolders(paths, Options(2), CPU);
+        run.AdapterDirectory.Should().BeNull();
+        run.Training.History[0].Loss.Should().BeApproximately(Math.Log(2), 1e-6, "the reference defaults to the starting model");
+        run.Training.History[0].Terms.Keys.Should().BeEquivalentTo(DpoMetrics.All);
+        File.Exists(Path.Combine(run.OutputDirectory, "model.safetensors")).Should().BeTrue();
+        MaxWeightChange(run.OutputDirectory).Should().BeGreaterThan(1e-3);
+        var again = DpoTrainer.TrainFromFolders(paths, Options(3), CPU);
+        again.Training.ResumedFromStep.Should().Be(2);
+        again.Training.History.Should().ContainSingle().Which.Step.Should().Be(3);
+    }
+
+    [Fact]
+    public void Lora_from_folders_uses_the_adapters_disabled_reference_and_an_explicit_reference_folder_is_used()
+    {
+        var lora = new LoraOptions { Rank = 4, Alpha = 8, TargetModules = new[] { "q_proj", "v_proj" } };
+        var paths = new DpoPaths(Path.Combine(Dir, "reference"), Path.Combine(Dir, "data.jsonl"), Path.Combine(_tmp, "lora"));
+        var run = DpoTrainer.TrainFromFolders(paths, Options(2, lora), CPU);
+        run.Training.History[0].Loss.Should().BeApproximately(Math.Log(2), 1e-6);
+        File.Exists(Path.Combine(run.AdapterDirectory!, LoraApplier.AdapterWeightsFile)).Should().BeTrue();
+        MaxWeightChange(run.OutputDirectory).Should().BeGreaterThan(1e-4, "the merged adapters changed the exported weights");
+
+        var other = paths with { OutputDirectory = Path.Combine(_tmp, "other-ref"), Reference = Path.Combine(Dir, "policy") };
+        var withRef = DpoTrainer.TrainFromFolders(other, Options(1, lora), CPU);
+        withRef.Training.History[0].Loss.Should().NotBeApproximately(Math.Log(2), 1e-3, "the policy folder is a different reference");
+        withRef.Training.History[0].Terms[DpoMetrics.ChosenRewards].Should().NotBe(0);
+    }
+}
