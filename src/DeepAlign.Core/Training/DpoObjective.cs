@@ -143,7 +143,7 @@ public sealed class DpoObjective : ITrainingObjective
         {
             var h = chosenRatio.div(chosenTokens.clamp_min(Scalars.OneDouble)).sub(rejectedRatio.div(rejectedTokens.clamp_min(Scalars.OneDouble)));
             using var target = (1.0 / (2.0 * options.Beta)).ToScalar();
-            losses = h.sub(target).square();
+            losses = h.sub(target).pow(Scalars.Two); // not square(): it builds an implicit Scalar inside TorchSharp
         }
         else
         {
