@@ -16,7 +16,8 @@ namespace DeepAlign.Training;
 /// <c>sum over this micro-batch's tokens / total tokens of the accumulated batch</c> (see
 /// <see cref="ObjectiveContext.Normalize"/>); the shares add up to the exact accumulated-batch mean, whatever the
 /// split into micro-batches. Terms with different token sets (e.g. harmful targets and benign anchors) use
-/// different normalisation groups.
+/// different normalisation groups. A group may count other units than tokens: <see cref="DpoObjective"/>'s counts
+/// preference pairs (its loss is a mean over pairs).
 /// </remarks>
 public interface ITrainingObjective
 {
