@@ -46,7 +46,7 @@ internal static class SafeDecodingScoring
         var (smallest, _) = r.topk(minCommon, dim: -1, largest: false, sorted: true);
         var threshold = smallest.narrow(-1, minCommon - 1, 1);                       // r_(c), [N, 1]
         var outside = r.gt(threshold);
-        var depth = threshold.squeeze(-1).add(Scalars.One);
+        var depth = threshold.squeeze(-1).add(Scalars.One, Scalars.One);
 
         // Weights w = p_o + alpha (p_e - p_o), in log space, float64.
         var lo64 = lo.to(ScalarType.Float64);
@@ -55,7 +55,7 @@ internal static class SafeDecodingScoring
         using var floorLog = Math.Log(floor).ToScalar();
         using var minusOne = (-1.0).ToScalar();
         var inner = le64.sub(lo64).expm1().mul(alphaScalar);                         // w / p_o - 1 where p_o > 0
-        var ratioForm = lo64.add(inner.log1p()).masked_fill(inner.gt(minusOne).logical_not(), floorLog);
+        var ratioForm = lo64.add(inner.log1p(), Scalars.One).masked_fill(inner.gt(minusOne).logical_not(), floorLog);
         var directForm = le64.exp().mul(alphaScalar).log();                           // p_o = 0: w = alpha p_e
         directForm = directForm.masked_fill(directForm.gt(Scalars.NegativeInfinity).logical_not(), floorLog);
         var logWeight = where(lo64.gt(Scalars.NegativeInfinity), ratioForm, directForm);
