@@ -116,7 +116,7 @@ internal static class TrainCommand
         if (kind == AlignmentObjective.TargetedCompletion)
         {
             string baseDir = s.Parse.GetValue(BaseOption) ?? throw new ArgumentException("--objective targeted-completion needs --base DIR (the base model).");
-            TargetedCompletionTrainer.CheckSameVocabulary(s.ModelDirectory, baseDir);
+            VocabularyCheck.EnsureSameTokenMap(s.ModelDirectory, baseDir);
             baseModel = CausalLanguageModel.FromPretrained(baseDir, s.Model.Device, s.Model.DType);
             s.Owned.Add(baseModel);
         }

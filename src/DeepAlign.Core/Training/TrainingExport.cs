@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using DeepAlign.Models.Common;
 using DeepAlign.Models.Lora;
 
@@ -52,9 +53,7 @@ public static class TrainingExport
             var from = Path.Combine(source, f);
             var to = Path.Combine(destination, f);
             if (!File.Exists(from) || (File.Exists(to) && (!overwrite || f == "generation_config.json"))) continue;
-            var temp = to + ".deepalign-tmp";
-            File.Copy(from, temp, overwrite: true);
-            File.Move(temp, to, overwrite: true);
+            AtomicFile.Copy(from, to);
         }
     }
 }

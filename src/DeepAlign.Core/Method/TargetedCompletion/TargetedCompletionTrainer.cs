@@ -264,7 +264,7 @@ public static class TargetedCompletionTrainer
             throw new ArgumentException("Targeted completion needs the base model folder (BaseModel / --base).", nameof(paths));
         var dev = device ?? TorchRuntime.ResolveDevice(null);
         ConversationEncoder? encoder = File.Exists(Path.Combine(paths.AlignedModel, "tokenizer.json")) ? ConversationEncoder.FromPretrained(paths.AlignedModel) : null;
-        if (needsBase) CheckSameVocabulary(paths.AlignedModel, paths.BaseModel!);
+        if (needsBase) VocabularyCheck.EnsureSameTokenMap(paths.AlignedModel, paths.BaseModel!);
         var harmful = JsonlDatasetReader.ReadFile(paths.HarmfulData);
         var benign = JsonlDatasetReader.ReadFile(paths.BenignData);
 
@@ -289,30 +289,6 @@ public static class TargetedCompletionTrainer
         }
         TrainingExport.SaveModel(student, paths.OutputDirectory, paths.AlignedModel);
         return new TargetedCompletionRun(Path.GetFullPath(paths.OutputDirectory), adapterDir, result);
-    }
-
-    /// <summary>
-    /// Checks that two model folders share the token-to-id map (METHOD.md section 0: compare the maps, not the
-    /// vocabulary sizes). Folders without <c>tokenizer.json</c> are compared by their config's vocab_size.
-    /// </summary>
-    /// <param name="alignedDirectory">The aligned model's folder.</param>
-    /// <param name="baseDirectory">The base model's folder.</param>
-    /// <exception cref="InvalidDataException">The maps differ; the message names the first differing id.</exception>
-    public static void CheckSameVocabulary(string alignedDirectory, string baseDirectory)
-    {
-        bool a = File.Exists(Path.Combine(alignedDirectory, "tokenizer.json")), b = File.Exists(Path.Combine(baseDirectory, "tokenizer.json"));
-        if (a != b)
-            throw new InvalidDataException($"Only one of {alignedDirectory} and {baseDirectory} has a tokenizer.json; the pair must share one token-to-id map.");
-        if (!a) return;
-        var ta = HfTokenizer.FromPretrained(alignedDirectory);
-        var tb = HfTokenizer.FromPretrained(baseDirectory);
-        int n = Math.Max(ta.VocabSize, tb.VocabSize);
-        for (int id = 0; id < n; id++)
-        {
-            string? x = id < ta.VocabSize ? ta.IdToToken(id) : null, y = id < tb.VocabSize ? tb.IdToToken(id) : null;
-            if (!string.Equals(x, y, StringComparison.Ordinal))
-                throw new InvalidDataException($"The aligned ({alignedDirectory}) and base ({baseDirectory}) tokenizers differ at id {id}: '{x}' vs '{y}'; the pair must share one token-to-id map.");
-        }
     }
 
     private static void Freeze(ICausalLanguageModel model)
