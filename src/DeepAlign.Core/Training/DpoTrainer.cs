@@ -35,6 +35,9 @@ public sealed record DpoTrainerOptions
     /// </summary>
     public bool ReferenceFromDisabledAdapters { get; init; } = true;
 
+    /// <summary>When set, the number of optimiser steps is this many epochs over the pairs (the loop's MaxSteps is ignored).</summary>
+    public double? Epochs { get; init; }
+
     /// <summary>The effective loop settings.</summary>
     public TrainerOptions EffectiveTrainer => Trainer ?? DpoTrainer.DefaultTrainerOptions;
 
@@ -46,15 +49,11 @@ public sealed record DpoTrainerOptions
         Dpo.Validate();
         EffectiveTrainer.Validate();
         Lora?.Validate();
+        if (Epochs is double e && !(e > 0 && double.IsFinite(e)))
+            throw new ArgumentException($"DpoTrainerOptions.Epochs must be positive (got {e}).", nameof(Epochs));
         return this;
     }
 }
-
-/// <summary>The outcome of a folder-based DPO run.</summary>
-/// <param name="OutputDirectory">The exported Hugging Face folder.</param>
-/// <param name="AdapterDirectory">The PEFT adapter folder under LoRA, else null.</param>
-/// <param name="Training">The loop's result (history with the DPO metrics, throughput, checkpoint).</param>
-public sealed record DpoRun(string OutputDirectory, string? AdapterDirectory, TrainingResult Training);
 
 /// <summary>
 /// DPO from folders to a folder: loads the starting model (and the reference), reads preference lines, trains with
@@ -97,20 +96,22 @@ public static class DpoTrainer
     /// <param name="progress">Per-step progress (its terms carry the DPO metrics), or null.</param>
     /// <param name="cancellationToken">Cancellation (a checkpoint is written first).</param>
     /// <returns>Where the model went, and the loop's result.</returns>
-    public static DpoRun TrainFromFolders(DpoPaths paths, DpoTrainerOptions options, Device? device = null, ScalarType? dtype = null,
+    public static TrainingRun TrainFromFolders(DpoPaths paths, DpoTrainerOptions options, Device? device = null, ScalarType? dtype = null,
         ILogger? logger = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(paths);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        TrainingExport.CheckOutputDirectory(paths.OutputDirectory);
         var dev = device ?? TorchRuntime.ResolveDevice(null);
-        ConversationEncoder? encoder = File.Exists(Path.Combine(paths.Model, "tokenizer.json")) ? ConversationEncoder.FromPretrained(paths.Model) : null;
+        ConversationEncoder? encoder = File.Exists(Path.Combine(paths.Model, HfTokenizer.TokenizerFileName)) ? ConversationEncoder.FromPretrained(paths.Model) : null;
         if (paths.Reference is not null) VocabularyCheck.EnsureSameTokenMap(paths.Model, paths.Reference);
         var records = JsonlDatasetReader.ReadFile(paths.Data);
-        var trainerOptions = options.EffectiveTrainer;
-        if (trainerOptions.CheckpointDirectory is null) trainerOptions = trainerOptions with { CheckpointDirectory = Path.Combine(paths.OutputDirectory, "checkpoints") };
+        var trainerOptions = TrainingExport.WithCheckpointDefault(options.EffectiveTrainer, paths.OutputDirectory);
         var dpo = options.Dpo.VocabularySize is null && encoder is not null ? options.Dpo with { VocabularySize = encoder.VocabSize } : options.Dpo;
         var data = CreateData(records, encoder, trainerOptions.Seed);
+        if (options.Epochs is double epochs)
+            trainerOptions = trainerOptions with { MaxSteps = data.StepsFor(epochs, trainerOptions.MicroBatchSize * trainerOptions.GradientAccumulationSteps) };
 
         using var student = CausalLanguageModel.FromPretrained(paths.Model, dev, dtype);
         if (options.Lora is { } lora) LoraApplier.Apply(student, lora);
@@ -129,13 +130,7 @@ public static class DpoTrainer
         TrainingResult result;
         using (var trainer = new Trainer(student, new DpoObjective(dpo), trainerOptions, teachers, logger))
             result = trainer.Train(data, progress, cancellationToken);
-        string? adapterDir = null;
-        if (options.Lora is { } l)
-        {
-            adapterDir = Path.Combine(paths.OutputDirectory, "adapter");
-            TrainingExport.SaveAdapter(student, l, adapterDir, paths.Model);
-        }
-        TrainingExport.SaveModel(student, paths.OutputDirectory, paths.Model);
-        return new DpoRun(Path.GetFullPath(paths.OutputDirectory), adapterDir, result);
+        string? adapterDir = TrainingExport.SaveAll(student, options.Lora, paths.OutputDirectory, paths.Model);
+        return new TrainingRun(Path.GetFullPath(paths.OutputDirectory), adapterDir, result);
     }
 }
