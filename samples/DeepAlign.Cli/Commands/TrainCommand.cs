@@ -94,7 +94,7 @@ internal static class TrainCommand
     {
         var model = new Option<string>("--model", "--aligned") { Description = "Hugging Face model folder to start from (the aligned model for the pair objectives).", Required = true };
         var objective = new Option<string>("--objective") { Description = $"Training objective: {ObjectiveHelp()}.", DefaultValueFactory = _ => "sft" };
-        var data = new Option<string[]>("--data") { Description = "JSONL dataset file(s) (DESIGN.md schema or pre-tokenized prompt_ids/response_ids or ids/mask); several files are mixed by --mix. Alternatively --harmful and --benign.", AllowMultipleArgumentsPerToken = true };
+        var data = new Option<string[]>("--data") { Description = "JSONL dataset file(s) (docs/data-formats.md schema or pre-tokenized prompt_ids/response_ids or ids/mask); several files are mixed by --mix. Alternatively --harmful and --benign.", AllowMultipleArgumentsPerToken = true };
         var mix = new Option<string?>("--mix") { Description = "Mixing ratio of the --data files, e.g. 1:4 (default: equal), or harmful:benign with --harmful/--benign (default 1:4)." };
         var field = new Option<string>("--response-field") { Description = "Response to train on: response, safe_response or harmful_response.", DefaultValueFactory = _ => "response" };
         var output = new Option<string>("--output") { Description = "Output folder (model, adapter/, checkpoints/).", Required = true };
