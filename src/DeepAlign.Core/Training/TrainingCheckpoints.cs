@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using DeepAlign.Training.Data;
 using DeepAlign.Checkpoints;
+using DeepAlign.Runtime;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Training;
@@ -68,35 +69,14 @@ public static partial class TrainingCheckpoints
             TryDelete(stale);
         string final = Path.Combine(directory, $"checkpoint-{state.Step:D6}");
         string temp = Path.Combine(directory, $"{TempPrefix}{state.Step:D6}-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temp);
-        try
+        AtomicDirectory.Write(final, into =>
         {
-            TensorFile.Write(Path.Combine(temp, TrainableFile), trainable, new Dictionary<string, string> { ["format"] = "pt" });
-            TensorFile.Write(Path.Combine(temp, OptimizerFile), optimizer);
-            var statePath = Path.Combine(temp, StateFile);
-            using (var fs = new FileStream(statePath, FileMode.CreateNew, FileAccess.Write))
-            {
-                JsonSerializer.Serialize(fs, state, Json);
-                fs.Flush(flushToDisk: true);
-            }
-            BeforeCommit?.Invoke(temp);
-            if (Directory.Exists(final))
-            {
-                string old = Path.Combine(directory, $"{TempPrefix}old-{Guid.NewGuid():N}");
-                Directory.Move(final, old);
-                Directory.Move(temp, final);
-                TryDelete(old);
-            }
-            else
-            {
-                Directory.Move(temp, final);
-            }
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
+            TensorFile.Write(Path.Combine(into, TrainableFile), trainable, new Dictionary<string, string> { ["format"] = "pt" });
+            TensorFile.Write(Path.Combine(into, OptimizerFile), optimizer);
+            using var fs = new FileStream(Path.Combine(into, StateFile), FileMode.CreateNew, FileAccess.Write);
+            JsonSerializer.Serialize(fs, state, Json);
+            fs.Flush(flushToDisk: true);
+        }, temp, BeforeCommit);
         Prune(directory, keep);
         return final;
     }

@@ -5,6 +5,7 @@ using System.Text.Json;
 using DeepAlign.Data;
 using DeepAlign.Method.TargetedCompletion;
 using DeepAlign.Models;
+using DeepAlign.Runtime;
 using DeepAlign.Text;
 using DeepAlign.Training;
 using TorchSharp;
@@ -74,27 +75,20 @@ public static class RetrainedDefenses
                 MaxSequenceLength = aligned.Config.MaxPositionEmbeddings,
             },
         }.Validate();
-        string temp = Path.Combine(pair.Directory, "defenses", $".tmp-{name}-{key}-{Guid.NewGuid():N}");
-        try
+        var sw = Stopwatch.StartNew();
+        using var student = CausalLanguageModel.FromPretrained(pair.AlignedDirectory, torch.CPU);
+        var data = options.CreateData(harmful, benign, text);
+        var trainer = new TargetedCompletionTrainer(student, aligned, objective == AlignmentObjective.TargetedCompletion ? baseModel : null, options);
+        var result = trainer.Train(data, progress is null ? null : new ActionProgress<TrainingProgress>(p => progress(p.Step, p.TotalSteps, p.Loss)), cancellationToken);
+        var report = new TrainedDefenseReport(name, AlignmentObjectives.Name(objective), (int)result.Steps, sw.Elapsed.TotalSeconds,
+            result.History.Count > 0 ? result.History[0].Loss : double.NaN, result.History.Count > 0 ? result.History[^1].Loss : double.NaN,
+            harmful.Count, benign.Count, budget.Canonical());
+        // The model and its training.json appear together or not at all (a concurrent run's equal result may be replaced).
+        AtomicDirectory.Write(dir, into =>
         {
-            var sw = Stopwatch.StartNew();
-            using var student = CausalLanguageModel.FromPretrained(pair.AlignedDirectory, torch.CPU);
-            var data = options.CreateData(harmful, benign, text);
-            var trainer = new TargetedCompletionTrainer(student, aligned, objective == AlignmentObjective.TargetedCompletion ? baseModel : null, options);
-            var result = trainer.Train(data, progress is null ? null : new ActionProgress<TrainingProgress>(p => progress(p.Step, p.TotalSteps, p.Loss)), cancellationToken);
-            TrainingExport.SaveModel(student, temp, pair.AlignedDirectory);
-            var report = new TrainedDefenseReport(name, AlignmentObjectives.Name(objective), (int)result.Steps, sw.Elapsed.TotalSeconds,
-                result.History.Count > 0 ? result.History[0].Loss : double.NaN, result.History.Count > 0 ? result.History[^1].Loss : double.NaN,
-                harmful.Count, benign.Count, budget.Canonical());
-            File.WriteAllText(Path.Combine(temp, "training.json"), JsonSerializer.Serialize(report));
-            try { Directory.Move(temp, dir); }
-            catch (IOException) when (File.Exists(reportFile)) { Directory.Delete(temp, true); } // another run won the race
-            return new TrainedDefense(dir, report, false);
-        }
-        catch
-        {
-            if (Directory.Exists(temp)) Directory.Delete(temp, true);
-            throw;
-        }
+            TrainingExport.SaveModel(student, into, pair.AlignedDirectory);
+            File.WriteAllText(Path.Combine(into, "training.json"), JsonSerializer.Serialize(report));
+        });
+        return new TrainedDefense(dir, report, false);
     }
 }
