@@ -184,11 +184,15 @@ internal static class TrainCommand
                 if (pc < 1) throw new ArgumentException($"--probe must be >= 1 (got {pc}).");
             }
             bool useLora = parse.GetValue(lora);
+            if (File.Exists(outDir))
+                throw new ArgumentException($"--output '{outDir}' is an existing file; give a folder (it is created if missing).");
 
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
             var dt = CausalLanguageModel.ParseDType(parse.GetValue(dtype));
             using var student = CausalLanguageModel.FromPretrained(modelDir, dev, dt);
-            ConversationEncoder? encoder = File.Exists(Path.Combine(modelDir, "tokenizer.json")) ? ConversationEncoder.FromPretrained(modelDir) : null;
+            // Pre-tokenized data needs no chat template: without one the encoder stays null, and only text lines fail (naming the line).
+            var studentTokenizer = File.Exists(Path.Combine(modelDir, "tokenizer.json")) ? HfTokenizer.FromPretrained(modelDir) : null;
+            ConversationEncoder? encoder = studentTokenizer is { ChatTemplate: not null } ? ConversationEncoder.For(studentTokenizer) : null;
             TrainingData trainingData;
             int firstCount;
             IReadOnlyList<double>? probedNorms = null;

@@ -44,6 +44,19 @@ public static class HfConfigFiles
         return config;
     }
 
+    /// <summary>
+    /// Checks a config read from <paramref name="path"/> as model construction would (bounds, finite numbers,
+    /// overflow-checked sizes, supported options), without building anything.
+    /// </summary>
+    /// <param name="config">The configuration.</param>
+    /// <param name="path">The file it came from (named in the error).</param>
+    /// <exception cref="ModelConfigException">A value is out of bounds or unsupported (the message names the file and key).</exception>
+    public static void ValidateModelConfig(CausalLMConfig config, string path)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ConfigValidation.ValidateFile(config, config.ModelType, path);
+    }
+
     /// <summary>Writes a <c>config.json</c> file atomically.</summary>
     /// <param name="path">The file, or a model folder to write it into.</param>
     /// <param name="config">The configuration.</param>

@@ -195,7 +195,7 @@ public sealed class Trainer : IDisposable
         long realTokens = 0;
         for (int i = 0; i < o.GradientAccumulationSteps; i++)
         {
-            var batch = BatchCollator.Collate(data.Next(o.MicroBatchSize), PadTokenId, _model.Device, o.MaxSequenceLength);
+            var batch = BatchCollator.Collate(TrainingInputGuard.Check(data.Next(o.MicroBatchSize), _model.VocabSize), PadTokenId, _model.Device, o.MaxSequenceLength);
             batches.Add(batch);
             totals.Add(_objective.CountTokens(batch));
             realTokens += batch.TokenCount;
@@ -262,7 +262,7 @@ public sealed class Trainer : IDisposable
             var totals = new TokenCounts();
             foreach (var c in chunks)
             {
-                using var b = BatchCollator.Collate(c, PadTokenId, _model.Device, Options.MaxSequenceLength);
+                using var b = BatchCollator.Collate(TrainingInputGuard.Check(c, _model.VocabSize), PadTokenId, _model.Device, Options.MaxSequenceLength);
                 totals.Add(_objective.CountTokens(b));
             }
             double loss = 0;
@@ -270,7 +270,7 @@ public sealed class Trainer : IDisposable
             for (int i = 0; i < chunks.Count; i++)
             {
                 using var scope = NewDisposeScope();
-                using var b = BatchCollator.Collate(chunks[i], PadTokenId, _model.Device, Options.MaxSequenceLength);
+                using var b = BatchCollator.Collate(TrainingInputGuard.Check(chunks[i], _model.VocabSize), PadTokenId, _model.Device, Options.MaxSequenceLength);
                 var output = _objective.Compute(b, new ObjectiveContext
                 {
                     Student = _model, Teachers = _teachers, Totals = totals, Step = _step, MicroBatch = i,
