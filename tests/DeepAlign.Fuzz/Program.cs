@@ -24,10 +24,12 @@ internal static class Program
         {
             case "afl":
             {
-                var target = Targets.Get(args[1]);
+                // No instrumented code may run before SharpFuzz sets up AFL's shared memory: resolve the target inside.
+                var name = args[1];
                 var dir = Directory.CreateTempSubdirectory("deepalign-afl-").FullName;
                 Fuzzer.OutOfProcess.Run(stream =>
                 {
+                    var target = Targets.Get(name);
                     using var ms = new MemoryStream();
                     stream.CopyTo(ms);
                     try { target.Run(ms.ToArray(), dir); }
