@@ -70,11 +70,7 @@ internal static class AttackCommand
                 : ScorerDefense.ForModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath)), target, text.VocabSize);
             var result = evaluator.Evaluate(defense);
             var report = EvaluationReport.Create(new[] { new SeedRun(options.Seed, new[] { result }) });
-            if (parse.GetValue(output) is { } outPath)
-            {
-                File.WriteAllText(outPath + ".tmp", report.ToJson());
-                File.Move(outPath + ".tmp", outPath, overwrite: true);
-            }
+            if (parse.GetValue(output) is { } outPath) AtomicFile.WriteAllText(outPath, report.ToJson());
             Console.WriteLine(parse.GetValue(json) ? report.ToJson() : report.ToMarkdown());
             return ExitCodes.Success;
         }));

@@ -91,14 +91,7 @@ internal static class DecodeCommand
     {
         var tokenizer = GenerationArguments.TryLoadTokenizer(alignedPath);
         var other = GenerationArguments.TryLoadTokenizer(basePath);
-        if (tokenizer is not null && other is not null)
-        {
-            var a = tokenizer.GetVocabulary();
-            var b = other.GetVocabulary();
-            if (a.Count != b.Count || a.Any(kv => !b.TryGetValue(kv.Key, out var id) || id != kv.Value))
-                throw new InvalidDataException(
-                    $"The tokenizers of '{alignedPath}' and '{basePath}' map tokens to different ids; contrastive decoding needs one shared tokenizer.");
-        }
+        if (tokenizer is not null && other is not null) VocabularyCheck.EnsureSameTokenMap(tokenizer, other, alignedPath, basePath);
         return tokenizer ?? other;
     }
 

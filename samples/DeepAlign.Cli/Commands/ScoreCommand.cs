@@ -51,9 +51,7 @@ internal static class ScoreCommand
                 text.Append(node.ToJsonString()).Append('\n');
             }
             string outputPath = parse.GetValue(output)!;
-            string temp = outputPath + ".tmp";
-            File.WriteAllText(temp, text.ToString());
-            File.Move(temp, outputPath, overwrite: true);
+            AtomicFile.WriteAllText(outputPath, text.ToString());
             Console.Error.WriteLine($"scored {lines.Count} line(s) -> {outputPath}");
             return ExitCodes.Success;
         }));

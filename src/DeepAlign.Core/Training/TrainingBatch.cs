@@ -35,6 +35,13 @@ public sealed class TrainingBatch : IDisposable
     /// <summary>The examples the rows were built from, in row order (source tag, prompt length, K_pre, location).</summary>
     public required IReadOnlyList<TrainingExample> Examples { get; init; }
 
+    /// <summary>
+    /// Number of preference pairs in the batch, 0 for single sequences. When positive, the batch has
+    /// 2 x <see cref="PreferencePairs"/> rows: rows <c>0..n-1</c> are the chosen sequences and rows <c>n..2n-1</c> the
+    /// rejected ones, pair i being rows <c>i</c> and <c>n + i</c> (the layout of TRL's concatenated forward).
+    /// </summary>
+    public int PreferencePairs { get; init; }
+
     /// <summary>Number of rows.</summary>
     public int Size => Examples.Count;
 

@@ -96,19 +96,8 @@ public sealed class RankAssistedForcer : ITokenForcer
 
     private float[][] BaseLogProbabilities(IReadOnlyList<ForcingRow> rows, int vocab)
     {
-        var contexts = rows.Select(r => r.Request.PromptIds.Concat(r.Request.ForcedPrefixIds).Concat(r.GeneratedIds).ToArray()).ToArray();
-        int length = contexts.Max(c => c.Length);
-        var ids = new long[rows.Count * length];
-        var mask = new long[rows.Count * length];
-        for (int b = 0; b < rows.Count; b++)
-        {
-            int pad = length - contexts[b].Length;
-            for (int t = 0; t < length; t++)
-            {
-                ids[b * length + t] = t < pad ? _padId : contexts[b][t - pad];
-                mask[b * length + t] = t < pad ? 0 : 1;
-            }
-        }
+        var contexts = rows.Select(r => (IReadOnlyList<long>)r.Request.PromptIds.Concat(r.Request.ForcedPrefixIds).Concat(r.GeneratedIds).ToArray()).ToArray();
+        var (ids, mask, length) = LeftPadding.Build(contexts, _padId);
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var device = _base.Device;

@@ -1,6 +1,7 @@
 using DeepAlign.Runtime;
 using DeepAlign.Training;
 using TorchSharp;
+using DeepAlign.Method;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;
@@ -22,10 +23,10 @@ namespace DeepAlign.Method.TargetedCompletion;
 public sealed class TargetedCompletionObjective : ITrainingObjective
 {
     /// <summary>Name of the frozen aligned model in the teachers (pi_a; the student starts from a copy of it).</summary>
-    public const string AlignedTeacher = "aligned";
+    public const string AlignedTeacher = TeacherNames.Aligned;
 
     /// <summary>Name of the frozen base model in the teachers (pi_b).</summary>
-    public const string BaseTeacher = "base";
+    public const string BaseTeacher = TeacherNames.Base;
 
     /// <summary>Creates the objective.</summary>
     /// <param name="options">Options (validated here); null for the defaults.</param>

@@ -1,15 +1,5 @@
 namespace DeepAlign.Method.TargetedCompletion;
 
-/// <summary>What the utility anchor on benign data measures (METHOD.md section 3).</summary>
-public enum UtilityAnchor
-{
-    /// <summary>KL(pi_a || pi_theta) per benign target token: stay where the aligned model was (default; METHOD.md).</summary>
-    AlignedKl,
-
-    /// <summary>Cross-entropy of the benign responses y' (the METHOD.md option; needs no aligned forward on benign rows).</summary>
-    CrossEntropy,
-}
-
 /// <summary>
 /// Every term, weight and default of the targeted-completion objective (METHOD.md section 3). Immutable; call
 /// <see cref="Validate"/> (the objective and the trainer do). Each property says where its default comes from: the
