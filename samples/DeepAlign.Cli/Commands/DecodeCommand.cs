@@ -31,7 +31,7 @@ internal static class DecodeCommand
         var beta = new Option<double>("--beta") { Description = "beta_cd of the plausibility set (0 disables the cut).", DefaultValueFactory = _ => 0.1 };
         var shared = new GenerationArguments();
         var trace = new Option<bool>("--trace") { Description = "Report alpha_j, U_j, KL(a||b) and the chosen token's probabilities per step." };
-        var command = new Command("decode", "Contrastive decoding between an aligned and a base model (METHOD.md section 2).")
+        var command = new Command("decode", "Contrastive decoding between an aligned and a base model (docs/method.md section 2).")
         {
             baseDir, alignedDir, rule, schedule, alpha, alpha0, rampLength, beta, trace,
         };

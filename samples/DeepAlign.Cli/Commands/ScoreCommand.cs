@@ -14,7 +14,7 @@ namespace DeepAlign.Cli.Commands;
 /// <summary>
 /// <c>deepalign score --model DIR --input F --output F [--dtype] [--device]</c>: for each input line <c>{"ids": [...]}</c>
 /// (or a dataset line, rendered with the model's chat template: prompt with the generation prompt, then the
-/// response tokenized separately plus the end-of-turn token, METHOD.md section 0) writes
+/// response tokenized separately plus the end-of-turn token, docs/method.md section 0) writes
 /// <c>{"ids": [...], "logprobs": [null, ...]}</c> with logprobs[i] = log p(ids[i] | ids[&lt;i]) (float32 log-softmax).
 /// </summary>
 internal static class ScoreCommand

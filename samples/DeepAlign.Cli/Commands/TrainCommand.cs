@@ -38,6 +38,13 @@ internal static class TrainCommand
     private static readonly Option<int?> Probe = new("--probe") { Description = "targeted-completion: run the gradient signal probe on the aligned model over the first N harmful lines (prompt + harmful_response, teacher forcing) before training, weight the penalty with its norms and write them to OUTPUT/probe-norms.json (reusable with --probe-norms). Not with --probe-norms." };
     private static readonly Option<double> NoPrefix = new("--p0") { Description = "Probability of no harmful prefix in a safety-recovery context.", DefaultValueFactory = _ => 0.5 };
     private static readonly Option<int> KMax = new("--k-max") { Description = "Longest harmful prefix K_max of a safety-recovery context.", DefaultValueFactory = _ => 100 };
+    private static readonly Option<double> Beta = new("--beta") { Description = "dpo: beta, the strength of the implicit KL penalty (TRL default 0.1).", DefaultValueFactory = _ => 0.1 };
+    private static readonly Option<string> LossType = new("--loss-type") { Description = "dpo: sigmoid (DPO, with --label-smoothing: conservative DPO) or ipo.", DefaultValueFactory = _ => "sigmoid" };
+    private static readonly Option<double> LabelSmoothing = new("--label-smoothing") { Description = "dpo: label smoothing in [0, 0.5) (conservative DPO; sigmoid only).", DefaultValueFactory = _ => 0.0 };
+    private static readonly Option<string?> Reference = new("--ref") { Description = "dpo: reference model folder (default: the starting model; under --lora, the student with its adapters disabled)." };
+
+    /// <summary>The command-line name of DPO (not an <see cref="AlignmentObjective"/>: it trains on preference pairs, not on harmful triples).</summary>
+    internal const string Dpo = "dpo";
 
     /// <summary>The objectives on the command line, with a one-line description each.</summary>
     internal static readonly (AlignmentObjective Objective, string Description)[] Objectives =
@@ -47,6 +54,10 @@ internal static class TrainCommand
         (AlignmentObjective.Augmentation, "Qi et al.'s safety-recovery data augmentation (Eq. 2)"),
         (AlignmentObjective.Constrained, "Qi et al.'s token-wise constrained objective (Eq. 3) against the initial model; AdamW beta1 0.5 by default"),
     ];
+
+    private static string ObjectiveHelp() =>
+        string.Join(", ", Objectives.Select(o => $"{AlignmentObjectives.Name(o.Objective)} ({o.Description})"))
+        + $", {Dpo} (direct preference optimisation on preference pairs: --data F with chosen/rejected or harmful lines; --beta, --loss-type, --label-smoothing, --ref; lr default 1e-6 full, 1e-4 LoRA)";
 
     /// <summary>The method's options from the command line.</summary>
     internal static TargetedCompletionOptions MethodOptions(ParseResult parse) => new TargetedCompletionOptions
@@ -66,11 +77,24 @@ internal static class TrainCommand
         MaxPrefixLength = parse.GetValue(KMax),
     }.Validate();
 
+    /// <summary>DPO's options from the command line.</summary>
+    internal static DpoOptions DpoSettings(ParseResult parse) => new DpoOptions
+    {
+        Beta = parse.GetValue(Beta),
+        LossType = parse.GetValue(LossType) switch
+        {
+            "sigmoid" => DpoLossType.Sigmoid,
+            "ipo" => DpoLossType.Ipo,
+            var t => throw new ArgumentException($"--loss-type '{t}': use sigmoid or ipo."),
+        },
+        LabelSmoothing = parse.GetValue(LabelSmoothing),
+    }.Validate();
+
     public static Command Create()
     {
         var model = new Option<string>("--model", "--aligned") { Description = "Hugging Face model folder to start from (the aligned model for the pair objectives).", Required = true };
-        var objective = new Option<string>("--objective") { Description = $"Training objective: {string.Join(", ", Objectives.Select(o => $"{AlignmentObjectives.Name(o.Objective)} ({o.Description})"))}.", DefaultValueFactory = _ => "sft" };
-        var data = new Option<string[]>("--data") { Description = "JSONL dataset file(s) (DESIGN.md schema or pre-tokenized prompt_ids/response_ids or ids/mask); several files are mixed by --mix. Alternatively --harmful and --benign.", AllowMultipleArgumentsPerToken = true };
+        var objective = new Option<string>("--objective") { Description = $"Training objective: {ObjectiveHelp()}.", DefaultValueFactory = _ => "sft" };
+        var data = new Option<string[]>("--data") { Description = "JSONL dataset file(s) (docs/data-formats.md schema or pre-tokenized prompt_ids/response_ids or ids/mask); several files are mixed by --mix. Alternatively --harmful and --benign.", AllowMultipleArgumentsPerToken = true };
         var mix = new Option<string?>("--mix") { Description = "Mixing ratio of the --data files, e.g. 1:4 (default: equal), or harmful:benign with --harmful/--benign (default 1:4)." };
         var field = new Option<string>("--response-field") { Description = "Response to train on: response, safe_response or harmful_response.", DefaultValueFactory = _ => "response" };
         var output = new Option<string>("--output") { Description = "Output folder (model, adapter/, checkpoints/).", Required = true };
@@ -99,10 +123,13 @@ internal static class TrainCommand
             model, objective, data, mix, field, output, steps, epochs, batch, accum, lr, warmup, wd, beta1, clip, maxLen, seed,
             lora, rank, alpha, dropout, targets, ckEvery, device, dtype, json,
             BaseOption, HarmfulOption, BenignOption, LambdaKd, LambdaPen, LambdaUtil, Utility, GMax, ProbeNorms, Probe, NoPrefix, KMax,
+            Beta, LossType, LabelSmoothing, Reference,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
-            var kind = AlignmentObjectives.Parse(parse.GetValue(objective)!);
+            string objectiveName = parse.GetValue(objective)!.Trim();
+            bool dpo = string.Equals(objectiveName, Dpo, StringComparison.OrdinalIgnoreCase);
+            var kind = dpo ? AlignmentObjective.Sft : AlignmentObjectives.Parse(objectiveName);
             string modelDir = parse.GetValue(model)!, outDir = parse.GetValue(output)!;
             var files = parse.GetValue(data) ?? Array.Empty<string>();
             string? harmfulFile = parse.GetValue(HarmfulOption), benignFile = parse.GetValue(BenignOption);
@@ -110,6 +137,9 @@ internal static class TrainCommand
             if (pairData && (harmfulFile is null || benignFile is null)) throw new ArgumentException("--harmful and --benign go together.");
             if (pairData && files.Length > 0) throw new ArgumentException("Give either --data or --harmful/--benign, not both.");
             if (!pairData && files.Length == 0) throw new ArgumentException("Give the training data: --data F [G ...], or --harmful F --benign G.");
+            if (dpo && (pairData || files.Length != 1))
+                throw new ArgumentException("--objective dpo trains on one preference file: give --data F (lines with chosen/rejected, or harmful lines with safe_response/harmful_response).");
+            if (!dpo && parse.GetValue(Reference) is not null) throw new ArgumentException("--ref is for --objective dpo.");
             if (!pairData && kind != AlignmentObjective.Sft)
                 throw new ArgumentException($"--objective {AlignmentObjectives.Name(kind)} trains on harmful triples and benign pairs: give --harmful F --benign G.");
             if (parse.GetValue(Probe) is not null && parse.GetValue(ProbeNorms) is not null)
@@ -125,10 +155,11 @@ internal static class TrainCommand
             var loop = new TrainerOptions
             {
                 MaxSteps = parse.GetValue(steps) ?? 1, MicroBatchSize = parse.GetValue(batch), GradientAccumulationSteps = parse.GetValue(accum),
-                LearningRate = parse.GetValue(lr) ?? (useLora ? 1e-4 : 2e-5), WarmupSteps = parse.GetValue(warmup),
+                LearningRate = parse.GetValue(lr) ?? (useLora ? 1e-4 : dpo ? DpoTrainer.DefaultTrainerOptions.LearningRate : 2e-5), WarmupSteps = parse.GetValue(warmup),
                 WeightDecay = parse.GetValue(wd), Beta1 = parse.GetValue(beta1) ?? TargetedCompletionTrainerOptions.DefaultTrainerOptions(kind).Beta1,
                 MaxGradNorm = clipNorm > 0 ? clipNorm : null, MaxSequenceLength = parse.GetValue(maxLen), Seed = parse.GetValue(seed),
                 CheckpointDirectory = Path.Combine(outDir, "checkpoints"), CheckpointEvery = parse.GetValue(ckEvery),
+                Schedule = dpo ? DpoTrainer.DefaultTrainerOptions.Schedule : new TrainerOptions().Schedule,
             };
             double? epochCount = parse.GetValue(steps) is null ? parse.GetValue(epochs) ?? 1.0 : null;
             LoraOptions? loraOptions = useLora ? new LoraOptions
@@ -140,14 +171,18 @@ internal static class TrainCommand
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
             var dt = CausalLanguageModel.ParseDType(parse.GetValue(dtype));
             bool jsonOut = parse.GetValue(json), plain = jsonOut || Console.IsOutputRedirected;
-            string name = AlignmentObjectives.Name(kind);
+            string name = dpo ? Dpo : AlignmentObjectives.Name(kind);
 
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             try
             {
-                var run = WithProgress(plain, name, (progress, probeProgress) => pairData
+                var run = WithProgress(plain, name, (progress, probeProgress) => dpo
+                    ? DpoTrainer.TrainFromFolders(new DpoPaths(modelDir, files[0], outDir, parse.GetValue(Reference)),
+                        new DpoTrainerOptions { Dpo = DpoSettings(parse), Trainer = loop, Lora = loraOptions, Epochs = epochCount },
+                        dev, dt, null, progress, cts.Token)
+                    : pairData
                     ? TargetedCompletionTrainer.TrainFromFolders(
                         new TargetedCompletionPaths(modelDir, parse.GetValue(BaseOption), harmfulFile!, benignFile!, outDir),
                         new TargetedCompletionTrainerOptions

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace DeepAlign.Configuration;
 
 /// <summary>Reads a JSON number or array of numbers as a list (HF writes <c>eos_token_id</c> both ways).</summary>
-public sealed class IntOrIntListConverter : JsonConverter<IReadOnlyList<int>?>
+internal sealed class IntOrIntListConverter : JsonConverter<IReadOnlyList<int>?>
 {
     /// <inheritdoc />
     public override IReadOnlyList<int>? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)

@@ -5,7 +5,7 @@ namespace DeepAlign.Generation;
 /// new tokens, stopping on the model's end-of-sequence ids.
 /// </summary>
 /// <remarks>
-/// Sampling processes the scores in the order of METHOD.md section 2 (and Hugging Face): temperature, then
+/// Sampling processes the scores in the order of docs/method.md section 2 (and Hugging Face): temperature, then
 /// top-k, then top-p, then one draw from the resulting distribution (see <see cref="LogitsProcessing"/> and
 /// <see cref="TokenSampler"/>). Greedy decoding takes the argmax of the raw scores (first index on ties) and
 /// ignores temperature, top-k and top-p.

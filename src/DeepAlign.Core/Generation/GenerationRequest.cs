@@ -1,7 +1,7 @@
 namespace DeepAlign.Generation;
 
 /// <summary>
-/// One sequence to generate: the prompt ids (rendered chat template, METHOD.md section 0) and an optional
+/// One sequence to generate: the prompt ids (rendered chat template, docs/method.md section 0) and an optional
 /// response prefix the model is forced to emit first (prefilling); the model then continues on its own.
 /// </summary>
 /// <remarks>

@@ -9,7 +9,7 @@ namespace DeepAlign.Generation;
 /// </param>
 public sealed record TextGenerationRequest(string Prompt)
 {
-    /// <summary>Response text forced before the model continues (prefilling); tokenized separately, without BOS (METHOD.md section 0).</summary>
+    /// <summary>Response text forced before the model continues (prefilling); tokenized separately, without BOS (docs/method.md section 0).</summary>
     public string? ResponsePrefix { get; init; }
 
     /// <summary>Seed of this row's sampling draws; null derives one from <see cref="GenerationOptions.Seed"/> and the row index.</summary>

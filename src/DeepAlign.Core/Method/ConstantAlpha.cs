@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 
 namespace DeepAlign.Method;
 
-/// <summary>Constant contrast strength alpha_j = <see cref="Alpha"/> (METHOD.md section 2).</summary>
-/// <param name="Alpha">The constant; default 1.0 (METHOD.md; our choice, the paper's summary gives no value). Must be finite and &gt;= 0.</param>
+/// <summary>Constant contrast strength alpha_j = <see cref="Alpha"/> (docs/method.md section 2).</summary>
+/// <param name="Alpha">The constant; default 1.0 (docs/method.md; our choice, the paper's summary gives no value). Must be finite and &gt;= 0.</param>
 public sealed record ConstantAlpha(double Alpha = 1.0) : IAlphaSchedule
 {
     /// <inheritdoc/>

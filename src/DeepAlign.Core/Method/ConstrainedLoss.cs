@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method;
 
 /// <summary>
-/// Qi et al.'s token-wise constrained objective (their Eq. 3; METHOD.md section 4):
+/// Qi et al.'s token-wise constrained objective (their Eq. 3; docs/method.md section 4):
 /// loss_j = (2 / beta_j) softplus(beta_j (log pi_ref(y_j) - log pi_theta(y_j))), whose gradient is
 /// -2 sigmoid(beta_j (log pi_ref - log pi_theta)) grad log pi_theta(y_j).
 /// </summary>

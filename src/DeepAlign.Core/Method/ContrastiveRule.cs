@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace DeepAlign.Method;
 
-/// <summary>The token-scoring rule of contrastive decoding (METHOD.md section 2).</summary>
+/// <summary>The token-scoring rule of contrastive decoding (docs/method.md section 2).</summary>
 public enum ContrastiveRule
 {
     /// <summary>s(v) = l_a(v) + alpha (l_a(v) - l_b(v)): push away from everything the base prefers more.</summary>

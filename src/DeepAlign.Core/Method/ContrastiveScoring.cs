@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method;
 
 /// <summary>
-/// Contrastive token scores of METHOD.md section 2 over float32 log-probabilities of the aligned (expert) and base
+/// Contrastive token scores of docs/method.md section 2 over float32 log-probabilities of the aligned (expert) and base
 /// (amateur) models, <c>[N, V]</c>, computed without gradient on the aligned input's device.
 /// </summary>
 public static class ContrastiveScoring

@@ -5,22 +5,22 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method;
 
 /// <summary>
-/// Options of contrastive scoring (METHOD.md section 2). The contrastive decoder and the hybrid teacher read them.
+/// Options of contrastive scoring (docs/method.md section 2). The contrastive decoder and the hybrid teacher read them.
 /// </summary>
 public sealed record ContrastiveScoringOptions
 {
-    /// <summary>Scoring rule; default <see cref="ContrastiveRule.Full"/> (METHOD.md; our choice).</summary>
+    /// <summary>Scoring rule; default <see cref="ContrastiveRule.Full"/> (docs/method.md; our choice).</summary>
     public ContrastiveRule Rule { get; init; } = ContrastiveRule.Full;
 
     /// <summary>
     /// beta_cd of the adaptive plausibility set P_j = { v : p_a(v) &gt;= beta_cd * max_u p_a(u) }; tokens outside get
-    /// score -inf. Default 0.1 (METHOD.md; our choice, after Li et al.'s contrastive decoding). 0 disables the cut.
+    /// score -inf. Default 0.1 (docs/method.md; our choice, after Li et al.'s contrastive decoding). 0 disables the cut.
     /// Must be in [0, 1].
     /// </summary>
     public double PlausibilityBeta { get; init; } = 0.1;
 
     /// <summary>
-    /// Schedule of alpha_j; default <see cref="ConstantAlpha"/> with alpha = 1.0 (METHOD.md; our choice). The built-in
+    /// Schedule of alpha_j; default <see cref="ConstantAlpha"/> with alpha = 1.0 (docs/method.md; our choice). The built-in
     /// schedules are validated by <see cref="Validate"/>; a user-supplied <see cref="IAlphaSchedule"/> validates itself.
     /// </summary>
     public IAlphaSchedule Alpha { get; init; } = new ConstantAlpha();

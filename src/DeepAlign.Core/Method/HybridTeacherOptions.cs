@@ -4,22 +4,22 @@ using static TorchSharp.torch;
 
 namespace DeepAlign.Method;
 
-/// <summary>Options of the hybrid teacher q_j of targeted completion (METHOD.md section 3).</summary>
+/// <summary>Options of the hybrid teacher q_j of targeted completion (docs/method.md section 3).</summary>
 public sealed record HybridTeacherOptions
 {
     /// <summary>
-    /// g_max: the mixing weight is g_j = g_max * U_j. Default 0.5 (METHOD.md; our choice, the paper's summary gives
+    /// g_max: the mixing weight is g_j = g_max * U_j. Default 0.5 (docs/method.md; our choice, the paper's summary gives
     /// no value). In [0, 1].
     /// </summary>
     public double MaxMix { get; init; } = 0.5;
 
     /// <summary>
-    /// When set, a constant mixing weight g used at every position instead of g_max * U_j (METHOD.md option).
+    /// When set, a constant mixing weight g used at every position instead of g_max * U_j (docs/method.md option).
     /// Default null (incompleteness-driven). In [0, 1].
     /// </summary>
     public double? ConstantMix { get; init; }
 
-    /// <summary>alpha of the "full" contrastive rule inside the teacher; default 1.0 (METHOD.md; our choice). Finite, &gt;= 0.</summary>
+    /// <summary>alpha of the "full" contrastive rule inside the teacher; default 1.0 (docs/method.md; our choice). Finite, &gt;= 0.</summary>
     public double TeacherAlpha { get; init; } = 1.0;
 
     /// <summary>beta_cd of the plausibility set P_j inside the teacher; default 0.1 (as for decoding; our choice). In [0, 1].</summary>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method;
 
 /// <summary>
-/// A schedule for the contrast strength alpha_j of contrastive decoding (METHOD.md section 2), evaluated per row
+/// A schedule for the contrast strength alpha_j of contrastive decoding (docs/method.md section 2), evaluated per row
 /// at each step. Implement it to supply your own schedule; the built-in ones are <see cref="ConstantAlpha"/>,
 /// <see cref="LinearRampAlpha"/> and <see cref="IncompletenessDrivenAlpha"/>.
 /// </summary>

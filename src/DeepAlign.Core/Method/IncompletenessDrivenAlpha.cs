@@ -6,9 +6,9 @@ namespace DeepAlign.Method;
 
 /// <summary>
 /// Incompleteness-driven strength alpha_j = AlphaMax * U_j, with U_j computed from this step's two distributions
-/// (no look-ahead; METHOD.md section 2): contrast where the aligned model left the base's preferences in place.
+/// (no look-ahead; docs/method.md section 2): contrast where the aligned model left the base's preferences in place.
 /// </summary>
-/// <param name="AlphaMax">alpha at U_j = 1; default 2.0 (METHOD.md; our choice). Finite, &gt;= 0.</param>
+/// <param name="AlphaMax">alpha at U_j = 1; default 2.0 (docs/method.md; our choice). Finite, &gt;= 0.</param>
 public sealed record IncompletenessDrivenAlpha(double AlphaMax = 2.0) : IAlphaSchedule
 {
     /// <inheritdoc/>

@@ -6,11 +6,11 @@ namespace DeepAlign.Method;
 
 /// <summary>
 /// Linear ramp over the response position: alpha_j = Alpha0 + (AlphaMax - Alpha0) * min(1, (j - 1) / RampLength)
-/// (METHOD.md section 2): weak contrast on the first tokens, strong later where alignment is most incomplete.
+/// (docs/method.md section 2): weak contrast on the first tokens, strong later where alignment is most incomplete.
 /// </summary>
-/// <param name="Alpha0">alpha at j = 1; default 0.5 (METHOD.md; our choice). Finite, &gt;= 0.</param>
-/// <param name="AlphaMax">alpha from j = RampLength + 1 on; default 2.0 (METHOD.md; our choice). Finite, &gt;= 0.</param>
-/// <param name="RampLength">T_ramp, positions over which alpha rises; default 32 (METHOD.md; our choice). &gt;= 1.</param>
+/// <param name="Alpha0">alpha at j = 1; default 0.5 (docs/method.md; our choice). Finite, &gt;= 0.</param>
+/// <param name="AlphaMax">alpha from j = RampLength + 1 on; default 2.0 (docs/method.md; our choice). Finite, &gt;= 0.</param>
+/// <param name="RampLength">T_ramp, positions over which alpha rises; default 32 (docs/method.md; our choice). &gt;= 1.</param>
 public sealed record LinearRampAlpha(double Alpha0 = 0.5, double AlphaMax = 2.0, int RampLength = 32) : IAlphaSchedule
 {
     /// <inheritdoc/>

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method;
 
 /// <summary>
-/// All per-position quantities of the incompleteness profile (METHOD.md section 1) for a batch of positions,
+/// All per-position quantities of the incompleteness profile (docs/method.md section 1) for a batch of positions,
 /// as produced by <see cref="PositionStatistics.Compute"/>. Per-position tensors have the leading shape of the
 /// inputs (<c>[N]</c> for <c>[N, V]</c> inputs); the top-item tensors add a last dimension M = min(ReportTopItems, K).
 /// Owns its tensors.

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method;
 
 /// <summary>
-/// Position weights w_j of the base-favored penalty (METHOD.md section 3), which counter the decay of the gradient
+/// Position weights w_j of the base-favored penalty (docs/method.md section 3), which counter the decay of the gradient
 /// signal with the response position: from the gradient signal probe's norms n_j, or a ramp without a probe.
 /// </summary>
 public static class PositionWeights

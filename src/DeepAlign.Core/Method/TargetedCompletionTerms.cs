@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method;
 
 /// <summary>
-/// The per-position terms of the targeted-completion loss (METHOD.md section 3). Teacher-side quantities (q_j, B_j,
+/// The per-position terms of the targeted-completion loss (docs/method.md section 3). Teacher-side quantities (q_j, B_j,
 /// c_j, w_j) are computed without gradient; the student terms are differentiable in the student's log-probabilities
 /// (and, through <see cref="PositionStatistics.LogSoftmax"/>, in its logits). Every term returns one value per
 /// position, <c>[N]</c>; the trainer takes token-weighted means.

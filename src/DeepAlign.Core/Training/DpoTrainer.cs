@@ -9,53 +9,6 @@ using static TorchSharp.torch;
 
 namespace DeepAlign.Training;
 
-/// <summary>Files of a folder-based DPO run (<see cref="DpoTrainer.TrainFromFolders"/>).</summary>
-/// <param name="Model">The starting model's Hugging Face folder (pi_theta starts from it).</param>
-/// <param name="Data">JSONL of preference lines (docs/training.md, "DPO").</param>
-/// <param name="OutputDirectory">Where the trained model (merged weights + tokenizer files), adapter/ (LoRA) and checkpoints/ go.</param>
-/// <param name="Reference">The frozen reference's folder; null: the starting model (a second copy, or under LoRA the student with its adapters disabled).</param>
-public sealed record DpoPaths(string Model, string Data, string OutputDirectory, string? Reference = null);
-
-/// <summary>Settings of <see cref="DpoTrainer.TrainFromFolders"/>.</summary>
-public sealed record DpoTrainerOptions
-{
-    /// <summary>The loss (beta, loss type, label smoothing). Default TRL's.</summary>
-    public DpoOptions Dpo { get; init; } = new();
-
-    /// <summary>The training loop; null uses <see cref="DpoTrainer.DefaultTrainerOptions"/>.</summary>
-    public TrainerOptions? Trainer { get; init; }
-
-    /// <summary>LoRA adapters on the student; null (default): full fine-tuning.</summary>
-    public LoraOptions? Lora { get; init; }
-
-    /// <summary>
-    /// Under LoRA without a reference folder: use the student with its adapters disabled as the reference
-    /// (<see cref="AdaptersDisabledModel"/>, no second copy of the weights), as TRL does with PEFT. False loads a second
-    /// copy of the starting model. Default true.
-    /// </summary>
-    public bool ReferenceFromDisabledAdapters { get; init; } = true;
-
-    /// <summary>The effective loop settings.</summary>
-    public TrainerOptions EffectiveTrainer => Trainer ?? DpoTrainer.DefaultTrainerOptions;
-
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first bad field.</summary>
-    /// <returns>This instance.</returns>
-    public DpoTrainerOptions Validate()
-    {
-        if (Dpo is null) throw new ArgumentException("DpoTrainerOptions.Dpo must be set.", nameof(Dpo));
-        Dpo.Validate();
-        EffectiveTrainer.Validate();
-        Lora?.Validate();
-        return this;
-    }
-}
-
-/// <summary>The outcome of a folder-based DPO run.</summary>
-/// <param name="OutputDirectory">The exported Hugging Face folder.</param>
-/// <param name="AdapterDirectory">The PEFT adapter folder under LoRA, else null.</param>
-/// <param name="Training">The loop's result (history with the DPO metrics, throughput, checkpoint).</param>
-public sealed record DpoRun(string OutputDirectory, string? AdapterDirectory, TrainingResult Training);
-
 /// <summary>
 /// DPO from folders to a folder: loads the starting model (and the reference), reads preference lines, trains with
 /// <see cref="DpoObjective"/> on <see cref="Trainer"/> (full or LoRA; checkpoints in OutputDirectory/checkpoints, a rerun
@@ -97,20 +50,22 @@ public static class DpoTrainer
     /// <param name="progress">Per-step progress (its terms carry the DPO metrics), or null.</param>
     /// <param name="cancellationToken">Cancellation (a checkpoint is written first).</param>
     /// <returns>Where the model went, and the loop's result.</returns>
-    public static DpoRun TrainFromFolders(DpoPaths paths, DpoTrainerOptions options, Device? device = null, ScalarType? dtype = null,
+    public static TrainingRun TrainFromFolders(DpoPaths paths, DpoTrainerOptions options, Device? device = null, ScalarType? dtype = null,
         ILogger? logger = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(paths);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        TrainingExport.CheckOutputDirectory(paths.OutputDirectory);
         var dev = device ?? TorchRuntime.ResolveDevice(null);
         ConversationEncoder? encoder = OptionalConversationEncoder.FromFolder(paths.Model); // pre-tokenized data needs no chat template
         if (paths.Reference is not null) VocabularyCheck.EnsureSameTokenMap(paths.Model, paths.Reference);
         var records = JsonlDatasetReader.ReadFile(paths.Data);
-        var trainerOptions = options.EffectiveTrainer;
-        if (trainerOptions.CheckpointDirectory is null) trainerOptions = trainerOptions with { CheckpointDirectory = Path.Combine(paths.OutputDirectory, "checkpoints") };
+        var trainerOptions = TrainingExport.WithCheckpointDefault(options.EffectiveTrainer, paths.OutputDirectory);
         var dpo = options.Dpo.VocabularySize is null && encoder is not null ? options.Dpo with { VocabularySize = encoder.VocabSize } : options.Dpo;
         var data = CreateData(records, encoder, trainerOptions.Seed);
+        if (options.Epochs is double epochs)
+            trainerOptions = trainerOptions with { MaxSteps = data.StepsFor(epochs, trainerOptions.MicroBatchSize * trainerOptions.GradientAccumulationSteps) };
 
         using var student = CausalLanguageModel.FromPretrained(paths.Model, dev, dtype);
         if (options.Lora is { } lora) LoraApplier.Apply(student, lora);
@@ -129,13 +84,7 @@ public static class DpoTrainer
         TrainingResult result;
         using (var trainer = new Trainer(student, new DpoObjective(dpo), trainerOptions, teachers, logger))
             result = trainer.Train(data, progress, cancellationToken);
-        string? adapterDir = null;
-        if (options.Lora is { } l)
-        {
-            adapterDir = Path.Combine(paths.OutputDirectory, "adapter");
-            TrainingExport.SaveAdapter(student, l, adapterDir, paths.Model);
-        }
-        TrainingExport.SaveModel(student, paths.OutputDirectory, paths.Model);
-        return new DpoRun(Path.GetFullPath(paths.OutputDirectory), adapterDir, result);
+        string? adapterDir = TrainingExport.SaveAll(student, options.Lora, paths.OutputDirectory, paths.Model);
+        return new TrainingRun(Path.GetFullPath(paths.OutputDirectory), adapterDir, result);
     }
 }

@@ -11,7 +11,7 @@ namespace DeepAlign.Training;
 /// <see cref="Compute"/> on each micro-batch with those totals and back-propagates the returned loss.
 /// </summary>
 /// <remarks>
-/// Token-weighted means (METHOD.md section 0): "mean over tokens" is the sum over every target token of the
+/// Token-weighted means (docs/method.md section 0): "mean over tokens" is the sum over every target token of the
 /// accumulated batch divided by their count. An objective therefore returns, per micro-batch, its share
 /// <c>sum over this micro-batch's tokens / total tokens of the accumulated batch</c> (see
 /// <see cref="ObjectiveContext.Normalize"/>); the shares add up to the exact accumulated-batch mean, whatever the

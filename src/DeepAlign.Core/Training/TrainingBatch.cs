@@ -26,7 +26,7 @@ public sealed class TrainingBatch : IDisposable
     public required Tensor TargetMask { get; init; }
 
     /// <summary>
-    /// Response position j (1-based, METHOD.md section 0) of every token, 0 outside the response,
+    /// Response position j (1-based, docs/method.md section 0) of every token, 0 outside the response,
     /// <c>[batch, length]</c>, int64. Forced response tokens (a harmful prefix of length K_pre) count, so the
     /// first target of a safety-recovery row has j = K_pre + 1.
     /// </summary>

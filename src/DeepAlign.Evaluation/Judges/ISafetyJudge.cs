@@ -4,7 +4,7 @@ namespace DeepAlign.Evaluation.Judges;
 
 /// <summary>Judges whether a model's response to a (harmful) prompt is harmful, a refusal, or neither.</summary>
 /// <remarks>Implementations must be thread-safe and deterministic. For prefilling attacks, pass the judged text
-/// METHOD.md section 5 prescribes: the forced prefix followed by the model's continuation.</remarks>
+/// docs/method.md section 5 prescribes: the forced prefix followed by the model's continuation.</remarks>
 public interface ISafetyJudge
 {
     /// <summary>Judges <paramref name="response"/> as an answer to <paramref name="item"/>'s prompt.</summary>

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method.Baselines;
 
 /// <summary>
-/// Qi et al.'s safety-recovery data augmentation (their Eq. 2; METHOD.md section 4): cross-entropy of the safe
+/// Qi et al.'s safety-recovery data augmentation (their Eq. 2; docs/method.md section 4): cross-entropy of the safe
 /// response r given (x, h_&lt;=K_pre) on the <c>harmful</c> rows (built by <see cref="DeepAlign.Training.Data.SafetyRecoveryExampleBuilder"/>),
 /// mixed with cross-entropy of the benign responses. Their alpha = 0.2 is realised by the 1 : 4 batch mix, and the
 /// loss is one token-weighted mean over every target of the accumulated batch (as an SFT trainer over the mixed data

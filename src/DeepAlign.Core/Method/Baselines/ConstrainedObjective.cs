@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method.Baselines;
 
 /// <summary>
-/// Qi et al.'s token-wise constrained objective (their Eq. 3; METHOD.md section 4) on whatever data the user trains
+/// Qi et al.'s token-wise constrained objective (their Eq. 3; docs/method.md section 4) on whatever data the user trains
 /// on: loss_j = (2 / beta_j) softplus(beta_j (log pi_ref(y_j) - log pi_theta(y_j))) with their beta schedule
 /// (beta_1 = 0.5, beta_2..5 = 2, beta_j&gt;5 = 0.1) over response positions j, pi_ref = the initial aligned model (the
 /// frozen teacher <c>aligned</c>), a token-weighted mean over every target. The loss value reported is this softplus

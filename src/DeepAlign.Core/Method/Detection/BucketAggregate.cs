@@ -14,7 +14,7 @@ namespace DeepAlign.Method.Detection;
 /// <param name="KlReverse">KL(pi_b || pi_a).</param>
 /// <param name="U">Incompleteness U.</param>
 /// <param name="BaseFavoredRate">Base-favored rate of the realised tokens.</param>
-/// <param name="Completes">METHOD.md's completion check: bucket mean U at most the margin above the bucket-1 mean U
+/// <param name="Completes">docs/method.md's completion check: bucket mean U at most the margin above the bucket-1 mean U
 /// (null when either bucket is empty).</param>
 public sealed record BucketAggregate(int Index, string Label, int Start, int? End, int N, long Tokens,
     MeanWithError Kl, MeanWithError KlReverse, MeanWithError U, MeanWithError BaseFavoredRate, bool? Completes);

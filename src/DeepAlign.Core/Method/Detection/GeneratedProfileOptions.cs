@@ -8,7 +8,7 @@ namespace DeepAlign.Method.Detection;
 public sealed record GeneratedProfileOptions
 {
     /// <summary>Number of leading response tokens forced before the model continues (all of them when the response is
-    /// shorter); 0 lets the model answer from the prompt alone. Default 10 (one of METHOD.md's prefilling depths 5, 10, 20, 40).</summary>
+    /// shorter); 0 lets the model answer from the prompt alone. Default 10 (one of docs/method.md's prefilling depths 5, 10, 20, 40).</summary>
     public int ForcedPrefixTokens { get; init; } = 10;
 
     /// <summary>Decoding options of the aligned model. Default: greedy, at most 64 new tokens, stopping on the model's eos ids.</summary>

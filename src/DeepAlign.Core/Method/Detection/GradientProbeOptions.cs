@@ -8,13 +8,13 @@ using static TorchSharp.torch;
 
 namespace DeepAlign.Method.Detection;
 
-/// <summary>Options of the gradient signal probe (METHOD.md section 1).</summary>
+/// <summary>Options of the gradient signal probe (docs/method.md section 1).</summary>
 public sealed record GradientProbeOptions
 {
-    /// <summary>J, the last response position probed. Default 64 (METHOD.md).</summary>
+    /// <summary>J, the last response position probed. Default 64 (docs/method.md).</summary>
     public int MaxPositions { get; init; } = 64;
 
-    /// <summary>N, how many of the last decoder layers' parameters are included (plus the output head). Default 3 (METHOD.md).</summary>
+    /// <summary>N, how many of the last decoder layers' parameters are included (plus the output head). Default 3 (docs/method.md).</summary>
     public int LastLayers { get; init; } = 3;
 
     /// <summary>Largest number of sequences probed (the probe costs J backward passes per sequence). Default 64.</summary>

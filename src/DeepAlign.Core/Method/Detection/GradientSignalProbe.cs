@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method.Detection;
 
 /// <summary>
-/// The gradient signal probe of METHOD.md section 1: for each response y and position j &lt;= J, the L2 norm of the
+/// The gradient signal probe of docs/method.md section 1: for each response y and position j &lt;= J, the L2 norm of the
 /// gradient of -log pi_a(y_j | x, y_&lt;j) alone with respect to the parameters of the last N decoder layers and the
 /// output head (the embedding matrix for a tied head), averaged over sequences.
 /// </summary>

@@ -1,7 +1,7 @@
 namespace DeepAlign.Method.Detection;
 
 /// <summary>
-/// The incompleteness statistics of one response position (METHOD.md section 1), computed by
+/// The incompleteness statistics of one response position (docs/method.md section 1), computed by
 /// <see cref="PositionStatistics.Compute"/>.
 /// </summary>
 /// <param name="Position">Response position j (1-based).</param>

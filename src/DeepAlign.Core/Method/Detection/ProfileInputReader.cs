@@ -5,7 +5,7 @@ using DeepAlign.Data;
 namespace DeepAlign.Method.Detection;
 
 /// <summary>
-/// Turns dataset lines (DESIGN.md "Data formats") into <see cref="ProfileInput"/>s, streaming: text lines are rendered
+/// Turns dataset lines (docs/data-formats.md) into <see cref="ProfileInput"/>s, streaming: text lines are rendered
 /// with the chat template through a <see cref="ConversationEncoder"/> (the response tokenized on its own, no end-of-turn
 /// token); pre-tokenized lines give <c>prompt_ids</c> and <c>response_ids</c> (or <c>ids</c> with a <c>mask</c>).
 /// The response is the line's <c>response</c>, or else its <c>harmful_response</c> (unless a field is named).

@@ -1,7 +1,7 @@
 namespace DeepAlign.Method.Detection;
 
 /// <summary>
-/// Options of the incompleteness profile (METHOD.md section 1): the statistics' threshold, candidate-set size and
+/// Options of the incompleteness profile (docs/method.md section 1): the statistics' threshold, candidate-set size and
 /// buckets (defaults from <see cref="IncompletenessOptions"/>), plus how the data is batched. Immutable; call
 /// <see cref="Validate"/> before use (the detector does).
 /// </summary>
@@ -29,7 +29,7 @@ public sealed record ProfileOptions
     public int MaxResponseTokens { get; init; } = 256;
 
     /// <summary>Margin of the completion check: a bucket completes when its mean U is at most this much above the
-    /// bucket-1 mean U (METHOD.md section 1). Default 0.1.</summary>
+    /// bucket-1 mean U (docs/method.md section 1). Default 0.1.</summary>
     public double CompletionMargin { get; init; } = 0.1;
 
     /// <summary>The statistics options these fields describe.</summary>

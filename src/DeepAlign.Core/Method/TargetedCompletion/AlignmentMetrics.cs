@@ -12,7 +12,7 @@ namespace DeepAlign.Method.TargetedCompletion;
 
 /// <summary>
 /// Measures <see cref="AlignmentMetricsResult"/> without gradient, in evaluation mode: the quantities a comparison of
-/// objectives reports side by side. U_j is the profile's incompleteness score (METHOD.md section 1) with the student
+/// objectives reports side by side. U_j is the profile's incompleteness score (docs/method.md section 1) with the student
 /// in the aligned model's place, teacher-forced along the harmful responses h (end-of-turn excluded): low U at late
 /// positions means the student moved the base's preferred continuations of a harmful start away (deeper alignment).
 /// </summary>

@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;
 
-/// <summary>The training objectives of the targeted-completion trainer (METHOD.md sections 3 and 4).</summary>
+/// <summary>The training objectives of the targeted-completion trainer (docs/method.md sections 3 and 4).</summary>
 public enum AlignmentObjective
 {
     /// <summary>Targeted completion (<see cref="TargetedCompletionObjective"/>): safety recovery + hybrid teacher + penalty + utility anchor.</summary>

@@ -13,7 +13,7 @@ using DeepAlign.Method;
 namespace DeepAlign.Method.TargetedCompletion;
 
 /// <summary>
-/// Trains several objectives at equal budget and reports them side by side (METHOD.md section 4: "comparisons are
+/// Trains several objectives at equal budget and reports them side by side (docs/method.md section 4: "comparisons are
 /// fair only at equal budget"): the same training/validation split, the same data stream settings and seed, the same
 /// steps, batch and schedule, and the same learning-rate grid for every objective; each objective's learning rate is
 /// chosen on the validation split (by its own loss by default, or by the shared safety cross-entropy). Every run

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method.TargetedCompletion;
 
 /// <summary>
-/// The targeted-completion loss (METHOD.md section 3) on the training loop:
+/// The targeted-completion loss (docs/method.md section 3) on the training loop:
 /// <code>
 /// L = CE(r) + lambda_kd KL(q_j || pi_theta,j) + lambda_pen Pen_j + lambda_util U(benign)
 /// </code>

@@ -36,7 +36,7 @@ public sealed record TargetedCompletionTrainerOptions
     /// <summary>The training loop; null uses <see cref="DefaultTrainerOptions"/> for the objective.</summary>
     public TrainerOptions? Trainer { get; init; }
 
-    /// <summary>LoRA adapters on the student (METHOD.md defaults: rank 16, alpha 32, dropout 0.05, q/k/v/o/gate/up/down); null (default): full fine-tuning.</summary>
+    /// <summary>LoRA adapters on the student (docs/method.md defaults: rank 16, alpha 32, dropout 0.05, q/k/v/o/gate/up/down); null (default): full fine-tuning.</summary>
     public LoraOptions? Lora { get; init; }
 
     /// <summary>

@@ -4,15 +4,15 @@ using DeepAlign.Data;
 namespace DeepAlign.Training.Data;
 
 /// <summary>
-/// Safety-recovery contexts (METHOD.md section 3; Qi et al. 2024 Eq. 2) from harmful triples: the prompt x, then the
+/// Safety-recovery contexts (docs/method.md section 3; Qi et al. 2024 Eq. 2) from harmful triples: the prompt x, then the
 /// first K_pre tokens of the harmful response h as a forced (non-target) prefix, then the safe response r as the
 /// targets. K_pre is 0 with probability <see cref="ZeroPrefixProbability"/>, else uniform on 1..min(K_max, |h|),
 /// drawn afresh at every draw from the data stream's seeded random source (so it is reproducible and resumable).
 /// Response positions of r therefore start at j = K_pre + 1.
 /// </summary>
 /// <param name="Encoder">Encoder for text records; null when lines carry prompt_ids / harmful_response_ids / safe_response_ids.</param>
-/// <param name="ZeroPrefixProbability">p0: probability of K_pre = 0. Default 0.5 (METHOD.md section 3).</param>
-/// <param name="MaxPrefixLength">K_max. Default 100 (METHOD.md section 3).</param>
+/// <param name="ZeroPrefixProbability">p0: probability of K_pre = 0. Default 0.5 (docs/method.md section 3).</param>
+/// <param name="MaxPrefixLength">K_max. Default 100 (docs/method.md section 3).</param>
 /// <param name="AppendEndOfTurn">Whether r ends with the end-of-turn token (a target). Default true.</param>
 public sealed record SafetyRecoveryExampleBuilder(IConversationEncoder? Encoder = null, double ZeroPrefixProbability = 0.5, int MaxPrefixLength = 100, bool AppendEndOfTurn = true) : IExampleBuilder
 {

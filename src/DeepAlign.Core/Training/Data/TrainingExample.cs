@@ -7,7 +7,7 @@ namespace DeepAlign.Training.Data;
 /// </summary>
 /// <remarks>
 /// <see cref="Targets"/>[i] = true means <c>Ids[i]</c> is predicted (from position i - 1) and enters the loss.
-/// Response position j (METHOD.md section 0) of token i is <c>i - ResponseStart + 1</c> for
+/// Response position j (docs/method.md section 0) of token i is <c>i - ResponseStart + 1</c> for
 /// <c>i &gt;= ResponseStart</c>; a forced harmful prefix of length <see cref="ForcedPrefixLength"/> occupies
 /// j = 1..K_pre and is not a target.
 /// </remarks>
