@@ -164,13 +164,13 @@ public static class WordLevelTokenizerFiles
     /// <exception cref="TokenizerFormatException">The file is not a WordLevel tokenizer with dense ids.</exception>
     public static IReadOnlyList<string> ReadVocabulary(string tokenizerJsonPath)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllText(tokenizerJsonPath)); }
-        catch (JsonException e) { throw new TokenizerFormatException($"{tokenizerJsonPath}: invalid JSON: {e.Message}", e); }
+        var doc = DeepAlign.Runtime.SafeFiles.ReadJson(tokenizerJsonPath, (m, e) => new TokenizerFormatException(m, e));
         using (doc)
         {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new TokenizerFormatException($"{tokenizerJsonPath}: the root must be a JSON object, found {doc.RootElement.ValueKind}.");
             if (!doc.RootElement.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object
-                || !model.TryGetProperty("type", out var type) || type.GetString() != "WordLevel")
+                || !model.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "WordLevel")
                 throw new TokenizerFormatException($"{tokenizerJsonPath}: \"model.type\" must be \"WordLevel\"");
             if (!model.TryGetProperty("vocab", out var vocab) || vocab.ValueKind != JsonValueKind.Object)
                 throw new TokenizerFormatException($"{tokenizerJsonPath}: \"model.vocab\" must be an object");

@@ -16,6 +16,8 @@ internal static class CommandRunner
         }
         catch (ArgumentException e)
         {
+            // Bad FLAGS exit 2. Bad FILES exit 1: every file format has its own typed exception (docs/reliability.md),
+            // and data or model-pair problems are typed too (DatasetFormatException, VocabularyMismatchException).
             Console.Error.WriteLine($"deepalign: {OneLine(e.Message)}");
             return ExitCodes.Usage;
         }

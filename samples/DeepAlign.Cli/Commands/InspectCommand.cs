@@ -20,6 +20,7 @@ internal static class InspectCommand
         {
             string dir = parse.GetValue(model)!;
             var config = HfConfigFiles.ReadModelConfig(Path.Combine(dir, HfConfigFiles.ConfigFileName));
+            HfConfigFiles.ValidateModelConfig(config, Path.Combine(dir, HfConfigFiles.ConfigFileName)); // a bad file exits 1
             using var checkpoint = SafetensorsCheckpoint.Open(dir);
             long parameters = 0;
             var dtypes = new SortedSet<string>(StringComparer.Ordinal);

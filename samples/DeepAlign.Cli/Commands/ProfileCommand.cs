@@ -60,6 +60,7 @@ internal static class ProfileCommand
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
+            var createdOutput = false;
             try
             {
                 using var baseModel = CausalLanguageModel.FromPretrained(basePath, dev, type);
@@ -77,6 +78,7 @@ internal static class ProfileCommand
                 var reader = new ProfileInputReader(encoder);
                 var aggregator = new ProfileAggregator(options);
                 var progress = new Progress(json: parse.GetValue(json));
+                createdOutput = !Directory.Exists(outDir);
                 Directory.CreateDirectory(outDir);
                 using (var writer = new ProfileSequenceWriter(Path.Combine(outDir, ProfileSequenceWriter.DefaultFileName)))
                 {
@@ -111,6 +113,12 @@ internal static class ProfileCommand
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {outDir}"));
                 }
                 return ExitCodes.Success;
+            }
+            catch when (createdOutput)
+            {
+                // A run that fails (bad dataset line, cancellation) leaves no half-written report folder behind.
+                try { Directory.Delete(outDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                throw;
             }
             finally
             {

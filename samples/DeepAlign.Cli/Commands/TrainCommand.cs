@@ -149,6 +149,8 @@ internal static class TrainCommand
             if (parse.GetValue(Probe) is < 1) throw new ArgumentException($"--probe must be >= 1 (got {parse.GetValue(Probe)}).");
             var weights = ParseMix(parse.GetValue(mix), pairData ? 2 : files.Length, pairData ? [1.0, 4.0] : null);
             bool useLora = parse.GetValue(lora);
+            if (File.Exists(outDir))
+                throw new ArgumentException($"--output '{outDir}' is an existing file; give a folder (it is created if missing).");
             double clipNorm = parse.GetValue(clip);
             var loop = new TrainerOptions
             {

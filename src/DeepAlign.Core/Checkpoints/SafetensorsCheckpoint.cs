@@ -90,9 +90,9 @@ public sealed class SafetensorsCheckpoint : IDisposable
 
     private static List<(string Tensor, string File)> ReadIndex(string path)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new SafetensorsFormatException(path, $"index is not valid JSON ({e.Message}).", e); }
+        // Strict UTF-8, no lone surrogates, bounded depth and size, regular file only (DeepAlign.Runtime.SafeFiles).
+        var doc = DeepAlign.Runtime.SafeFiles.ReadJson(path, (m, e) => new SafetensorsFormatException(path,
+            (e is JsonException ? "index is not valid JSON: " : "index: ") + m[(path.Length + 2)..], e), maxBytes: 256L * 1024 * 1024);
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)

@@ -64,6 +64,8 @@ public sealed class SafetensorsFile : IDisposable
     public static SafetensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Safetensors file not found: {path}", path);
+        // Never open a FIFO, socket or device (they report size 0 and would block or never end).
+        DeepAlign.Runtime.SafeFiles.CheckRegularFile(path, long.MaxValue, (m, e) => new SafetensorsFormatException(path, m[(path.Length + 2)..], e));
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
         try
         {
@@ -95,6 +97,7 @@ public sealed class SafetensorsFile : IDisposable
         JsonDocument doc;
         try
         {
+            DeepAlign.Runtime.SafeFiles.ValidateJsonText(headerBytes, "header", (m, e) => new SafetensorsFormatException(path, m, e));
             doc = JsonDocument.Parse(headerBytes, new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException e)
@@ -167,7 +170,8 @@ public sealed class SafetensorsFile : IDisposable
         if (!value.TryGetProperty("data_offsets", out var offsetsElement) || offsetsElement.ValueKind != JsonValueKind.Array || offsetsElement.GetArrayLength() != 2)
             throw new SafetensorsFormatException(path, $"tensor '{name}': 'data_offsets' must be an array [begin, end].");
         var offs = offsetsElement.EnumerateArray().ToArray();
-        if (!offs[0].TryGetInt64(out long begin) || !offs[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (offs[0].ValueKind != JsonValueKind.Number || offs[1].ValueKind != JsonValueKind.Number
+            || !offs[0].TryGetInt64(out long begin) || !offs[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new SafetensorsFormatException(path, $"tensor '{name}': invalid data_offsets {offsetsElement.GetRawText()} (need 0 <= begin <= end).");
         if (end > dataLength)
             throw new SafetensorsFormatException(path, $"tensor '{name}': data_offsets [{begin}, {end}) run past the end of the data region ({dataLength} bytes); the file is truncated or corrupt.");

@@ -14,11 +14,13 @@ public static class HfConfigFiles
     /// <summary>Name of the decoding-defaults file.</summary>
     public const string GenerationConfigFileName = "generation_config.json";
 
+    // Numbers must be JSON numbers: named literals ("NaN", "Infinity") are refused, so a non-finite value can never be
+    // read from a file (docs/reliability.md). Depth is bounded.
     private static readonly JsonSerializerOptions ReadOptions = new()
     {
         AllowTrailingCommas = true,
         ReadCommentHandling = JsonCommentHandling.Skip,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        MaxDepth = DeepAlign.Runtime.SafeFiles.MaxJsonDepth,
     };
 
     private static readonly JsonSerializerOptions WriteOptions = new()
@@ -32,7 +34,29 @@ public static class HfConfigFiles
     /// <param name="path">The file, or a model folder containing it.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="CheckpointFormatException">The JSON is invalid or a value has the wrong type (the message names the file and the JSON path).</exception>
-    public static CausalLMConfig ReadModelConfig(string path) => Read<CausalLMConfig>(Resolve(path, ConfigFileName));
+    public static CausalLMConfig ReadModelConfig(string path)
+    {
+        var file = Resolve(path, ConfigFileName);
+        var config = Read<CausalLMConfig>(file);
+        if (config.ExtensionData is { } extra)
+            foreach (var (key, value) in extra)
+                if (value.ValueKind == JsonValueKind.Number && !double.IsFinite(value.GetDouble()))
+                    throw new ModelConfigException(file, key, $"config key '{key}' is not a finite number.");
+        return config;
+    }
+
+    /// <summary>
+    /// Checks a config read from <paramref name="path"/> as model construction would (bounds, finite numbers,
+    /// overflow-checked sizes, supported options), without building anything.
+    /// </summary>
+    /// <param name="config">The configuration.</param>
+    /// <param name="path">The file it came from (named in the error).</param>
+    /// <exception cref="ModelConfigException">A value is out of bounds or unsupported (the message names the file and key).</exception>
+    public static void ValidateModelConfig(CausalLMConfig config, string path)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ConfigValidation.ValidateFile(config, config.ModelType, path);
+    }
 
     /// <summary>Writes a <c>config.json</c> file atomically.</summary>
     /// <param name="path">The file, or a model folder to write it into.</param>
@@ -65,15 +89,23 @@ public static class HfConfigFiles
     private static T Read<T>(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"File not found: {path}", path);
+        CheckpointFormatException Error(string? key, string message, Exception? inner) =>
+            typeof(T) == typeof(CausalLMConfig) ? new ModelConfigException(path, key, message, inner) : new CheckpointFormatException(path, message, inner);
+        var bytes = DeepAlign.Runtime.SafeFiles.ReadAllBytes(path, 64L * 1024 * 1024, (m, e) => Error(null, m[(path.Length + 2)..], e));
+        DeepAlign.Runtime.SafeFiles.ValidateJsonText(bytes, "the file", (m, e) => Error(null, m, e));
         try
         {
-            return JsonSerializer.Deserialize<T>(File.ReadAllBytes(path), ReadOptions)
-                   ?? throw new CheckpointFormatException(path, "the file contains JSON null.");
+            return JsonSerializer.Deserialize<T>(bytes, ReadOptions)
+                   ?? throw Error(null, "the file contains JSON null.", null);
         }
         catch (JsonException e)
         {
             string where = e.Path is null ? "" : $" at {e.Path}";
-            throw new CheckpointFormatException(path, $"invalid JSON{where}: {e.Message}", e);
+            throw Error(e.Path, $"invalid JSON{where}: {e.Message}", e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException or NotSupportedException)
+        {
+            throw Error(null, $"invalid value: {e.Message}", e);
         }
     }
 

@@ -18,6 +18,7 @@ public static class JsonlDatasetReader
     public static IReadOnlyList<DatasetRecord> ReadFile(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Dataset file '{path}' does not exist.", path);
+        CheckFile(path);
         using var reader = new StreamReader(path, new UTF8Encoding(false, true));
         var records = Read(reader, path);
         if (records.Count == 0) throw new DatasetFormatException($"{path}: the dataset is empty.");
@@ -39,6 +40,7 @@ public static class JsonlDatasetReader
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"Dataset file '{path}' does not exist.", path);
+        CheckFile(path);
         return Iterate();
 
         IEnumerable<DatasetRecord> Iterate()
@@ -51,6 +53,28 @@ public static class JsonlDatasetReader
                 yield return record;
             }
             if (count == 0) throw new DatasetFormatException($"{path}: the dataset is empty.");
+        }
+    }
+
+    /// <summary>Longest line accepted, in characters (64 Mi); a longer line is a <see cref="DatasetFormatException"/>, never a huge allocation.</summary>
+    public const int MaxLineLength = 64 * 1024 * 1024;
+
+    /// <summary>Refuses a path that is not a regular file (FIFO, socket, device: they report size 0) before it is opened.</summary>
+    private static void CheckFile(string path) =>
+        DeepAlign.Runtime.SafeFiles.CheckRegularFile(path, long.MaxValue, (m, e) => new DatasetFormatException(m, e));
+
+    private static string? ReadBoundedLine(TextReader reader, string name, int lineNumber)
+    {
+        var sb = new StringBuilder();
+        while (true)
+        {
+            var c = reader.Read();
+            if (c < 0) return sb.Length == 0 ? null : sb.ToString();
+            if (c == '\n') return sb.ToString();
+            if (c == '\r' && reader.Peek() == '\n') { reader.Read(); return sb.ToString(); }
+            if (sb.Length >= MaxLineLength)
+                throw new DatasetFormatException($"{name}:{lineNumber}: the line is longer than {MaxLineLength} characters.");
+            sb.Append((char)c);
         }
     }
 
@@ -67,7 +91,7 @@ public static class JsonlDatasetReader
         {
             cancellationToken.ThrowIfCancellationRequested();
             string? line;
-            try { line = reader.ReadLine(); }
+            try { line = ReadBoundedLine(reader, name, lineNumber + 1); }
             catch (DecoderFallbackException e) { throw new DatasetFormatException($"{name}:{lineNumber + 1}: the file is not valid UTF-8.", e); }
             if (line is null) yield break;
             lineNumber++;
@@ -81,9 +105,8 @@ public static class JsonlDatasetReader
     /// <param name="location">Where the line came from.</param>
     public static DatasetRecord ParseLine(string line, string location)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(line); }
-        catch (JsonException e) { throw new DatasetFormatException($"{location}: invalid JSON ({e.Message}).", e); }
+        // Strict: lone surrogates refused, depth bounded (DeepAlign.Runtime.SafeFiles).
+        var doc = DeepAlign.Runtime.SafeFiles.ParseJson(line, location, (m, e) => new DatasetFormatException(m, e));
         using (doc)
         {
             var root = doc.RootElement;

@@ -29,20 +29,24 @@ public static class CausalLanguageModel
     /// <param name="dtype">Weight/compute dtype; default: float32 on CPU, else the config's <c>torch_dtype</c> (float32 if absent).</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">config.json or the weights are missing.</exception>
-    /// <exception cref="NotSupportedException">Unsupported <c>model_type</c> or config option (message names the key).</exception>
+    /// <exception cref="ModelConfigException">config.json is malformed, out of bounds, unsupported or disagrees with the checkpoint header (message names the file and key).</exception>
     /// <exception cref="CheckpointFormatException">Malformed files, or missing/unexpected/mis-shaped tensors (message names the key).</exception>
+    /// <returns>The model, in evaluation mode (call <c>SetTrainingMode(true)</c> to train).</returns>
     public static DecoderOnlyCausalLM FromPretrained(string directory, Device? device = null, ScalarType? dtype = null)
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Model folder not found: {directory}");
-        var config = HfConfigFiles.ReadModelConfig(Path.Combine(directory, HfConfigFiles.ConfigFileName));
+        var configPath = Path.Combine(directory, HfConfigFiles.ConfigFileName);
+        var config = HfConfigFiles.ReadModelConfig(configPath);
         device ??= TorchRuntime.ResolveDevice(null);
         dtype ??= device.type == DeviceType.CPU ? ScalarType.Float32 : ParseDType(config.TorchDtype) ?? ScalarType.Float32;
         using var checkpoint = SafetensorsCheckpoint.Open(directory);
+        ModelLoadPreflight.Check(configPath, config, checkpoint); // before any module is allocated
         var model = Build(config, device, dtype.Value);
         try
         {
             model.LoadWeights(checkpoint);
             model.GenerationConfig = HfConfigFiles.TryReadGenerationConfig(directory);
+            model.SetTrainingMode(false); // eval mode: no dropout, so two identical runs agree
             return model;
         }
         catch

@@ -16,10 +16,19 @@ public sealed class ChatTemplate
     private readonly Dictionary<string, object?> _specialTokens;
 
     /// <summary>Creates a template from its text and the tokenizer's special-token strings.</summary>
-    public ChatTemplate(string source, string? bosToken, string? eosToken, string? endOfTurnToken = null, ChatFormat format = ChatFormat.Auto)
+    /// <param name="source">The Jinja template text.</param>
+    /// <param name="bosToken">The bos_token string, or null.</param>
+    /// <param name="eosToken">The eos_token string, or null.</param>
+    /// <param name="endOfTurnToken">The token ending an assistant turn; null: inferred from the format or the text.</param>
+    /// <param name="format">The built-in format, or Auto to identify it from the text.</param>
+    /// <param name="limits">Parse and render budgets; null: <see cref="JinjaLimits.Default"/>.</param>
+    /// <param name="origin">Where the text came from (file and key), named in error messages; null: none.</param>
+    /// <exception cref="ChatTemplateException">The template cannot be parsed or exceeds a limit.</exception>
+    public ChatTemplate(string source, string? bosToken, string? eosToken, string? endOfTurnToken = null, ChatFormat format = ChatFormat.Auto,
+        JinjaLimits? limits = null, string? origin = null)
     {
         ArgumentNullException.ThrowIfNull(source);
-        _template = new JinjaTemplate(source);
+        _template = new JinjaTemplate(source, limits, origin);
         Format = format == ChatFormat.Auto ? ChatFormats.Identify(source) ?? ChatFormat.Auto : format;
         BosToken = bosToken;
         EosToken = eosToken;
@@ -41,11 +50,15 @@ public sealed class ChatTemplate
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         string source;
+        string? origin = null;
         if (format == ChatFormat.Auto)
+        {
             source = tokenizer.ChatTemplate ?? throw new InvalidOperationException(
                 $"{tokenizer.Source}: tokenizer_config.json has no chat_template; choose a chat format ({string.Join(", ", ChatFormats.Names.Skip(1))}).");
+            origin = $"{Path.Combine(tokenizer.Source, "tokenizer_config.json")}: chat_template";
+        }
         else source = ChatFormats.TemplateText(format);
-        var t = new ChatTemplate(source, tokenizer.BosToken, tokenizer.EosToken, null, format);
+        var t = new ChatTemplate(source, tokenizer.BosToken, tokenizer.EosToken, null, format, null, origin);
         if (tokenizer.PadToken is not null) t._specialTokens["pad_token"] = tokenizer.PadToken;
         return t;
     }
@@ -72,7 +85,7 @@ public sealed class ChatTemplate
     public string? EndOfTurnToken { get; }
 
     /// <summary>Renders <paramref name="messages"/> (with or without a leading system message).</summary>
-    /// <exception cref="JinjaException">The template rejected the conversation (e.g. roles that do not alternate).</exception>
+    /// <exception cref="ChatTemplateException">The template rejected the conversation (e.g. roles that do not alternate) or exceeded a render limit.</exception>
     public string Render(IReadOnlyList<ChatMessage> messages, ChatTemplateOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(messages);

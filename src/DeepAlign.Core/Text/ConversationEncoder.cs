@@ -14,7 +14,7 @@ public sealed class ConversationEncoder : IConversationEncoder
     /// <summary>Creates an encoder for a tokenizer and its chat template.</summary>
     /// <param name="tokenizer">The model's tokenizer.</param>
     /// <param name="template">Its chat template.</param>
-    /// <exception cref="ArgumentException">The template's end-of-turn token is not in the vocabulary.</exception>
+    /// <exception cref="TokenizerFormatException">The template's end-of-turn token is not in the vocabulary.</exception>
     public ConversationEncoder(ITextTokenizer tokenizer, ChatTemplate template)
     {
         Tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
@@ -22,7 +22,7 @@ public sealed class ConversationEncoder : IConversationEncoder
         _tokenizerAddsBos = tokenizer.AddsBosToken;
         if (template.EndOfTurnToken is { } eot)
             EndOfTurnId = tokenizer.GetVocabulary().TryGetValue(eot, out var id) ? id
-                : throw new ArgumentException($"The chat template's end-of-turn token '{eot}' is not in the tokenizer's vocabulary.", nameof(template));
+                : throw new TokenizerFormatException($"The chat template's end-of-turn token '{eot}' is not in the tokenizer's vocabulary{(tokenizer is HfTokenizer h ? $" ({h.Source})" : "")}.");
     }
 
     /// <summary>An encoder over a tokenizer and the chat template it carries (or a built-in one).</summary>

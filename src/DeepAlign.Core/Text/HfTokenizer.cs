@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace DeepAlign.Text;
 
@@ -36,6 +37,9 @@ public sealed class HfTokenizer : ITextTokenizer
         foreach (var t in addedTokens) map[t.Content] = t.Id;
         _tokenToId = map.ToFrozenDictionary(StringComparer.Ordinal);
         var maxId = map.Count == 0 ? -1 : map.Values.Max();
+        var maxVocabulary = TokenizerLoadScope.Current.MaxVocabularySize;
+        if (maxId >= maxVocabulary)
+            throw new TokenizerFormatException($"{source}: token id {maxId} is beyond TokenizerLimits.MaxVocabularySize ({maxVocabulary}).");
         _idToToken = new string?[maxId + 1];
         foreach (var (tok, id) in model.Vocab) _idToToken[id] = tok;
         foreach (var t in addedTokens) _idToToken[t.Id] = t.Content;
@@ -126,10 +130,13 @@ public sealed class HfTokenizer : ITextTokenizer
     /// Loads the tokenizer of a Hugging Face model folder: tokenizer.json (required), tokenizer_config.json and
     /// generation_config.json (optional).
     /// </summary>
+    /// <param name="directory">The model folder.</param>
+    /// <param name="limits">Bounds on the files (regex timeout, vocabulary size); null: <see cref="TokenizerLimits.Default"/>.</param>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="FileNotFoundException">tokenizer.json is missing.</exception>
-    /// <exception cref="NotSupportedException">The file uses a model, normalizer, pre-tokenizer or decoder type that is not supported.</exception>
-    public static HfTokenizer FromPretrained(string directory)
+    /// <exception cref="TokenizerFormatException">A file is malformed or uses a model, normalizer, pre-tokenizer or decoder type that is
+    /// not supported (the message names the file and the JSON path).</exception>
+    public static HfTokenizer FromPretrained(string directory, TokenizerLimits? limits = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Model folder '{directory}' does not exist.");
@@ -138,16 +145,52 @@ public sealed class HfTokenizer : ITextTokenizer
             throw new FileNotFoundException($"'{directory}' has no tokenizer.json (only Hugging Face fast-tokenizer files are supported).", tokenizerJson);
         var config = Path.Combine(directory, "tokenizer_config.json");
         var generation = Path.Combine(directory, "generation_config.json");
-        return FromFiles(tokenizerJson, File.Exists(config) ? config : null, File.Exists(generation) ? generation : null);
+        return FromFiles(tokenizerJson, File.Exists(config) ? config : null, File.Exists(generation) ? generation : null, limits);
     }
 
     /// <summary>Loads a tokenizer from explicit file paths (the config files may be null).</summary>
-    public static HfTokenizer FromFiles(string tokenizerJsonPath, string? tokenizerConfigPath = null, string? generationConfigPath = null)
+    /// <param name="tokenizerJsonPath">The tokenizer.json file.</param>
+    /// <param name="tokenizerConfigPath">The tokenizer_config.json file, or null.</param>
+    /// <param name="generationConfigPath">The generation_config.json file, or null.</param>
+    /// <param name="limits">Bounds on the files; null: <see cref="TokenizerLimits.Default"/>.</param>
+    /// <exception cref="FileNotFoundException">A named file is missing.</exception>
+    /// <exception cref="TokenizerFormatException">A file is malformed or unsupported (the message names the file and the JSON path).</exception>
+    public static HfTokenizer FromFiles(string tokenizerJsonPath, string? tokenizerConfigPath = null, string? generationConfigPath = null, TokenizerLimits? limits = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(tokenizerJsonPath);
+        limits ??= TokenizerLimits.Default;
+        limits.Validate();
+        using var scope = TokenizerLoadScope.Enter(limits);
+        return Typed(tokenizerJsonPath, () => Load(tokenizerJsonPath, tokenizerConfigPath, generationConfigPath, limits));
+    }
+
+    /// <summary>
+    /// Runs one parse step of a tokenizer file and turns the BCL exceptions a malformed file can cause (wrong JSON kinds,
+    /// missing keys, out-of-range numbers, unsupported types) into <see cref="TokenizerFormatException"/> naming the file.
+    /// </summary>
+    internal static T Typed<T>(string file, Func<T> step)
+    {
+        try
+        {
+            return step();
+        }
+        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or InvalidCastException or IndexOutOfRangeException
+                                      or ArgumentException or OverflowException or NotSupportedException or RegexMatchTimeoutException
+                                      or InsufficientExecutionStackException
+                                  || (e is FormatException && e is not TokenizerFormatException))
+        {
+            var message = e.Message.StartsWith(file, StringComparison.Ordinal) ? e.Message : $"{file}: {e.Message}";
+            throw new TokenizerFormatException(message, e);
+        }
+    }
+
+    private static HfTokenizer Load(string tokenizerJsonPath, string? tokenizerConfigPath, string? generationConfigPath, TokenizerLimits limits)
+    {
         using var doc = ParseFile(tokenizerJsonPath);
         var root = doc.RootElement;
         var file = tokenizerJsonPath;
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new TokenizerFormatException($"{file}: the root must be a JSON object, found {root.ValueKind}.");
         if (!root.TryGetProperty("model", out var modelEl) || modelEl.ValueKind != JsonValueKind.Object)
             throw new TokenizerFormatException($"{file}: no 'model' object.");
         var model = TokenizerModel.FromJson(modelEl, file);
@@ -158,47 +201,65 @@ public sealed class HfTokenizer : ITextTokenizer
 
         var added = new List<AddedTokenInfo>();
         if (root.TryGetProperty("added_tokens", out var addedEl) && addedEl.ValueKind == JsonValueKind.Array)
+        {
+            var k = 0;
             foreach (var t in addedEl.EnumerateArray())
-                added.Add(new AddedTokenInfo(t.GetProperty("id").GetInt32(), JsonHelpers.RequiredString(t, "content", file, "added_tokens[]"),
+            {
+                var where = $"added_tokens[{k++}]";
+                if (t.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException($"{file}: {where} must be an object, found {t.ValueKind}.");
+                added.Add(new AddedTokenInfo(JsonHelpers.RequiredTokenId(t, "id", file, where), JsonHelpers.RequiredString(t, "content", file, where),
                     JsonHelpers.OptionalBool(t, "special") ?? false, JsonHelpers.OptionalBool(t, "lstrip") ?? false, JsonHelpers.OptionalBool(t, "rstrip") ?? false));
+            }
+        }
 
-        var config = tokenizerConfigPath is null ? TokenizerConfigInfo.Empty : TokenizerConfigInfo.Read(tokenizerConfigPath);
+        var config = tokenizerConfigPath is null ? TokenizerConfigInfo.Empty : Typed(tokenizerConfigPath, () => TokenizerConfigInfo.Read(tokenizerConfigPath));
         foreach (var t in config.AddedTokensDecoder)
             if (!added.Any(a => a.Id == t.Id || a.Content == t.Content)) added.Add(t);
-        var genEos = generationConfigPath is null ? [] : ReadGenerationEos(generationConfigPath);
+        var genEos = generationConfigPath is null ? [] : Typed(generationConfigPath, () => ReadGenerationEos(generationConfigPath));
         var source = Path.GetDirectoryName(Path.GetFullPath(tokenizerJsonPath)) ?? tokenizerJsonPath;
         return new HfTokenizer(source, normalizer, preTokenizer, model, decoder, added, config, genEos, post);
     }
 
-    internal static JsonDocument ParseFile(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"File '{path}' does not exist.", path);
-        try
-        {
-            return JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException ex)
-        {
-            throw new TokenizerFormatException($"{path}: invalid JSON at line {ex.LineNumber + 1}, byte {ex.BytePositionInLine}: {ex.Message}", ex);
-        }
-    }
+    internal static JsonDocument ParseFile(string path) =>
+        DeepAlign.Runtime.SafeFiles.ReadJson(path, (m, e) => new TokenizerFormatException(m, e), allowCommentsAndTrailingCommas: true);
 
     private static List<int> ReadGenerationEos(string path)
     {
         using var doc = ParseFile(path);
         var ids = new List<int>();
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new TokenizerFormatException($"{path}: the root must be a JSON object, found {doc.RootElement.ValueKind}.");
         if (doc.RootElement.TryGetProperty("eos_token_id", out var e))
         {
-            if (e.ValueKind == JsonValueKind.Number) ids.Add(e.GetInt32());
-            else if (e.ValueKind == JsonValueKind.Array) ids.AddRange(e.EnumerateArray().Select(x => x.GetInt32()));
+            if (e.ValueKind == JsonValueKind.Number) ids.Add(JsonHelpers.TokenId(e, path, "eos_token_id"));
+            else if (e.ValueKind == JsonValueKind.Array)
+            {
+                var k = 0;
+                foreach (var x in e.EnumerateArray()) ids.Add(JsonHelpers.TokenId(x, path, $"eos_token_id[{k++}]"));
+            }
         }
         return ids;
     }
 
     /// <inheritdoc />
+    /// <exception cref="TokenizerFormatException">A tokenizer.json regex exceeded <see cref="TokenizerLimits.RegexMatchTimeout"/> on this text, or the
+    /// vocabulary cannot represent a character (no unk token and no byte fallback).</exception>
     public IReadOnlyList<int> Encode(string text, bool addSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(text);
+        try
+        {
+            return EncodeCore(text, addSpecialTokens);
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new TokenizerFormatException(
+                $"{Source}: the tokenizer.json regex '{e.Pattern}' took longer than {e.MatchTimeout.TotalSeconds:0.###} s on this text (TokenizerLimits.RegexMatchTimeout); the pattern backtracks catastrophically.", e);
+        }
+    }
+
+    private List<int> EncodeCore(string text, bool addSpecialTokens)
+    {
         var ids = new List<int>(text.Length / 3 + 4);
         if (addSpecialTokens) ids.AddRange(_prefixIds);
         var pieces = new List<string>();
@@ -229,7 +290,14 @@ public sealed class HfTokenizer : ITextTokenizer
         }
         if (tokens.Count == 0) return "";
         if (_decoder is null) return string.Join(' ', tokens);
-        return string.Concat(_decoder.DecodeChain(tokens, _addedTokenContents.Contains));
+        try
+        {
+            return string.Concat(_decoder.DecodeChain(tokens, _addedTokenContents.Contains));
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new TokenizerFormatException($"{Source}: the tokenizer.json decoder regex '{e.Pattern}' took longer than {e.MatchTimeout.TotalSeconds:0.###} s (TokenizerLimits.RegexMatchTimeout).", e);
+        }
     }
 
     /// <inheritdoc />
@@ -257,7 +325,7 @@ internal sealed record PostProcessorInfo(IReadOnlyList<string> Prefix, IReadOnly
             {
                 var prefix = new List<string>();
                 var suffix = new List<string>();
-                foreach (var p in e.GetProperty("processors").EnumerateArray())
+                foreach (var p in JsonHelpers.RequiredArray(e, "processors", file, "post_processor.Sequence"))
                 {
                     var inner = FromJson(p, file);
                     prefix.AddRange(inner.Prefix);
@@ -270,14 +338,16 @@ internal sealed record PostProcessorInfo(IReadOnlyList<string> Prefix, IReadOnly
                 var prefix = new List<string>();
                 var suffix = new List<string>();
                 var seenSequence = false;
-                foreach (var piece in e.GetProperty("single").EnumerateArray())
+                foreach (var piece in JsonHelpers.RequiredArray(e, "single", file, "post_processor.TemplateProcessing"))
                 {
+                    if (piece.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException($"{file}: post_processor.single entries must be objects, found {piece.ValueKind}.");
                     if (piece.TryGetProperty("Sequence", out _)) { seenSequence = true; continue; }
                     if (piece.TryGetProperty("SpecialToken", out var st))
                     {
                         var id = JsonHelpers.RequiredString(st, "id", file, "post_processor.single[].SpecialToken");
-                        var tokens = e.TryGetProperty("special_tokens", out var sp) && sp.TryGetProperty(id, out var spec) && spec.TryGetProperty("tokens", out var toks)
-                            ? toks.EnumerateArray().Select(x => x.GetString()!).ToList()
+                        var tokens = e.TryGetProperty("special_tokens", out var sp) && sp.ValueKind == JsonValueKind.Object && sp.TryGetProperty(id, out var spec)
+                                     && spec.ValueKind == JsonValueKind.Object && spec.TryGetProperty("tokens", out var toks)
+                            ? JsonHelpers.StringArray(toks, file, $"post_processor.special_tokens.{id}.tokens")
                             : [id];
                         (seenSequence ? suffix : prefix).AddRange(tokens);
                     }
@@ -301,6 +371,8 @@ internal sealed record TokenizerConfigInfo(
     {
         using var doc = HfTokenizer.ParseFile(path);
         var r = doc.RootElement;
+        if (r.ValueKind != JsonValueKind.Object)
+            throw new TokenizerFormatException($"{path}: the root must be a JSON object, found {r.ValueKind}.");
         static string? TokenText(JsonElement r, string name) =>
             !r.TryGetProperty(name, out var v) ? null
             : v.ValueKind == JsonValueKind.String ? v.GetString()
@@ -315,7 +387,9 @@ internal sealed record TokenizerConfigInfo(
         if (JsonHelpers.OptionalObject(r, "added_tokens_decoder") is { } atd)
             foreach (var p in atd.EnumerateObject())
             {
-                if (!int.TryParse(p.Name, out var id)) throw new TokenizerFormatException($"{path}: added_tokens_decoder key '{p.Name}' is not an integer id.");
+                if (!int.TryParse(p.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+                    throw new TokenizerFormatException($"{path}: added_tokens_decoder key '{p.Name}' is not a non-negative integer id.");
+                if (p.Value.ValueKind != JsonValueKind.Object) throw new TokenizerFormatException($"{path}: added_tokens_decoder.{p.Name} must be an object, found {p.Value.ValueKind}.");
                 decoder.Add(new AddedTokenInfo(id, JsonHelpers.RequiredString(p.Value, "content", path, $"added_tokens_decoder.{p.Name}"),
                     JsonHelpers.OptionalBool(p.Value, "special") ?? false, JsonHelpers.OptionalBool(p.Value, "lstrip") ?? false, JsonHelpers.OptionalBool(p.Value, "rstrip") ?? false));
             }
@@ -325,7 +399,7 @@ internal sealed record TokenizerConfigInfo(
             if (ct.ValueKind == JsonValueKind.String) template = ct.GetString();
             else if (ct.ValueKind == JsonValueKind.Array)
                 foreach (var t in ct.EnumerateArray())
-                    if (JsonHelpers.OptionalString(t, "name") == "default") template = JsonHelpers.OptionalString(t, "template");
+                    if (t.ValueKind == JsonValueKind.Object && JsonHelpers.OptionalString(t, "name") == "default") template = JsonHelpers.OptionalString(t, "template");
         }
         return new TokenizerConfigInfo(TokenText(r, "bos_token"), TokenText(r, "eos_token"), TokenText(r, "pad_token"), TokenText(r, "unk_token"),
             JsonHelpers.OptionalBool(r, "add_bos_token"), JsonHelpers.OptionalBool(r, "add_eos_token"), additional, decoder, template);

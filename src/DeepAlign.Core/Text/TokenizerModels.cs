@@ -23,7 +23,7 @@ internal abstract class TokenizerModel
         {
             "BPE" => BpeModel.Create(model, file),
             "WordLevel" => WordLevelModel.Create(model, file),
-            _ => throw new NotSupportedException($"{file}: model type '{type}' is not supported (supported: BPE, WordLevel)."),
+            _ => throw new TokenizerFormatException($"{file}: model type '{type}' is not supported (supported: BPE, WordLevel)."),
         };
     }
 
@@ -32,7 +32,7 @@ internal abstract class TokenizerModel
         if (!model.TryGetProperty("vocab", out var v) || v.ValueKind != JsonValueKind.Object)
             throw new TokenizerFormatException($"{file}: model.vocab must be an object mapping token to id.");
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var p in v.EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
+        foreach (var p in v.EnumerateObject()) vocab[p.Name] = JsonHelpers.TokenId(p.Value, file, $"model.vocab[{JsonHelpers.Abbreviate(JsonSerializer.Serialize(p.Name))}]");
         return vocab;
     }
 }
@@ -64,7 +64,7 @@ internal sealed class WordLevelModel : TokenizerModel
     {
         if (_vocab.TryGetValue(word, out var id)) output.Add(id);
         else if (_unkId is int u) output.Add(u);
-        else throw new InvalidOperationException($"{_file}: word '{word}' is not in the WordLevel vocabulary and the model has no unk_token.");
+        else throw new TokenizerFormatException($"{_file}: word '{JsonHelpers.Abbreviate(word)}' is not in the WordLevel vocabulary and the model has no unk_token.");
     }
 }
 
@@ -102,7 +102,7 @@ internal sealed class BpeModel : TokenizerModel
 
     public static BpeModel Create(JsonElement model, string file)
     {
-        if (model.TryGetProperty("dropout", out var d) && d.ValueKind == JsonValueKind.Number && d.GetDouble() > 0)
+        if (model.TryGetProperty("dropout", out var d) && d.ValueKind == JsonValueKind.Number && d.TryGetDouble(out var dropout) && dropout > 0)
             throw new NotSupportedException($"{file}: BPE dropout is not supported (model.dropout = {d.GetDouble()}).");
         foreach (var affix in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
             if (JsonHelpers.OptionalString(model, affix) is { Length: > 0 } value)
@@ -117,12 +117,17 @@ internal sealed class BpeModel : TokenizerModel
             string left, right;
             if (m.ValueKind == JsonValueKind.Array)
             {
+                if (m.GetArrayLength() != 2 || m[0].ValueKind != JsonValueKind.String || m[1].ValueKind != JsonValueKind.String)
+                    throw new TokenizerFormatException($"{file}: model.merges[{rank}] must be a pair of strings, found {JsonHelpers.Abbreviate(m.GetRawText())}.");
                 left = m[0].GetString()!;
                 right = m[1].GetString()!;
             }
+            else if (m.ValueKind != JsonValueKind.String)
+                throw new TokenizerFormatException($"{file}: model.merges[{rank}] must be a string \"a b\" or a pair of strings, found {m.ValueKind}.");
             else
             {
                 var s = m.GetString()!;
+                if (s.Length < 2) throw new TokenizerFormatException($"{file}: model.merges[{rank}] '{s}' has no space separator.");
                 var space = s.IndexOf(' ', 1); // the old format "a b": split at the first space that is not the first character
                 if (space < 0) throw new TokenizerFormatException($"{file}: merge #{rank} '{s}' has no space separator.");
                 left = s[..space];
@@ -179,7 +184,7 @@ internal sealed class BpeModel : TokenizerModel
                 }
             }
             if (_unkId is not int unk)
-                throw new InvalidOperationException($"character U+{char.ConvertToUtf32(piece, 0):X4} is not in the BPE vocabulary and the model has neither byte_fallback tokens nor an unk_token.");
+                throw new TokenizerFormatException($"character U+{(int)piece[0]:X4} is not in the BPE vocabulary and the model has neither byte_fallback tokens nor an unk_token.");
             if (_fuseUnk && unkPending) continue;
             ids.Add(unk);
             unkPending = true;

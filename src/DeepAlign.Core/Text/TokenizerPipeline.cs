@@ -27,7 +27,7 @@ internal abstract class TextNormalizer
             "Prepend" => new PrependNormalizer(JsonHelpers.RequiredString(e, "prepend", file, "normalizer.Prepend")),
             "Replace" => new ReplaceNormalizer(PatternSpec.FromJson(e, file, "normalizer.Replace"),
                 JsonHelpers.RequiredString(e, "content", file, "normalizer.Replace")),
-            "Sequence" => new SequenceNormalizer(e.GetProperty("normalizers").EnumerateArray()
+            "Sequence" => new SequenceNormalizer(JsonHelpers.RequiredArray(e, "normalizers", file, "normalizer.Sequence")
                 .Select(x => FromJson(x, file) ?? throw new TokenizerFormatException($"{file}: null entry in normalizer.Sequence")).ToArray()),
             _ => throw new NotSupportedException($"{file}: normalizer type '{type}' is not supported (supported: NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Sequence)."),
         };
@@ -72,7 +72,7 @@ internal sealed class PatternSpec
 
     private PatternSpec(string? literal, Regex? regex) { _literal = literal; _regex = regex; }
 
-    public Regex AsRegex() => _regex ?? new Regex(Regex.Escape(_literal!), RegexOptions.CultureInvariant);
+    public Regex AsRegex() => _regex ?? new Regex(Regex.Escape(_literal!), RegexOptions.CultureInvariant, TokenizerLoadScope.Current.RegexMatchTimeout);
 
     public string ReplaceAll(string text, string content) =>
         _literal is not null ? (_literal.Length == 0 ? text : text.Replace(_literal, content, StringComparison.Ordinal)) : _regex!.Replace(text, content.Replace("$", "$$"));
@@ -81,9 +81,13 @@ internal sealed class PatternSpec
     {
         if (!owner.TryGetProperty("pattern", out var p) || p.ValueKind != JsonValueKind.Object)
             throw new TokenizerFormatException($"{file}: {where} has no 'pattern' object.");
-        if (p.TryGetProperty("String", out var s)) return new PatternSpec(s.GetString() ?? "", null);
-        if (p.TryGetProperty("Regex", out var r)) return new PatternSpec(null, RegexTranslator.Compile(r.GetString() ?? "", file, where));
-        throw new NotSupportedException($"{file}: {where}.pattern must have 'String' or 'Regex'.");
+        if (p.TryGetProperty("String", out var s))
+            return s.ValueKind == JsonValueKind.String ? new PatternSpec(s.GetString()!, null)
+                : throw new TokenizerFormatException($"{file}: {where}.pattern.String must be a string, found {s.ValueKind}.");
+        if (p.TryGetProperty("Regex", out var r))
+            return r.ValueKind == JsonValueKind.String ? new PatternSpec(null, RegexTranslator.Compile(r.GetString()!, file, where))
+                : throw new TokenizerFormatException($"{file}: {where}.pattern.Regex must be a string, found {r.ValueKind}.");
+        throw new TokenizerFormatException($"{file}: {where}.pattern must have 'String' or 'Regex'.");
     }
 }
 
@@ -98,11 +102,12 @@ internal static class RegexTranslator
             "(?:'(?:[sS]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD]))", StringComparison.Ordinal);
         try
         {
-            return new Regex(translated, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+            // A match timeout bounds catastrophic backtracking (e.g. "(a+)+$") in files from strangers.
+            return new Regex(translated, RegexOptions.Compiled | RegexOptions.CultureInvariant, TokenizerLoadScope.Current.RegexMatchTimeout);
         }
         catch (ArgumentException ex)
         {
-            throw new NotSupportedException($"{file}: {where} regex '{pattern}' cannot be compiled: {ex.Message}", ex);
+            throw new TokenizerFormatException($"{file}: {where} regex '{JsonHelpers.Abbreviate(pattern)}' cannot be compiled: {ex.Message}", ex);
         }
     }
 }
@@ -120,7 +125,7 @@ internal abstract class PreTokenizer
         switch (type)
         {
             case "Sequence":
-                return new SequencePreTokenizer(e.GetProperty("pretokenizers").EnumerateArray()
+                return new SequencePreTokenizer(JsonHelpers.RequiredArray(e, "pretokenizers", file, "pre_tokenizer.Sequence")
                     .Select(x => FromJson(x, file) ?? throw new TokenizerFormatException($"{file}: null entry in pre_tokenizer.Sequence")).ToArray());
             case "Split":
             {
@@ -142,6 +147,10 @@ internal abstract class PreTokenizer
                 var scheme = JsonHelpers.OptionalString(e, "prepend_scheme")
                     ?? ((JsonHelpers.OptionalBool(e, "add_prefix_space") ?? true) ? "always" : "never");
                 var split = JsonHelpers.OptionalBool(e, "split") ?? true;
+                if (scheme is not ("always" or "first" or "never"))
+                    throw new TokenizerFormatException($"{file}: pre_tokenizer.Metaspace prepend_scheme '{scheme}' is not supported (always, first, never).");
+                if (replacement.Length == 0)
+                    throw new TokenizerFormatException($"{file}: pre_tokenizer.Metaspace replacement must not be empty.");
                 return new MetaspacePreTokenizer(replacement, scheme, split);
             }
             default:
@@ -257,11 +266,14 @@ internal abstract class TokenDecoder
             "Replace" => new ReplaceDecoder(PatternSpec.FromJson(e, file, "decoder.Replace"), JsonHelpers.RequiredString(e, "content", file, "decoder.Replace")),
             "ByteFallback" => new ByteFallbackDecoder(),
             "Fuse" => new FuseDecoder(),
-            "Strip" => new StripDecoder(JsonHelpers.RequiredString(e, "content", file, "decoder.Strip"),
-                e.GetProperty("start").GetInt32(), e.GetProperty("stop").GetInt32()),
-            "Metaspace" => new MetaspaceDecoder(JsonHelpers.OptionalString(e, "replacement") ?? "\u2581",
+            "Strip" => JsonHelpers.RequiredString(e, "content", file, "decoder.Strip").Length != 1
+                ? throw new TokenizerFormatException($"{file}: decoder.Strip content must be one character.")
+                : new StripDecoder(JsonHelpers.RequiredString(e, "content", file, "decoder.Strip"),
+                JsonHelpers.RequiredInt(e, "start", file, "decoder.Strip"), JsonHelpers.RequiredInt(e, "stop", file, "decoder.Strip")),
+            "Metaspace" => JsonHelpers.OptionalString(e, "replacement") is "" ? throw new TokenizerFormatException($"{file}: decoder.Metaspace replacement must not be empty.")
+                : new MetaspaceDecoder(JsonHelpers.OptionalString(e, "replacement") ?? "\u2581",
                 (JsonHelpers.OptionalString(e, "prepend_scheme") ?? ((JsonHelpers.OptionalBool(e, "add_prefix_space") ?? true) ? "always" : "never")) != "never"),
-            "Sequence" => new SequenceDecoder(e.GetProperty("decoders").EnumerateArray()
+            "Sequence" => new SequenceDecoder(JsonHelpers.RequiredArray(e, "decoders", file, "decoder.Sequence")
                 .Select(x => FromJson(x, file) ?? throw new TokenizerFormatException($"{file}: null entry in decoder.Sequence")).ToArray()),
             _ => throw new NotSupportedException($"{file}: decoder type '{type}' is not supported (supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence)."),
         };
@@ -373,17 +385,64 @@ internal sealed class SequenceDecoder(TokenDecoder[] stages) : TokenDecoder
 
 internal static class JsonHelpers
 {
+    private static bool TryGet(JsonElement e, string name, out JsonElement v)
+    {
+        if (e.ValueKind == JsonValueKind.Object) return e.TryGetProperty(name, out v);
+        v = default;
+        return false;
+    }
+
     public static string RequiredString(JsonElement e, string name, string file, string where) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
+        TryGet(e, name, out var v) && v.ValueKind == JsonValueKind.String
             ? v.GetString()!
             : throw new TokenizerFormatException($"{file}: {where} is missing the string property '{name}'.");
 
     public static string? OptionalString(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        TryGet(e, name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     public static bool? OptionalBool(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && (v.ValueKind == JsonValueKind.True || v.ValueKind == JsonValueKind.False) ? v.GetBoolean() : null;
+        TryGet(e, name, out var v) && (v.ValueKind == JsonValueKind.True || v.ValueKind == JsonValueKind.False) ? v.GetBoolean() : null;
 
     public static JsonElement? OptionalObject(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Object ? v : null;
+        TryGet(e, name, out var v) && v.ValueKind == JsonValueKind.Object ? v : null;
+
+    public static JsonElement.ArrayEnumerator RequiredArray(JsonElement e, string name, string file, string where) =>
+        TryGet(e, name, out var v) && v.ValueKind == JsonValueKind.Array
+            ? v.EnumerateArray()
+            : throw new TokenizerFormatException($"{file}: {where} is missing the array property '{name}'.");
+
+    public static int RequiredInt(JsonElement e, string name, string file, string where, int min = 0)
+    {
+        if (!TryGet(e, name, out var v)) throw new TokenizerFormatException($"{file}: {where} is missing the integer property '{name}'.");
+        return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) && n >= min
+            ? n
+            : throw new TokenizerFormatException($"{file}: {where}.{name} must be an integer >= {min}, found {Abbreviate(v.GetRawText())}.");
+    }
+
+    public static int RequiredTokenId(JsonElement e, string name, string file, string where) =>
+        TryGet(e, name, out var v) ? TokenId(v, file, $"{where}.{name}") : throw new TokenizerFormatException($"{file}: {where} is missing the token id '{name}'.");
+
+    /// <summary>A token id: an integer in [0, <see cref="TokenizerLimits.MaxVocabularySize"/>).</summary>
+    public static int TokenId(JsonElement v, string file, string where)
+    {
+        var max = TokenizerLoadScope.Current.MaxVocabularySize;
+        return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var id) && id >= 0 && id < max
+            ? id
+            : throw new TokenizerFormatException($"{file}: {where} must be a token id in [0, {max}), found {Abbreviate(v.GetRawText())}.");
+    }
+
+    public static List<string> StringArray(JsonElement v, string file, string where)
+    {
+        if (v.ValueKind != JsonValueKind.Array) throw new TokenizerFormatException($"{file}: {where} must be an array of strings, found {v.ValueKind}.");
+        var list = new List<string>();
+        var k = 0;
+        foreach (var x in v.EnumerateArray())
+        {
+            list.Add(x.ValueKind == JsonValueKind.String ? x.GetString()! : throw new TokenizerFormatException($"{file}: {where}[{k}] must be a string, found {x.ValueKind}."));
+            k++;
+        }
+        return list;
+    }
+
+    public static string Abbreviate(string s) => s.Length <= 60 ? s : s[..60] + "...";
 }

@@ -58,7 +58,7 @@ public static class DpoTrainer
         options.Validate();
         TrainingExport.CheckOutputDirectory(paths.OutputDirectory);
         var dev = device ?? TorchRuntime.ResolveDevice(null);
-        ConversationEncoder? encoder = File.Exists(Path.Combine(paths.Model, HfTokenizer.TokenizerFileName)) ? ConversationEncoder.FromPretrained(paths.Model) : null;
+        ConversationEncoder? encoder = OptionalConversationEncoder.FromFolder(paths.Model); // pre-tokenized data needs no chat template
         if (paths.Reference is not null) VocabularyCheck.EnsureSameTokenMap(paths.Model, paths.Reference);
         var records = JsonlDatasetReader.ReadFile(paths.Data);
         var trainerOptions = TrainingExport.WithCheckpointDefault(options.EffectiveTrainer, paths.OutputDirectory);

@@ -37,7 +37,7 @@ public static class SftTrainer
         if (weights.Count != paths.DataFiles.Count)
             throw new ArgumentException($"{weights.Count} data weights for {paths.DataFiles.Count} data files.", nameof(options));
         TrainingExport.CheckOutputDirectory(paths.OutputDirectory);
-        var encoder = File.Exists(Path.Combine(paths.ModelDirectory, HfTokenizer.TokenizerFileName)) ? ConversationEncoder.FromPretrained(paths.ModelDirectory) : null;
+        var encoder = OptionalConversationEncoder.FromFolder(paths.ModelDirectory); // pre-tokenized data needs no chat template
         var builder = new SftExampleBuilder(encoder, options.ResponseField);
         var sources = paths.DataFiles.Select((f, i) => new DataSource(Path.GetFileNameWithoutExtension(f), JsonlDatasetReader.ReadFile(f), builder, weights[i])).ToArray();
         if (sources.Select(s => s.Name).Distinct().Count() != sources.Length)

@@ -195,7 +195,7 @@ public sealed class Trainer : IDisposable
         long realTokens = 0, targetTokens = 0;
         for (int i = 0; i < o.GradientAccumulationSteps; i++)
         {
-            var batch = BatchCollator.Collate(data.Next(o.MicroBatchSize), PadTokenId, _model.Device, o.MaxSequenceLength);
+            var batch = BatchCollator.Collate(TrainingInputGuard.Check(data.Next(o.MicroBatchSize), _model.VocabSize), PadTokenId, _model.Device, o.MaxSequenceLength);
             batches.Add(batch);
             totals.Add(_objective.CountTokens(batch));
             realTokens += batch.TokenCount;
@@ -263,7 +263,7 @@ public sealed class Trainer : IDisposable
             var totals = new TokenCounts();
             foreach (var c in chunks)
             {
-                using var b = BatchCollator.Collate(c, PadTokenId, _model.Device, Options.MaxSequenceLength);
+                using var b = BatchCollator.Collate(TrainingInputGuard.Check(c, _model.VocabSize), PadTokenId, _model.Device, Options.MaxSequenceLength);
                 totals.Add(_objective.CountTokens(b));
             }
             double loss = 0;
@@ -271,7 +271,7 @@ public sealed class Trainer : IDisposable
             for (int i = 0; i < chunks.Count; i++)
             {
                 using var scope = NewDisposeScope();
-                using var b = BatchCollator.Collate(chunks[i], PadTokenId, _model.Device, Options.MaxSequenceLength);
+                using var b = BatchCollator.Collate(TrainingInputGuard.Check(chunks[i], _model.VocabSize), PadTokenId, _model.Device, Options.MaxSequenceLength);
                 var output = _objective.Compute(b, new ObjectiveContext
                 {
                     Student = _model, Teachers = _teachers, Totals = totals, Step = _step, MicroBatch = i,
@@ -312,30 +312,21 @@ public sealed class Trainer : IDisposable
     /// <summary>Restores weights, optimiser state, step, data position and RNG from a checkpoint folder.</summary>
     /// <param name="checkpoint">A <c>checkpoint-NNNNNN</c> folder.</param>
     /// <param name="data">The data stream to reposition.</param>
-    /// <exception cref="InvalidDataException">The checkpoint does not match this model (names, shapes) or is corrupt.</exception>
+    /// <exception cref="CheckpointFormatException">The checkpoint does not match this model (names, shapes), or a file or value is corrupt;
+    /// nothing has been changed when it is thrown.</exception>
     public void LoadCheckpoint(string checkpoint, TrainingData data)
     {
         var state = TrainingCheckpoints.ReadState(checkpoint);
+        // Transactional: every file and value is validated before the first weight is overwritten.
+        var rngBytes = CheckpointPreflight.Check(checkpoint, state, _trainable, data);
         using (var weights = SafetensorsFile.Open(Path.Combine(checkpoint, TrainingCheckpoints.TrainableFile)))
-        {
-            var names = _trainable.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
-            foreach (var (name, p) in _trainable)
-            {
-                if (!weights.Contains(name))
-                    throw new InvalidDataException($"{checkpoint}: no saved tensor for trainable parameter '{name}' (was it trained with other LoRA targets, or without LoRA?).");
-                if (!weights.GetInfo(name).Shape.SequenceEqual(p.shape))
-                    throw new InvalidDataException($"{checkpoint}: '{name}' has shape [{string.Join(",", weights.GetInfo(name).Shape)}] but the model's is [{string.Join(",", p.shape)}].");
-            }
-            var extra = weights.Tensors.Select(t => t.Name).FirstOrDefault(n => !names.Contains(n));
-            if (extra is not null) throw new InvalidDataException($"{checkpoint}: saved tensor '{extra}' is not a trainable parameter of this model.");
             foreach (var (name, p) in _trainable) weights.LoadInto(name, p);
-        }
         using (var moments = SafetensorsFile.Open(Path.Combine(checkpoint, TrainingCheckpoints.OptimizerFile)))
             _optimizer.LoadState(moments, state.OptimizerStep);
         if (state.DataPosition is not null) data.Restore(state.DataPosition);
-        if (state.TorchRngState is not null)
+        if (rngBytes is not null)
         {
-            using var rng = tensor(Convert.FromBase64String(state.TorchRngState), dtype: ScalarType.Byte);
+            using var rng = tensor(rngBytes, dtype: ScalarType.Byte);
             random.set_rng_state(rng);
         }
         _step = state.Step;

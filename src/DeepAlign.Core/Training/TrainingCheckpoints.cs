@@ -37,11 +37,15 @@ public static partial class TrainingCheckpoints
         if (!Directory.Exists(directory)) return null;
         return Directory.GetDirectories(directory)
             .Select(d => (Dir: d, M: CheckpointName().Match(Path.GetFileName(d))))
-            .Where(x => x.M.Success && File.Exists(Path.Combine(x.Dir, StateFile)))
-            .OrderByDescending(x => long.Parse(x.M.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Where(x => x.M.Success && StepNumber(x.M) is not null && File.Exists(Path.Combine(x.Dir, StateFile)))
+            .OrderByDescending(x => StepNumber(x.M))
             .Select(x => x.Dir)
             .FirstOrDefault();
     }
+
+    /// <summary>The step number in a folder name; null when it does not fit in 64 bits (such a folder is not ours and is ignored).</summary>
+    private static long? StepNumber(Match m) =>
+        long.TryParse(m.Groups[1].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
 
     /// <summary>The step a checkpoint folder was saved at.</summary>
     /// <param name="checkpoint">A folder returned by <see cref="FindLatest"/>.</param>
@@ -60,6 +64,7 @@ public static partial class TrainingCheckpoints
     }
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions ReadJson = new() { MaxDepth = DeepAlign.Runtime.SafeFiles.MaxJsonDepth };
 
     internal static string Save(string directory, State state, IEnumerable<(string Name, Tensor Tensor)> trainable,
         IEnumerable<(string Name, Tensor Tensor)> optimizer, int keep)
@@ -85,13 +90,15 @@ public static partial class TrainingCheckpoints
     {
         var path = Path.Combine(checkpoint, StateFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"Checkpoint '{checkpoint}' has no {StateFile}.", path);
+        var bytes = DeepAlign.Runtime.SafeFiles.ReadAllBytes(path, 64L * 1024 * 1024, (m, e) => new CheckpointFormatException(path, m[(path.Length + 2)..], e));
+        DeepAlign.Runtime.SafeFiles.ValidateJsonText(bytes, "trainer state", (m, e) => new CheckpointFormatException(path, m, e));
         try
         {
-            return JsonSerializer.Deserialize<State>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: empty trainer state.");
+            return JsonSerializer.Deserialize<State>(bytes, ReadJson) ?? throw new CheckpointFormatException(path, "empty trainer state (JSON null).");
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: invalid trainer state ({e.Message}).", e);
+            throw new CheckpointFormatException(path, $"invalid trainer state ({e.Message}).", e);
         }
     }
 
@@ -99,8 +106,8 @@ public static partial class TrainingCheckpoints
     {
         var all = Directory.GetDirectories(directory)
             .Select(d => (Dir: d, M: CheckpointName().Match(Path.GetFileName(d))))
-            .Where(x => x.M.Success)
-            .OrderByDescending(x => long.Parse(x.M.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Where(x => x.M.Success && StepNumber(x.M) is not null)
+            .OrderByDescending(x => StepNumber(x.M))
             .Skip(keep);
         foreach (var (dir, _) in all) TryDelete(dir);
     }

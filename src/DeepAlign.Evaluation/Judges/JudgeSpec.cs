@@ -60,20 +60,18 @@ public sealed record JudgeSpec
     public static JudgeSpec Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Judge spec not found: {path}", path);
-        return Parse(File.ReadAllText(path), path);
+        var text = DeepAlign.Runtime.SafeFiles.ReadAllText(path, 16L * 1024 * 1024, (m, e) => new JudgeSpecFormatException(path, null, m[(path.Length + 2)..], e));
+        return Parse(text, path);
     }
 
     /// <summary>Parses judge spec JSON; <paramref name="sourceName"/> names the source in errors.</summary>
     /// <exception cref="JudgeSpecFormatException">The JSON is malformed (the message names the key).</exception>
     public static JudgeSpec Parse(string json, string? sourceName = null)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(json); }
-        catch (JsonException e)
-        {
-            int? line = e.LineNumber is long l ? (int)l + 1 : null;
-            throw new JudgeSpecFormatException(sourceName, line, $"invalid JSON: {e.Message}", e);
-        }
+        ArgumentNullException.ThrowIfNull(json);
+        // Strict UTF-8/surrogates and bounded depth (DeepAlign.Runtime.SafeFiles); errors keep this type.
+        var doc = DeepAlign.Runtime.SafeFiles.ParseJson(json, "judge spec", (m, e) =>
+            new JudgeSpecFormatException(sourceName, (e as JsonException)?.LineNumber is long l ? (int)l + 1 : null, m["judge spec: ".Length..], e));
         using (doc)
         {
             var root = doc.RootElement;

@@ -233,7 +233,8 @@ public class ModelBehaviourTests
         using var t = zeros(1);
         SafetensorsWriter.Save(dir.File("model.safetensors"), new[] { ("x", t) });
         var act = () => CausalLanguageModel.FromPretrained(dir.Path, CPU).Dispose();
-        act.Should().Throw<NotSupportedException>().WithMessage("*'model_type' = 'gpt2'*");
+        var e = act.Should().Throw<DeepAlign.Configuration.ModelConfigException>().WithMessage("*config.json*'model_type' = 'gpt2'*").Which;
+        e.Key.Should().Be("model_type");
     }
 
     [Fact]

@@ -114,13 +114,13 @@ public sealed class ChatTemplateReferenceTests
     }
 
     [Fact]
-    public void UnsupportedConstructs_ThrowNotSupportedNamingThem()
+    public void UnsupportedConstructs_ThrowChatTemplateExceptionNamingThemAndTheLine()
     {
         var stmt = () => new JinjaTemplate("{% include 'x.jinja' %}");
-        stmt.Should().Throw<NotSupportedException>().WithMessage("*include*");
+        stmt.Should().Throw<ChatTemplateException>().WithMessage("line 1:*include*").Which.Line.Should().Be(1);
         var filter = () => new JinjaTemplate("{{ x | frobnicate }}").Render(new Dictionary<string, object?> { ["x"] = "a" });
-        filter.Should().Throw<NotSupportedException>().WithMessage("*frobnicate*");
+        filter.Should().Throw<ChatTemplateException>().WithMessage("line 1:*frobnicate*");
         var test = () => new JinjaTemplate("{{ x is prime }}").Render(new Dictionary<string, object?> { ["x"] = 3 });
-        test.Should().Throw<NotSupportedException>().WithMessage("*prime*");
+        test.Should().Throw<ChatTemplateException>().WithMessage("line 1:*prime*");
     }
 }

@@ -64,14 +64,14 @@ public sealed class HfTokenizerUnitTests
     [InlineData("\"normalizer\": {\"type\": \"BertNormalizer\"}, \"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0}}", "*normalizer type 'BertNormalizer'*")]
     [InlineData("\"pre_tokenizer\": {\"type\": \"Digits\"}, \"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0}}", "*pre_tokenizer type 'Digits'*")]
     [InlineData("\"decoder\": {\"type\": \"CTC\"}, \"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0}}", "*decoder type 'CTC'*")]
-    public void UnsupportedTypes_ThrowNotSupportedNamingThem(string body, string message)
+    public void UnsupportedTypes_ThrowTokenizerFormatExceptionNamingThem(string body, string message)
     {
         var dir = Directory.CreateTempSubdirectory("deepalign-tok-");
         try
         {
             File.WriteAllText(Path.Combine(dir.FullName, "tokenizer.json"), "{" + body + "}");
             var act = () => HfTokenizer.FromPretrained(dir.FullName);
-            act.Should().Throw<NotSupportedException>().WithMessage(message);
+            act.Should().Throw<TokenizerFormatException>().WithMessage(message);
         }
         finally { dir.Delete(recursive: true); }
     }

@@ -1,3 +1,4 @@
+using DeepAlign.Data;
 using DeepAlign.Generation;
 using DeepAlign.Models;
 using DeepAlign.Text;
@@ -34,7 +35,7 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
     /// <paramref name="tokenizer"/>'s.</param>
     /// <param name="options">Options; null for the defaults.</param>
     /// <exception cref="VocabularyMismatchException">The tokenizers differ.</exception>
-    /// <exception cref="ArgumentException">The vocabulary cannot be matched to the logits.</exception>
+    /// <exception cref="VocabularyMismatchException">The vocabulary cannot be matched to the logits (a model pair of different widths).</exception>
     public BaseFavoredTokenDetector(ICausalLanguageModel baseModel, ICausalLanguageModel alignedModel,
         ITextTokenizer? tokenizer = null, ITextTokenizer? baseTokenizer = null, ProfileOptions? options = null)
     {
@@ -61,12 +62,12 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
         {
             int v = tokenizer.VocabSize;
             if (v > a.VocabSize || v > b.VocabSize)
-                throw new ArgumentException($"The tokenizer has {v} ids but the logits are narrower (aligned {a.VocabSize}, base {b.VocabSize}).", nameof(tokenizer));
+                throw new VocabularyMismatchException($"The tokenizer has {v} ids but the logits are narrower (aligned {a.VocabSize}, base {b.VocabSize}).");
             return v;
         }
         if (a.VocabSize != b.VocabSize)
-            throw new ArgumentException(
-                $"The models' logit widths differ (aligned {a.VocabSize}, base {b.VocabSize}); pass the tokenizer so both can be cut to its vocabulary.", nameof(tokenizer));
+            throw new VocabularyMismatchException(
+                $"The models' logit widths differ (aligned {a.VocabSize}, base {b.VocabSize}); pass the tokenizer so both can be cut to its vocabulary.");
         return a.VocabSize;
     }
 
@@ -159,11 +160,11 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
             var input = batch[r] ?? throw new ArgumentException($"batch[{r}] is null.", nameof(batch));
             string where = input.Location ?? $"batch[{r}]";
             if (input.PromptIds is null || input.PromptIds.Count == 0)
-                throw new ArgumentException($"{where}: the prompt is empty, so the first response token has nothing to be predicted from.", nameof(batch));
+                throw new DatasetFormatException($"{where}: the prompt is empty, so the first response token has nothing to be predicted from.");
             if (input.ResponseIds is null) throw new ArgumentException($"{where}: ResponseIds is null.", nameof(batch));
             foreach (var id in input.PromptIds.Concat(input.ResponseIds))
                 if (id < 0 || id >= VocabSize)
-                    throw new ArgumentException($"{where}: token id {id} is outside the vocabulary of {VocabSize}.", nameof(batch));
+                    throw new DatasetFormatException($"{where}: token id {id} is outside the vocabulary of {VocabSize}.");
             responseLengths[r] = Math.Min(input.ResponseIds.Count, Options.MaxResponseTokens);
         }
         int maxResponse = responseLengths.Max();

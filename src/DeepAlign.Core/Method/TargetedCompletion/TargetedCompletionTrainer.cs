@@ -114,7 +114,7 @@ public sealed class TargetedCompletionTrainer
             throw new ArgumentException("Targeted completion needs the base model folder (BaseModel / --base).", nameof(paths));
         TrainingExport.CheckOutputDirectory(paths.OutputDirectory);
         var dev = device ?? TorchRuntime.ResolveDevice(null);
-        ConversationEncoder? encoder = File.Exists(Path.Combine(paths.AlignedModel, HfTokenizer.TokenizerFileName)) ? ConversationEncoder.FromPretrained(paths.AlignedModel) : null;
+        ConversationEncoder? encoder = OptionalConversationEncoder.FromFolder(paths.AlignedModel); // pre-tokenized data needs no chat template
         if (needsBase) VocabularyCheck.EnsureSameTokenMap(paths.AlignedModel, paths.BaseModel!);
         var harmful = JsonlDatasetReader.ReadFile(paths.HarmfulData);
         var benign = JsonlDatasetReader.ReadFile(paths.BenignData);

@@ -167,7 +167,8 @@ public static class LoraApplier
         LoraOptions options;
         try
         {
-            var node = JsonNode.Parse(File.ReadAllText(configPath)) ?? throw new InvalidDataException($"{configPath}: empty.");
+            var text = DeepAlign.Runtime.SafeFiles.ReadAllText(configPath, 16L * 1024 * 1024, (m, e) => new InvalidDataException(m, e)); // regular file, strict UTF-8
+            var node = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = DeepAlign.Runtime.SafeFiles.MaxJsonDepth }) ?? throw new InvalidDataException($"{configPath}: empty.");
             if ((string?)node["peft_type"] is string t && t != "LORA") throw new InvalidDataException($"{configPath}: peft_type is '{t}', only LORA is supported.");
             if ((bool?)node["use_rslora"] == true) throw new InvalidDataException($"{configPath}: use_rslora is not supported.");
             options = new LoraOptions

@@ -11,9 +11,12 @@ internal abstract class Stmt
 
     public static Flow ExecAll(List<Stmt> body, JinjaContext ctx, StringBuilder output)
     {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
         foreach (var s in body)
         {
+            ctx.State.Line = s.Line;
             var f = s.Exec(ctx, output);
+            ctx.State.Output(output, s.Line);
             if (f != Flow.Normal) return f;
         }
         return Flow.Normal;
@@ -54,6 +57,7 @@ internal sealed class ForStmt(List<string> targets, Expr iterable, Expr? filter,
             var kept = new List<object?>();
             foreach (var item in items)
             {
+                ctx.State.Iterate(1, Line);
                 var probe = ctx.Push();
                 Bind(probe, item);
                 if (JinjaValues.Truthy(filter.Eval(probe))) kept.Add(item);
@@ -64,6 +68,7 @@ internal sealed class ForStmt(List<string> targets, Expr iterable, Expr? filter,
             return elseBody is null ? Flow.Normal : ExecAll(elseBody, ctx, output);
         for (var i = 0; i < items.Count; i++)
         {
+            ctx.State.Iterate(1, Line);
             var scope = ctx.Push();
             var loop = new JDict();
             loop["index"] = (long)(i + 1);
@@ -135,7 +140,22 @@ internal sealed class MacroStmt(string name, List<(string Name, Expr? Default)> 
     public override Flow Exec(JinjaContext ctx, StringBuilder output)
     {
         var defining = ctx;
+        var line = Line;
         ctx.SetLocal(name, new JinjaFunction((args, kwargs) =>
+        {
+            var state = defining.State;
+            state.Iterate(1, line);
+            if (state.CallDepth >= state.Limits.MaxCallDepth)
+                throw new JinjaException($"line {line}: macro '{name}' nests calls deeper than JinjaLimits.MaxCallDepth ({state.Limits.MaxCallDepth}).");
+            state.CallDepth++;
+            try { return Call(defining, args, kwargs); }
+            finally { state.CallDepth--; }
+        }));
+        return Flow.Normal;
+    }
+
+    private string Call(JinjaContext defining, List<object?> args, Dictionary<string, object?> kwargs)
+    {
         {
             var scope = defining.Push();
             for (var k = 0; k < parameters.Count; k++)
@@ -149,8 +169,7 @@ internal sealed class MacroStmt(string name, List<(string Name, Expr? Default)> 
             var sb = new StringBuilder();
             ExecAll(body, scope, sb);
             return sb.ToString();
-        }));
-        return Flow.Normal;
+        }
     }
 }
 
@@ -210,16 +229,21 @@ internal sealed class CallExpr(Expr callee, List<Expr> args, List<(string Name, 
 {
     public override object? Eval(JinjaContext ctx)
     {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
         var a = args.Select(x => x.Eval(ctx)).ToList();
-        var k = kwargs.ToDictionary(x => x.Name, x => x.Value.Eval(ctx));
+        var k = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var (n, v) in kwargs) k[n] = v.Eval(ctx);
+        ctx.State.Line = Line;
         if (callee is AttrExpr attr)
         {
             // Methods of strings, lists and dicts (Python semantics).
             var (target, name) = AttrParts(attr);
             var self = target.Eval(ctx);
-            if (JinjaMethods.TryCall(self, name, a, k, Line, out var result)) return result;
+            ctx.State.Line = Line;
+            if (JinjaMethods.TryCall(self, name, a, k, ctx.State, Line, out var result)) return result;
         }
         var fn = callee.Eval(ctx);
+        ctx.State.Line = Line;
         if (fn is JinjaFunction f) return f.Invoke(a, k);
         var what = callee is NameExpr ne ? ne.Name : callee is AttrExpr ? "the attribute" : "the expression";
         throw new JinjaException($"line {Line}: {what} is not callable (it is {JinjaValues.TypeName(fn)}).");
@@ -230,15 +254,26 @@ internal sealed class CallExpr(Expr callee, List<Expr> args, List<(string Name, 
 
 internal sealed class FilterExpr(Expr operand, string name, List<Expr> args, List<(string Name, Expr Value)> kwargs) : Expr
 {
-    public override object? Eval(JinjaContext ctx) =>
-        JinjaFilters.Apply(name, operand.Eval(ctx), args.Select(x => x.Eval(ctx)).ToList(), kwargs.ToDictionary(x => x.Name, x => x.Value.Eval(ctx)), ctx, Line);
+    public override object? Eval(JinjaContext ctx)
+    {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
+        var v = operand.Eval(ctx);
+        var a = args.Select(x => x.Eval(ctx)).ToList();
+        var k = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var (n, e) in kwargs) k[n] = e.Eval(ctx);
+        ctx.State.Line = Line;
+        return JinjaFilters.Apply(name, v, a, k, ctx, Line);
+    }
 }
 
 internal sealed class TestExpr(Expr operand, string name, List<Expr> args, bool negate) : Expr
 {
     public override object? Eval(JinjaContext ctx)
     {
-        var r = JinjaTests.Apply(name, operand.Eval(ctx), args.Select(x => x.Eval(ctx)).ToList(), Line);
+        var v = operand.Eval(ctx);
+        var a = args.Select(x => x.Eval(ctx)).ToList();
+        ctx.State.Line = Line;
+        var r = JinjaTests.Apply(name, v, a, Line);
         return negate ? !r : r;
     }
 }
@@ -251,7 +286,7 @@ internal sealed class UnaryExpr(string op, Expr operand) : Expr
         return op switch
         {
             "not" => !JinjaValues.Truthy(v),
-            "-" => v switch { long l => (object)(-l), double d => -d, bool b => b ? -1L : 0L, _ => throw new JinjaException($"line {Line}: cannot negate {JinjaValues.TypeName(v)}.") },
+            "-" => v switch { long l => l == long.MinValue ? throw new JinjaException($"line {Line}: integer overflow in unary minus.") : (object)(-l), double d => -d, bool b => b ? -1L : 0L, _ => throw new JinjaException($"line {Line}: cannot negate {JinjaValues.TypeName(v)}.") },
             "+" => v switch { long or double => v, bool b => (object)(b ? 1L : 0L), _ => throw new JinjaException($"line {Line}: unary + on {JinjaValues.TypeName(v)}.") },
             _ => throw new JinjaException($"line {Line}: unknown unary operator '{op}'."),
         };
@@ -262,6 +297,7 @@ internal sealed class BinaryExpr(string op, Expr left, Expr right) : Expr
 {
     public override object? Eval(JinjaContext ctx)
     {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
         if (op == "and")
         {
             var l = left.Eval(ctx);
@@ -272,8 +308,33 @@ internal sealed class BinaryExpr(string op, Expr left, Expr right) : Expr
             var l = left.Eval(ctx);
             return JinjaValues.Truthy(l) ? l : right.Eval(ctx);
         }
-        return JinjaValues.Binary(op, left.Eval(ctx), right.Eval(ctx), Line);
+        var a = left.Eval(ctx);
+        var b = right.Eval(ctx);
+        ctx.State.Line = Line;
+        BudgetCheck(ctx.State, a, b);
+        return JinjaValues.Binary(op, a, b, Line);
     }
+
+    /// <summary>Sizes the result of string and list operators before they are built.</summary>
+    private void BudgetCheck(JinjaRenderState state, object? a, object? b)
+    {
+        switch (op)
+        {
+            case "~":
+                if (a is string || b is string) state.String((long)Len(a) + Len(b), Line, "'~'");
+                break;
+            case "+":
+                if (a is string sa && b is string sb) state.String((long)sa.Length + sb.Length, Line, "'+'");
+                else if (a is List<object?> la && b is List<object?> lb) state.List((long)la.Count + lb.Count, Line, "'+'");
+                break;
+            case "*":
+                if (a is string s1 && b is long n1) state.String(n1 <= 0 ? 0 : s1.Length * (Int128)n1 > long.MaxValue ? long.MaxValue : (long)(s1.Length * (Int128)n1), Line, "'*'");
+                if (a is long n2 && b is string s2) state.String(n2 <= 0 ? 0 : s2.Length * (Int128)n2 > long.MaxValue ? long.MaxValue : (long)(s2.Length * (Int128)n2), Line, "'*'");
+                break;
+        }
+    }
+
+    private static int Len(object? v) => v is string s ? s.Length : 16;
 }
 
 internal sealed class ConditionalExpr(Expr cond, Expr then, Expr? otherwise) : Expr
@@ -288,7 +349,12 @@ internal sealed class JinjaContext
     private readonly Dictionary<string, object?> _vars = new(StringComparer.Ordinal);
     private readonly JinjaContext? _parent;
 
-    public JinjaContext(JinjaContext? parent = null) { _parent = parent; }
+    public JinjaContext(JinjaRenderState state) { State = state; }
+
+    private JinjaContext(JinjaContext parent) { _parent = parent; State = parent.State; }
+
+    /// <summary>The budgets of the render this scope belongs to.</summary>
+    public JinjaRenderState State { get; }
 
     public JinjaContext Push() => new(this);
 

@@ -7,7 +7,7 @@ namespace DeepAlign.Text.Jinja;
 /// <summary>Python methods of str, list and dict that chat templates call.</summary>
 internal static class JinjaMethods
 {
-    public static bool TryCall(object? self, string name, List<object?> a, Dictionary<string, object?> k, int line, out object? result)
+    public static bool TryCall(object? self, string name, List<object?> a, Dictionary<string, object?> k, JinjaRenderState state, int line, out object? result)
     {
         result = null;
         object? Arg(int i, string kw) => i < a.Count ? a[i] : k.TryGetValue(kw, out var v) ? v : null;
@@ -25,36 +25,44 @@ internal static class JinjaMethods
                     case "capitalize": result = s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant(); return true;
                     case "startswith": result = Affix(s, Arg(0, "prefix"), true, line); return true;
                     case "endswith": result = Affix(s, Arg(0, "suffix"), false, line); return true;
-                    case "split": result = PySplit(s, Arg(0, "sep") as string, Arg(1, "maxsplit") is long m ? (int)m : -1); return true;
+                    case "split":
+                        state.Iterate(s.Length, line);
+                        result = PySplit(s, Arg(0, "sep") as string, Arg(1, "maxsplit") is long m ? (int)Math.Clamp(m, -1, int.MaxValue) : -1);
+                        state.List(((List<object?>)result).Count, line, "split()");
+                        return true;
                     case "replace":
                     {
-                        var old = (string)Arg(0, "old")!;
-                        var @new = (string)Arg(1, "new")!;
-                        var count = Arg(2, "count") is long c ? (int)c : -1;
+                        var old = StrArg(Arg(0, "old"), "replace", "old", line);
+                        var @new = StrArg(Arg(1, "new"), "replace", "new", line);
+                        var count = Arg(2, "count") is long c ? (int)Math.Clamp(c, -1, int.MaxValue) : -1;
+                        state.String(ReplacedLength(s, old, @new, count), line, "replace()");
                         result = PyReplace(s, old, @new, count);
                         return true;
                     }
-                    case "find": result = (long)s.IndexOf((string)Arg(0, "sub")!, StringComparison.Ordinal); return true;
-                    case "count": result = (long)CountOccurrences(s, (string)Arg(0, "sub")!); return true;
-                    case "join": result = string.Join(s, JinjaValues.Iterate(Arg(0, "iterable"), line).Select(JinjaValues.ToPythonString)); return true;
+                    case "find": result = (long)s.IndexOf(StrArg(Arg(0, "sub"), "find", "sub", line), StringComparison.Ordinal); return true;
+                    case "count": result = (long)CountOccurrences(s, StrArg(Arg(0, "sub"), "count", "sub", line)); return true;
+                    case "join": result = Join(s, JinjaValues.Iterate(Arg(0, "iterable"), line), state, line); return true;
                     case "isdigit": result = s.Length > 0 && s.All(char.IsDigit); return true;
                     case "isspace": result = s.Length > 0 && s.All(char.IsWhiteSpace); return true;
-                    case "splitlines": result = s.Split('\n').Select(x => (object?)x.TrimEnd('\r')).ToList(); return true;
-                    case "format": throw new NotSupportedException($"Chat template line {line}: str.format() is not supported.");
+                    case "splitlines":
+                        state.Iterate(s.Length, line);
+                        result = s.Split('\n').Select(x => (object?)x.TrimEnd('\r')).ToList();
+                        return true;
+                    case "format": throw new JinjaException($"line {line}: str.format() is not supported.");
                 }
                 return false;
             case List<object?> list:
                 switch (name)
                 {
-                    case "index": result = (long)list.FindIndex(x => JinjaValues.Equals(x, a[0])); return true;
-                    case "count": result = (long)list.Count(x => JinjaValues.Equals(x, a[0])); return true;
+                    case "index": state.Iterate(list.Count, line); result = (long)list.FindIndex(x => JinjaValues.Equals(x, Arg(0, "value"))); return true;
+                    case "count": state.Iterate(list.Count, line); result = (long)list.Count(x => JinjaValues.Equals(x, Arg(0, "value"))); return true;
                 }
                 return false;
             case JDict d when !d.IsNamespace && !d.ContainsKey(name):
                 switch (name)
                 {
                     case "get":
-                        result = d.TryGetValue(JinjaValues.ToPythonString(a[0]), out var v) ? v : a.Count > 1 ? a[1] : null;
+                        result = d.TryGetValue(JinjaValues.ToPythonString(Arg(0, "key")), out var v) ? v : a.Count > 1 ? a[1] : null;
                         return true;
                     case "items": result = d.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList(); return true;
                     case "keys": result = d.Keys.Cast<object?>().ToList(); return true;
@@ -63,6 +71,35 @@ internal static class JinjaMethods
                 return false;
         }
         return false;
+    }
+
+    /// <summary>A string argument, or a located error naming the method and parameter.</summary>
+    public static string StrArg(object? v, string method, string parameter, int line) =>
+        v as string ?? throw new JinjaException($"line {line}: {method}() needs a string for '{parameter}', got {JinjaValues.TypeName(v)}.");
+
+    /// <summary>The length of <see cref="PyReplace"/>'s result, computed without building it.</summary>
+    public static long ReplacedLength(string s, string old, string @new, int count)
+    {
+        long n = old.Length == 0 ? s.Length + 1 : CountOccurrences(s, old);
+        if (count >= 0) n = Math.Min(n, count);
+        return s.Length + n * ((long)@new.Length - old.Length);
+    }
+
+    /// <summary>Joins items after checking the result's size.</summary>
+    public static string Join(string sep, IEnumerable<object?> items, JinjaRenderState state, int line)
+    {
+        var parts = new List<string>();
+        long total = 0;
+        foreach (var x in items)
+        {
+            state.Iterate(1, line);
+            var p = JinjaValues.ToPythonString(x);
+            total += p.Length + (parts.Count > 0 ? sep.Length : 0);
+            if (total > state.Limits.MaxStringLength) state.String(total, line, "join");
+            parts.Add(p);
+        }
+        state.String(total, line, "join");
+        return string.Join(sep, parts);
     }
 
     private static bool Affix(string s, object? arg, bool prefix, int line)
@@ -157,6 +194,9 @@ internal static class JinjaFilters
     public static object? Apply(string name, object? v, List<object?> a, Dictionary<string, object?> k, JinjaContext ctx, int line)
     {
         object? Arg(int i, string kw, object? dflt = null) => i < a.Count ? a[i] : k.TryGetValue(kw, out var x) ? x : dflt;
+        var state = ctx.State;
+        if (v is List<object?> visited) state.Iterate(visited.Count, line);
+        else if (v is JDict visitedDict) state.Iterate(visitedDict.Count, line);
         switch (name)
         {
             case "trim": return JinjaMethods.PyStrip(Str(v, name, line), Arg(0, "chars") as string, true, true);
@@ -188,7 +228,7 @@ internal static class JinjaFilters
                 var attr = Arg(1, "attribute") as string;
                 var items = JinjaValues.Iterate(v, line);
                 if (attr is not null) items = items.Select(x => JinjaValues.GetAttribute(x, attr, line));
-                return string.Join(sep, items.Select(JinjaValues.ToPythonString));
+                return JinjaMethods.Join(sep, items, state, line);
             }
             case "default":
             case "d":
@@ -201,7 +241,7 @@ internal static class JinjaFilters
                 return v switch
                 {
                     long l => (object)l,
-                    double d => (long)d,
+                    double d => JinjaValues.ToLong(d, line),
                     bool b => b ? 1L : 0L,
                     string s when long.TryParse(s.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var p) => p,
                     _ => Arg(0, "default", 0L),
@@ -214,10 +254,10 @@ internal static class JinjaFilters
                     string s when double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var p) => p,
                     _ => Arg(0, "default", 0.0),
                 };
-            case "abs": return v switch { long l => (object)Math.Abs(l), double d => Math.Abs(d), _ => throw new JinjaException($"line {line}: abs of {JinjaValues.TypeName(v)}.") };
+            case "abs": return v switch { long l when l == long.MinValue => throw new JinjaException($"line {line}: integer overflow in abs."), long l => (object)Math.Abs(l), double d => Math.Abs(d), _ => throw new JinjaException($"line {line}: abs of {JinjaValues.TypeName(v)}.") };
             case "round":
             {
-                var precision = (int)JinjaValues.ToLong(Arg(0, "precision", 0L));
+                var precision = (int)Math.Clamp(JinjaValues.ToLong(Arg(0, "precision", 0L), line), 0, 15);
                 var d = v is long l ? l : v is double dd ? dd : throw new JinjaException($"line {line}: round of {JinjaValues.TypeName(v)}.");
                 return Math.Round(d, precision, MidpointRounding.ToEven);
             }
@@ -232,7 +272,10 @@ internal static class JinjaFilters
             {
                 var result = new List<object?>();
                 foreach (var x in JinjaValues.Iterate(v, line))
+                {
+                    state.Iterate(result.Count, line);
                     if (!result.Any(r => JinjaValues.Equals(r, x))) result.Add(x);
+                }
                 return result;
             }
             case "sort":
@@ -240,6 +283,7 @@ internal static class JinjaFilters
                 var reverse = JinjaValues.Truthy(Arg(0, "reverse", false));
                 var attr = Arg(2, "attribute") as string;
                 var items = JinjaValues.Iterate(v, line).ToList();
+                state.Iterate((long)items.Count * Math.Max(1, (int)Math.Log2(items.Count + 1)), line);
                 var keyed = items.Select(x => (Item: x, Key: attr is null ? x : JinjaValues.GetAttribute(x, attr, line))).ToList();
                 var sorted = keyed.OrderBy(x => x.Key, Comparer<object?>.Create((p, q) => JinjaValues.Compare(p, q, line))).Select(x => x.Item).ToList();
                 if (reverse) sorted.Reverse();
@@ -274,7 +318,7 @@ internal static class JinjaFilters
                         return r is JinjaUndefined && k.TryGetValue("default", out var dv) ? dv : r;
                     }).ToList();
                 if (a.Count > 0 && a[0] is string filter)
-                    return items.Select(x => Apply(filter, x, a.Skip(1).ToList(), new Dictionary<string, object?>(), ctx, line)).ToList();
+                    return items.Select(x => Apply(filter, x, a.Skip(1).ToList(), new Dictionary<string, object?>(StringComparer.Ordinal), ctx, line)).ToList();
                 throw new JinjaException($"line {line}: 'map' needs attribute= or a filter name.");
             }
             case "select":
@@ -284,9 +328,9 @@ internal static class JinjaFilters
             {
                 var byAttr = name.EndsWith("attr", StringComparison.Ordinal);
                 var keep = name.StartsWith("select", StringComparison.Ordinal);
-                var attr = byAttr ? (string)a[0]! : null;
+                var attr = byAttr ? JinjaMethods.StrArg(a.Count > 0 ? a[0] : null, name, "attribute", line) : null;
                 var rest = byAttr ? a.Skip(1).ToList() : a;
-                var test = rest.Count > 0 ? (string)rest[0]! : null;
+                var test = rest.Count > 0 ? JinjaMethods.StrArg(rest[0], name, "test", line) : null;
                 var testArgs = rest.Skip(1).ToList();
                 var result = new List<object?>();
                 foreach (var x in JinjaValues.Iterate(v, line))
@@ -299,14 +343,21 @@ internal static class JinjaFilters
             }
             case "replace":
             {
-                var count = Arg(2, "count") is long c ? (int)c : -1;
-                return JinjaMethods.PyReplace(Str(v, name, line), (string)Arg(0, "old")!, (string)Arg(1, "new")!, count);
+                var count = Arg(2, "count") is long c ? (int)Math.Clamp(c, -1, int.MaxValue) : -1;
+                var text = Str(v, name, line);
+                var old = JinjaMethods.StrArg(Arg(0, "old"), "replace", "old", line);
+                var @new = JinjaMethods.StrArg(Arg(1, "new"), "replace", "new", line);
+                state.String(JinjaMethods.ReplacedLength(text, old, @new, count), line, "replace");
+                return JinjaMethods.PyReplace(text, old, @new, count);
             }
             case "indent":
             {
                 var s = Str(v, name, line);
                 var width = Arg(0, "width", 4L);
-                var pad = width is string ws ? ws : new string(' ', (int)JinjaValues.ToLong(width));
+                var padWidth = width is string ws ? ws.Length : Math.Max(0, JinjaValues.ToLong(width, line));
+                var lineCount = 1 + s.AsSpan().Count('\n');
+                state.String(s.Length + (Int128)padWidth * lineCount > long.MaxValue ? long.MaxValue : (long)(s.Length + (Int128)padWidth * lineCount), line, "indent");
+                var pad = width is string ws2 ? ws2 : new string(' ', (int)padWidth);
                 var first = JinjaValues.Truthy(Arg(1, "first", false));
                 var blank = JinjaValues.Truthy(Arg(2, "blank", false));
                 var lines = s.Split('\n');
@@ -329,13 +380,16 @@ internal static class JinjaFilters
                 string? itemSep = null, keySep = null;
                 if (k.TryGetValue("separators", out var seps) && seps is List<object?> sl && sl.Count == 2)
                 {
-                    itemSep = (string)sl[0]!;
-                    keySep = (string)sl[1]!;
+                    itemSep = JinjaMethods.StrArg(sl[0], "tojson", "separators", line);
+                    keySep = JinjaMethods.StrArg(sl[1], "tojson", "separators", line);
                 }
-                return JsonDumps.Dumps(v, indent is null or JinjaUndefined ? null : (int)JinjaValues.ToLong(indent), ensureAscii, sortKeys, itemSep, keySep, line);
+                int? indentWidth = indent is null or JinjaUndefined ? null : (int)Math.Clamp(JinjaValues.ToLong(indent, line), 0, int.MaxValue);
+                var json = JsonDumps.Dumps(v, indentWidth, ensureAscii, sortKeys, itemSep, keySep, line, state.Limits.MaxStringLength);
+                state.String(json.Length, line, "tojson");
+                return json;
             }
             default:
-                throw new NotSupportedException($"Chat template line {line}: the Jinja filter '{name}' is not supported.");
+                throw new JinjaException($"line {line}: the Jinja filter '{name}' is not supported.");
         }
     }
 
@@ -380,35 +434,44 @@ internal static class JinjaTests
         "callable" => v is JinjaFunction,
         "odd" => JinjaValues.ToLong(v) % 2 != 0,
         "even" => JinjaValues.ToLong(v) % 2 == 0,
-        "divisibleby" => JinjaValues.ToLong(v) % JinjaValues.ToLong(a[0]) == 0,
+        "divisibleby" => DivisibleBy(JinjaValues.ToLong(v, line), JinjaValues.ToLong(Arg0(a, name, line), line), line),
         "lower" => v is string s && s == s.ToLowerInvariant(),
         "upper" => v is string u && u == u.ToUpperInvariant(),
-        "eq" or "equalto" or "==" => JinjaValues.Equals(v, a[0]),
-        "ne" or "!=" => !JinjaValues.Equals(v, a[0]),
-        "lt" or "lessthan" or "<" => JinjaValues.Compare(v, a[0], line) < 0,
-        "gt" or "greaterthan" or ">" => JinjaValues.Compare(v, a[0], line) > 0,
-        "le" or "<=" => JinjaValues.Compare(v, a[0], line) <= 0,
-        "ge" or ">=" => JinjaValues.Compare(v, a[0], line) >= 0,
-        "in" => JinjaValues.Contains(a[0], v, line),
-        "sameas" => v is null ? a[0] is null : v is bool b ? a[0] is bool c && b == c : ReferenceEquals(v, a[0]),
-        _ => throw new NotSupportedException($"Chat template line {line}: the Jinja test '{name}' is not supported."),
+        "eq" or "equalto" or "==" => JinjaValues.Equals(v, Arg0(a, name, line)),
+        "ne" or "!=" => !JinjaValues.Equals(v, Arg0(a, name, line)),
+        "lt" or "lessthan" or "<" => JinjaValues.Compare(v, Arg0(a, name, line), line) < 0,
+        "gt" or "greaterthan" or ">" => JinjaValues.Compare(v, Arg0(a, name, line), line) > 0,
+        "le" or "<=" => JinjaValues.Compare(v, Arg0(a, name, line), line) <= 0,
+        "ge" or ">=" => JinjaValues.Compare(v, Arg0(a, name, line), line) >= 0,
+        "in" => JinjaValues.Contains(Arg0(a, name, line), v, line),
+        "sameas" => v is null ? Arg0(a, name, line) is null : v is bool b ? Arg0(a, name, line) is bool c && b == c : ReferenceEquals(v, Arg0(a, name, line)),
+        _ => throw new JinjaException($"line {line}: the Jinja test '{name}' is not supported."),
     };
+
+    private static object? Arg0(List<object?> a, string test, int line) =>
+        a.Count > 0 ? a[0] : throw new JinjaException($"line {line}: the test '{test}' needs an argument.");
+
+    private static bool DivisibleBy(long x, long y, int line) =>
+        y == 0 ? throw new JinjaException($"line {line}: divisibleby(0).") : y == -1 || x % y == 0;
 }
 
 /// <summary>Python json.dumps as transformers' tojson filter calls it (ensure_ascii=False by default).</summary>
 internal static class JsonDumps
 {
-    public static string Dumps(object? v, int? indent, bool ensureAscii, bool sortKeys, string? itemSep, string? keySep, int line)
+    public static string Dumps(object? v, int? indent, bool ensureAscii, bool sortKeys, string? itemSep, string? keySep, int line, int maxLength = int.MaxValue)
     {
         itemSep ??= indent is null ? ", " : ",";
         keySep ??= ": ";
         var sb = new StringBuilder();
-        Write(sb, v, indent, 0, ensureAscii, sortKeys, itemSep, keySep, line);
+        Write(sb, v, indent, 0, ensureAscii, sortKeys, itemSep, keySep, line, maxLength);
         return sb.ToString();
     }
 
-    private static void Write(StringBuilder sb, object? v, int? indent, int level, bool ascii, bool sort, string itemSep, string keySep, int line)
+    private static void Write(StringBuilder sb, object? v, int? indent, int level, bool ascii, bool sort, string itemSep, string keySep, int line, int maxLength)
     {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
+        if (sb.Length > maxLength || (indent is int w && sb.Length + (long)w * (level + 1) > maxLength))
+            throw new JinjaException($"line {line}: tojson would build more than JinjaLimits.MaxStringLength ({maxLength}) characters.");
         switch (v)
         {
             case null or JinjaUndefined: sb.Append("null"); return;
@@ -424,7 +487,7 @@ internal static class JsonDumps
                 {
                     if (i > 0) sb.Append(itemSep);
                     NewLine(sb, indent, level + 1);
-                    Write(sb, list[i], indent, level + 1, ascii, sort, itemSep, keySep, line);
+                    Write(sb, list[i], indent, level + 1, ascii, sort, itemSep, keySep, line, maxLength);
                 }
                 NewLine(sb, indent, level);
                 sb.Append(']');
@@ -443,7 +506,7 @@ internal static class JsonDumps
                     NewLine(sb, indent, level + 1);
                     WriteString(sb, key, ascii);
                     sb.Append(keySep);
-                    Write(sb, value, indent, level + 1, ascii, sort, itemSep, keySep, line);
+                    Write(sb, value, indent, level + 1, ascii, sort, itemSep, keySep, line, maxLength);
                 }
                 NewLine(sb, indent, level);
                 sb.Append('}');

@@ -14,9 +14,11 @@ internal readonly record struct Tok(TokKind Kind, string Value, int Line);
 /// </summary>
 internal static class JinjaLexer
 {
-    private static readonly Regex LStripBlocks = new(@"^[ \t]*(\{[#%-])", RegexOptions.Multiline | RegexOptions.CultureInvariant);
-    private static readonly Regex TrimBlocks = new(@"([#%-]\})\n", RegexOptions.CultureInvariant);
-    private static readonly Regex GenerationTag = new(@"(\s*)\{%(-?)\s*(?:end)?generation\s*(-?)%\}(\s*)", RegexOptions.Singleline | RegexOptions.CultureInvariant);
+    private static readonly TimeSpan LexerRegexTimeout = TimeSpan.FromSeconds(2);
+
+    private static readonly Regex LStripBlocks = new(@"^[ \t]*(\{[#%-])", RegexOptions.Multiline | RegexOptions.CultureInvariant, LexerRegexTimeout);
+    private static readonly Regex TrimBlocks = new(@"([#%-]\})\n", RegexOptions.CultureInvariant, LexerRegexTimeout);
+    private static readonly Regex GenerationTag = new(@"(\s*)\{%(-?)\s*(?:end)?generation\s*(-?)%\}(\s*)", RegexOptions.Singleline | RegexOptions.CultureInvariant, LexerRegexTimeout);
 
     private static readonly string[] Operators =
         ["//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "=", "(", ")", "[", "]", "{", "}", ",", ".", ":", "|"];

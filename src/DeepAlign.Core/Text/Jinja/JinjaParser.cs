@@ -6,17 +6,32 @@ namespace DeepAlign.Text.Jinja;
 internal sealed class JinjaParser
 {
     private readonly List<Tok> _t;
+    private readonly int _maxDepth;
     private int _p;
+    private int _depth;
 
-    private JinjaParser(List<Tok> tokens) { _t = tokens; }
+    private JinjaParser(List<Tok> tokens, int maxDepth) { _t = tokens; _maxDepth = maxDepth; }
 
-    public static List<Stmt> Parse(string template)
+    public static List<Stmt> Parse(string template, JinjaLimits? limits = null)
     {
-        var parser = new JinjaParser(JinjaLexer.Tokenize(template));
+        limits ??= JinjaLimits.Default;
+        if (template.Length > limits.MaxTemplateLength)
+            throw new JinjaException($"the template has {template.Length} characters, more than JinjaLimits.MaxTemplateLength ({limits.MaxTemplateLength}).");
+        var parser = new JinjaParser(JinjaLexer.Tokenize(template), limits.MaxNestingDepth);
         var (body, end) = parser.ParseBody();
         if (end is not null) throw new JinjaException($"line {parser.Peek.Line}: unexpected '{{% {end} %}}'.");
         return body;
     }
+
+    /// <summary>One more level of nesting (a block, a bracket, an operator in a chain); undone by <see cref="Leave"/>.</summary>
+    private void Enter()
+    {
+        if (++_depth > _maxDepth)
+            throw new JinjaException($"line {Peek.Line}: the template nests deeper than JinjaLimits.MaxNestingDepth ({_maxDepth}).");
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
+    }
+
+    private void Leave(int levels = 1) => _depth -= levels;
 
     private Tok Peek => _t[_p];
     private Tok PeekAt(int k) => _t[Math.Min(_p + k, _t.Count - 1)];
@@ -49,6 +64,8 @@ internal sealed class JinjaParser
         _p++;
     }
 
+    private static string Abbreviate(string s) => s.Length <= 40 ? s : s[..40] + "...";
+
     private static string Describe(Tok t) => t.Kind switch
     {
         TokKind.End => "end of template",
@@ -58,6 +75,13 @@ internal sealed class JinjaParser
 
     /// <summary>Parses statements until a block tag whose keyword is in <paramref name="endKeywords"/> (consumed: '{%' and the keyword).</summary>
     private (List<Stmt> Body, string? End) ParseBody(params string[] endKeywords)
+    {
+        Enter();
+        try { return ParseBodyCore(endKeywords); }
+        finally { Leave(); }
+    }
+
+    private (List<Stmt> Body, string? End) ParseBodyCore(string[] endKeywords)
     {
         var body = new List<Stmt>();
         while (true)
@@ -118,7 +142,7 @@ internal sealed class JinjaParser
                 ExpectBlockEnd();
                 return new LoopControlStmt(Flow.Continue) { Line = kw.Line };
             default:
-                throw new NotSupportedException($"Chat template line {kw.Line}: the Jinja statement '{{% {kw.Value} %}}' is not supported (supported: if/elif/else, for, set, macro, break, continue).");
+                throw new JinjaException($"line {kw.Line}: the Jinja statement '{{% {kw.Value} %}}' is not supported (supported: if/elif/else, for, set, macro, break, continue).");
         }
     }
 
@@ -152,7 +176,7 @@ internal sealed class JinjaParser
         var iterable = ParseConditional(allowIf: false);
         Expr? filter = null;
         if (IsName("if")) { _p++; filter = ParseConditional(allowIf: false); }
-        if (IsName("recursive")) throw new NotSupportedException($"Chat template line {line}: recursive for-loops are not supported.");
+        if (IsName("recursive")) throw new JinjaException($"line {line}: recursive for-loops are not supported.");
         ExpectBlockEnd();
         var (body, end) = ParseBody("else", "endfor");
         List<Stmt>? elseBody = null;
@@ -219,6 +243,13 @@ internal sealed class JinjaParser
 
     private Expr ParseConditional(bool allowIf)
     {
+        Enter();
+        try { return ParseConditionalCore(allowIf); }
+        finally { Leave(); }
+    }
+
+    private Expr ParseConditionalCore(bool allowIf)
+    {
         var line = Peek.Line;
         var expr = ParseOr();
         while (allowIf && IsName("if"))
@@ -235,20 +266,35 @@ internal sealed class JinjaParser
     private Expr ParseOr()
     {
         var left = ParseAnd();
-        while (IsName("or")) { var line = Next().Line; left = new BinaryExpr("or", left, ParseAnd()) { Line = line }; }
+        var links = 0;
+        try
+        {
+            while (IsName("or")) { Enter(); links++; var line = Next().Line; left = new BinaryExpr("or", left, ParseAnd()) { Line = line }; }
+        }
+        finally { Leave(links); }
         return left;
     }
 
     private Expr ParseAnd()
     {
         var left = ParseNot();
-        while (IsName("and")) { var line = Next().Line; left = new BinaryExpr("and", left, ParseNot()) { Line = line }; }
+        var links = 0;
+        try
+        {
+            while (IsName("and")) { Enter(); links++; var line = Next().Line; left = new BinaryExpr("and", left, ParseNot()) { Line = line }; }
+        }
+        finally { Leave(links); }
         return left;
     }
 
     private Expr ParseNot()
     {
-        if (IsName("not")) { var line = Next().Line; return new UnaryExpr("not", ParseNot()) { Line = line }; }
+        if (IsName("not"))
+        {
+            Enter();
+            try { var line = Next().Line; return new UnaryExpr("not", ParseNot()) { Line = line }; }
+            finally { Leave(); }
+        }
         return ParseCompare();
     }
 
@@ -257,41 +303,68 @@ internal sealed class JinjaParser
     private Expr ParseCompare()
     {
         var left = ParseMath1();
-        while (true)
+        var links = 0;
+        try
         {
-            var line = Peek.Line;
+            while (true)
+            {
+                Enter();
+                links++;
+                var line = Peek.Line;
             if (Peek.Kind == TokKind.Op && CompareOps.Contains(Peek.Value)) { var op = Next().Value; left = new BinaryExpr(op, left, ParseMath1()) { Line = line }; }
             else if (IsName("in")) { _p++; left = new BinaryExpr("in", left, ParseMath1()) { Line = line }; }
             else if (IsName("not") && PeekAt(1).Kind == TokKind.Name && PeekAt(1).Value == "in") { _p += 2; left = new BinaryExpr("not in", left, ParseMath1()) { Line = line }; }
             else return left;
+            }
         }
+        finally { Leave(links); }
     }
 
     private Expr ParseMath1()
     {
         var left = ParseConcat();
-        while (IsOp("+") || IsOp("-")) { var t = Next(); left = new BinaryExpr(t.Value, left, ParseConcat()) { Line = t.Line }; }
+        var links = 0;
+        try
+        {
+            while (IsOp("+") || IsOp("-")) { Enter(); links++; var t = Next(); left = new BinaryExpr(t.Value, left, ParseConcat()) { Line = t.Line }; }
+        }
+        finally { Leave(links); }
         return left;
     }
 
     private Expr ParseConcat()
     {
         var left = ParseMath2();
-        while (IsOp("~")) { var t = Next(); left = new BinaryExpr("~", left, ParseMath2()) { Line = t.Line }; }
+        var links = 0;
+        try
+        {
+            while (IsOp("~")) { Enter(); links++; var t = Next(); left = new BinaryExpr("~", left, ParseMath2()) { Line = t.Line }; }
+        }
+        finally { Leave(links); }
         return left;
     }
 
     private Expr ParseMath2()
     {
         var left = ParsePow();
-        while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) { var t = Next(); left = new BinaryExpr(t.Value, left, ParsePow()) { Line = t.Line }; }
+        var links = 0;
+        try
+        {
+            while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) { Enter(); links++; var t = Next(); left = new BinaryExpr(t.Value, left, ParsePow()) { Line = t.Line }; }
+        }
+        finally { Leave(links); }
         return left;
     }
 
     private Expr ParsePow()
     {
         var left = ParseUnary(withFilter: true);
-        while (IsOp("**")) { var t = Next(); left = new BinaryExpr("**", left, ParseUnary(withFilter: true)) { Line = t.Line }; }
+        var links = 0;
+        try
+        {
+            while (IsOp("**")) { Enter(); links++; var t = Next(); left = new BinaryExpr("**", left, ParseUnary(withFilter: true)) { Line = t.Line }; }
+        }
+        finally { Leave(links); }
         return left;
     }
 
@@ -301,7 +374,9 @@ internal sealed class JinjaParser
         if (IsOp("-") || IsOp("+"))
         {
             var t = Next();
-            node = new UnaryExpr(t.Value, ParseUnary(withFilter: false)) { Line = t.Line };
+            Enter();
+            try { node = new UnaryExpr(t.Value, ParseUnary(withFilter: false)) { Line = t.Line }; }
+            finally { Leave(); }
         }
         else node = ParsePostfix(ParsePrimary());
         return withFilter ? ParseFilterChain(node) : node;
@@ -314,14 +389,19 @@ internal sealed class JinjaParser
         {
             case TokKind.String:
             {
-                var s = t.Value;
-                while (Peek.Kind == TokKind.String) s += Next().Value; // adjacent literals concatenate
-                return new LiteralExpr(s) { Line = t.Line };
+                if (Peek.Kind != TokKind.String) return new LiteralExpr(t.Value) { Line = t.Line };
+                var sb = new System.Text.StringBuilder(t.Value);
+                while (Peek.Kind == TokKind.String) sb.Append(Next().Value); // adjacent literals concatenate
+                return new LiteralExpr(sb.ToString()) { Line = t.Line };
             }
             case TokKind.Integer:
-                return new LiteralExpr(long.Parse(t.Value, CultureInfo.InvariantCulture)) { Line = t.Line };
+                return long.TryParse(t.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var integer)
+                    ? new LiteralExpr(integer) { Line = t.Line }
+                    : throw new JinjaException($"line {t.Line}: the integer literal {Abbreviate(t.Value)} does not fit in 64 bits.");
             case TokKind.Float:
-                return new LiteralExpr(double.Parse(t.Value, CultureInfo.InvariantCulture)) { Line = t.Line };
+                return double.TryParse(t.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var real) && double.IsFinite(real)
+                    ? new LiteralExpr(real) { Line = t.Line }
+                    : throw new JinjaException($"line {t.Line}: the float literal {Abbreviate(t.Value)} is out of range.");
             case TokKind.Name:
                 return t.Value switch
                 {
@@ -371,8 +451,17 @@ internal sealed class JinjaParser
 
     private Expr ParsePostfix(Expr node)
     {
+        var links = 0;
+        try { return ParsePostfixCore(node, ref links); }
+        finally { Leave(links); }
+    }
+
+    private Expr ParsePostfixCore(Expr node, ref int links)
+    {
         while (true)
         {
+            Enter();
+            links++;
             var line = Peek.Line;
             if (IsOp("."))
             {
@@ -429,8 +518,17 @@ internal sealed class JinjaParser
 
     private Expr ParseFilterChain(Expr node)
     {
+        var links = 0;
+        try { return ParseFilterChainCore(node, ref links); }
+        finally { Leave(links); }
+    }
+
+    private Expr ParseFilterChainCore(Expr node, ref int links)
+    {
         while (true)
         {
+            Enter();
+            links++;
             var line = Peek.Line;
             if (IsOp("|"))
             {

@@ -56,6 +56,7 @@ internal static class JinjaValues
     /// <summary>Converts caller-supplied .NET values (records, dictionaries, lists, JsonElement) to template values.</summary>
     public static object? FromDotNet(object? v)
     {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
         switch (v)
         {
             case null: return null;
@@ -93,7 +94,13 @@ internal static class JinjaValues
         }
     }
 
-    public static object? FromJson(JsonElement e) => e.ValueKind switch
+    public static object? FromJson(JsonElement e)
+    {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
+        return FromJsonCore(e);
+    }
+
+    private static object? FromJsonCore(JsonElement e) => e.ValueKind switch
     {
         JsonValueKind.String => e.GetString(),
         JsonValueKind.Number => e.TryGetInt64(out var l) ? (object)l : e.GetDouble(),
@@ -145,7 +152,13 @@ internal static class JinjaValues
         _ => Repr(v),
     };
 
-    public static string Repr(object? v) => v switch
+    public static string Repr(object? v)
+    {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
+        return ReprCore(v);
+    }
+
+    private static string ReprCore(object? v) => v switch
     {
         null => "None",
         JinjaUndefined => "",
@@ -249,7 +262,7 @@ internal static class JinjaValues
 
     public static object? Slice(object? target, object? start, object? stop, object? step, int line)
     {
-        var st = step is null or JinjaUndefined ? 1 : ToLong(step);
+        var st = step is null or JinjaUndefined ? 1 : ToLong(step, line);
         if (st == 0) throw new JinjaException($"line {line}: slice step cannot be zero.");
         int count;
         Func<int, object?> at;
@@ -262,25 +275,34 @@ internal static class JinjaValues
         long Norm(object? v, long dflt, bool isStart)
         {
             if (v is null or JinjaUndefined) return dflt;
-            var x = ToLong(v);
-            if (x < 0) x += count;
+            var x = ToLong(v, line);
+            if (x < 0) x = x < -(long)count ? -1 : x + count;
             if (st > 0) return Math.Clamp(x, 0, count);
             return Math.Clamp(x, -1, count - 1);
         }
         var a = Norm(start, st > 0 ? 0 : count - 1, true);
         var b = Norm(stop, st > 0 ? count : -1, false);
         var items = new List<object?>();
-        for (var i = a; st > 0 ? i < b : i > b; i += st) items.Add(at((int)i));
+        for (var i = a; st > 0 ? i < b : i > b;)
+        {
+            items.Add(at((int)i));
+            // Overflow-safe step: once the next index would pass the bound, the slice is complete.
+            if (st > 0 ? i > b - st : i < b - st) break;
+            i += st;
+        }
         if (target is string) return string.Concat(items.Select(c => c!.ToString()));
         return items;
     }
 
-    public static long ToLong(object? v) => v switch
+    public static long ToLong(object? v) => ToLong(v, null);
+
+    public static long ToLong(object? v, int? line) => v switch
     {
         long l => l,
         bool b => b ? 1 : 0,
-        double d => (long)d,
-        _ => throw new JinjaException($"expected an integer but got {TypeName(v)}."),
+        double d when double.IsFinite(d) && d >= -9.2233720368547758E18 && d < 9.2233720368547758E18 => (long)d,
+        double d => throw new JinjaException($"{(line is int n ? $"line {n}: " : "")}the float {FormatFloat(d)} does not fit in a 64-bit integer."),
+        _ => throw new JinjaException($"{(line is int n2 ? $"line {n2}: " : "")}expected an integer but got {TypeName(v)}."),
     };
 
     private static bool IsNumber(object? v) => v is long or double or bool;
@@ -295,6 +317,7 @@ internal static class JinjaValues
 
     public static new bool Equals(object? a, object? b)
     {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
         if (a is JinjaUndefined || b is JinjaUndefined) return a is JinjaUndefined && b is JinjaUndefined;
         if (a is null || b is null) return a is null && b is null;
         if (IsNumber(a) && IsNumber(b))
@@ -308,6 +331,7 @@ internal static class JinjaValues
 
     public static int Compare(object? a, object? b, int line)
     {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
         if (IsNumber(a) && IsNumber(b)) return ToDouble(a).CompareTo(ToDouble(b));
         if (a is string sa && b is string sb) return string.CompareOrdinal(sa, sb);
         if (a is List<object?> la && b is List<object?> lb)
@@ -350,8 +374,8 @@ internal static class JinjaValues
                 if (a is List<object?> la && b is List<object?> lb) return la.Concat(lb).ToList();
                 break;
             case "*":
-                if (a is string rs && b is long n1) return string.Concat(Enumerable.Repeat(rs, (int)Math.Max(0, n1)));
-                if (a is long n2 && b is string rs2) return string.Concat(Enumerable.Repeat(rs2, (int)Math.Max(0, n2)));
+                if (a is string rs && b is long n1) return Repeat(rs, n1, line);
+                if (a is long n2 && b is string rs2) return Repeat(rs2, n2, line);
                 break;
         }
         if (IsNumber(a) && IsNumber(b))
@@ -359,23 +383,61 @@ internal static class JinjaValues
             var isFloat = a is double || b is double;
             switch (op)
             {
-                case "+": return isFloat ? ToDouble(a) + ToDouble(b) : (object)(ToLong(a) + ToLong(b));
-                case "-": return isFloat ? ToDouble(a) - ToDouble(b) : (object)(ToLong(a) - ToLong(b));
-                case "*": return isFloat ? ToDouble(a) * ToDouble(b) : (object)(ToLong(a) * ToLong(b));
+                case "+": return isFloat ? ToDouble(a) + ToDouble(b) : Checked(() => checked(ToLong(a) + ToLong(b)), op, line);
+                case "-": return isFloat ? ToDouble(a) - ToDouble(b) : Checked(() => checked(ToLong(a) - ToLong(b)), op, line);
+                case "*": return isFloat ? ToDouble(a) * ToDouble(b) : Checked(() => checked(ToLong(a) * ToLong(b)), op, line);
                 case "/":
                     if (ToDouble(b) == 0) throw new JinjaException($"line {line}: division by zero.");
                     return ToDouble(a) / ToDouble(b);
                 case "//":
                     if (ToDouble(b) == 0) throw new JinjaException($"line {line}: division by zero.");
-                    return isFloat ? Math.Floor(ToDouble(a) / ToDouble(b)) : (object)(long)Math.Floor((double)ToLong(a) / ToLong(b));
+                    if (isFloat) return Math.Floor(ToDouble(a) / ToDouble(b));
+                    { var x = ToLong(a); var y = ToLong(b); if (x == long.MinValue && y == -1) throw Overflow(op, line); var q = x / y; return (x % y != 0) && ((x < 0) != (y < 0)) ? q - 1 : q; }
                 case "%":
                     if (ToDouble(b) == 0) throw new JinjaException($"line {line}: modulo by zero.");
                     if (isFloat) { var x = ToDouble(a); var y = ToDouble(b); return (object)(x - y * Math.Floor(x / y)); }
-                    { var x = ToLong(a); var y = ToLong(b); var r = x % y; return r != 0 && (r < 0) != (y < 0) ? r + y : r; }
+                    { var x = ToLong(a); var y = ToLong(b); if (y == -1) return 0L; var r = x % y; return r != 0 && (r < 0) != (y < 0) ? r + y : r; }
                 case "**":
-                    return !isFloat && ToLong(b) >= 0 ? (object)(long)Math.Pow(ToLong(a), ToLong(b)) : Math.Pow(ToDouble(a), ToDouble(b));
+                    return !isFloat && ToLong(b) >= 0 ? IntPow(ToLong(a), ToLong(b), line) : Math.Pow(ToDouble(a), ToDouble(b));
             }
         }
         throw new JinjaException($"line {line}: unsupported operand types for '{op}': {TypeName(a)} and {TypeName(b)}.");
+    }
+
+    private static JinjaException Overflow(string op, int line) =>
+        new($"line {line}: integer overflow in '{op}' (integers are 64-bit in DeepAlign's Jinja).");
+
+    private static object Checked(Func<long> f, string op, int line)
+    {
+        try { return f(); }
+        catch (OverflowException) { throw Overflow(op, line); }
+    }
+
+    private static object IntPow(long x, long n, int line)
+    {
+        long result = 1;
+        try
+        {
+            checked
+            {
+                while (n > 0)
+                {
+                    if ((n & 1) == 1) result *= x;
+                    n >>= 1;
+                    if (n > 0) x *= x;
+                }
+            }
+        }
+        catch (OverflowException) { throw Overflow("**", line); }
+        return result;
+    }
+
+    private static string Repeat(string s, long n, int line)
+    {
+        if (n <= 0 || s.Length == 0) return "";
+        if (s.Length * (Int128)n > int.MaxValue) throw new JinjaException($"line {line}: '*' would build a string of {s.Length * (Int128)n} characters.");
+        var sb = new StringBuilder(s.Length * (int)n);
+        for (long i = 0; i < n; i++) sb.Append(s);
+        return sb.ToString();
     }
 }

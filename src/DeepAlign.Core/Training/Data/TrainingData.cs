@@ -105,21 +105,35 @@ public sealed class TrainingData
     /// <exception cref="ArgumentException">The position does not match these sources.</exception>
     public void Restore(DataPosition position)
     {
-        if (position.Sources.Count != _sources.Length)
-            throw new ArgumentException($"The saved data position has {position.Sources.Count} sources but the data has {_sources.Length}.", nameof(position));
+        ValidatePosition(position);
         for (int i = 0; i < _sources.Length; i++)
         {
             var p = position.Sources[i];
             var s = _sources[i];
-            if (p.Name != s.Spec.Name) throw new ArgumentException($"Saved data source {i} is '{p.Name}' but the data's is '{s.Spec.Name}'.", nameof(position));
-            if (p.Cursor < 0 || p.Cursor > s.Spec.Records.Count || p.Epoch < 0)
-                throw new ArgumentException($"Saved position of source '{p.Name}' (epoch {p.Epoch}, cursor {p.Cursor}) does not fit its {s.Spec.Records.Count} records.", nameof(position));
             s.Epoch = p.Epoch;
             s.Cursor = p.Cursor;
             s.Drawn = p.Drawn;
             s.Order = Permutation(i, p.Epoch);
         }
         _draws = position.Draws;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="position"/> fits this data (changes nothing).</summary>
+    internal void ValidatePosition(DataPosition position)
+    {
+        ArgumentNullException.ThrowIfNull(position);
+        if (position.Sources is null) throw new ArgumentException("The saved data position has no sources list.", nameof(position));
+        if (position.Draws < 0) throw new ArgumentException($"The saved data position has a negative draw count ({position.Draws}).", nameof(position));
+        if (position.Sources.Count != _sources.Length)
+            throw new ArgumentException($"The saved data position has {position.Sources.Count} sources but the data has {_sources.Length}.", nameof(position));
+        for (int i = 0; i < _sources.Length; i++)
+        {
+            var p = position.Sources[i] ?? throw new ArgumentException($"Saved data source {i} is null.", nameof(position));
+            var s = _sources[i];
+            if (p.Name != s.Spec.Name) throw new ArgumentException($"Saved data source {i} is '{p.Name}' but the data's is '{s.Spec.Name}'.", nameof(position));
+            if (p.Cursor < 0 || p.Cursor > s.Spec.Records.Count || p.Epoch < 0 || p.Drawn < 0)
+                throw new ArgumentException($"Saved position of source '{p.Name}' (epoch {p.Epoch}, cursor {p.Cursor}) does not fit its {s.Spec.Records.Count} records.", nameof(position));
+        }
     }
 
     /// <summary>Draws the next example.</summary>

@@ -228,16 +228,16 @@ public class DetectorHandComputedTests
         var (b, a) = Pair();
         var detector = new BaseFavoredTokenDetector(b, a, options: Options);
         detector.Invoking(d => d.ProfileBatch([new ProfileInput([], [1]) { Location = "f.jsonl:3" }]))
-            .Should().Throw<ArgumentException>().WithMessage("*f.jsonl:3*prompt is empty*");
+            .Should().Throw<DeepAlign.Data.DatasetFormatException>().WithMessage("*f.jsonl:3*prompt is empty*");
         detector.Invoking(d => d.ProfileBatch([new ProfileInput([3], [9]) { Location = "f.jsonl:4" }]))
-            .Should().Throw<ArgumentException>().WithMessage("*f.jsonl:4*token id 9*");
+            .Should().Throw<DeepAlign.Data.DatasetFormatException>().WithMessage("*f.jsonl:4*token id 9*");
         FluentActions.Invoking(() => new ProfileOptions { BatchSize = 0 }.Validate()).Should().Throw<ArgumentException>().WithMessage("*BatchSize*");
         FluentActions.Invoking(() => new ProfileOptions { Tau = -1 }.Validate()).Should().Throw<ArgumentException>().WithMessage("*ProfileOptions.Tau*");
         FluentActions.Invoking(() => new ProfileOptions { MaxResponseTokens = 0 }.Validate()).Should().Throw<ArgumentException>().WithMessage("*MaxResponseTokens*");
         FluentActions.Invoking(() => new ProfileOptions { BucketStarts = [2, 5] }.Validate()).Should().Throw<ArgumentException>().WithMessage("*BucketStarts*");
         FluentActions.Invoking(() => new GeneratedProfileOptions { ForcedPrefixTokens = -1 }.Validate()).Should().Throw<ArgumentException>().WithMessage("*ForcedPrefixTokens*");
         var wide = TableCausalLanguageModel.CreateBuilder(5).Build();
-        FluentActions.Invoking(() => new BaseFavoredTokenDetector(wide, a)).Should().Throw<ArgumentException>().WithMessage("*logit widths differ*");
+        FluentActions.Invoking(() => new BaseFavoredTokenDetector(wide, a)).Should().Throw<DeepAlign.Text.VocabularyMismatchException>().WithMessage("*logit widths differ*");
     }
 
     /// <summary>Reports synchronously (Progress&lt;T&gt; posts to the thread pool).</summary>
