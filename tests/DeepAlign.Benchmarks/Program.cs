@@ -14,6 +14,7 @@ internal static class Program
         ["contrastive"] = (ContrastiveDecodeBenchmark.Help, ContrastiveDecodeBenchmark.Run),
         ["targeted-cost"] = (TargetedCompletionCostBenchmark.Help, TargetedCompletionCostBenchmark.Run),
         ["sampler"] = (SamplerBenchmark.Help, SamplerBenchmark.Run),
+        ["probe"] = (ProbeBenchmark.Help, ProbeBenchmark.Run),
         ["profile"] = ("incompleteness profile vs two forward passes (ratio; target <= 1.25)", ProfileThroughput.Run),
     };
 
