@@ -12,7 +12,7 @@ using static DeepAlign.Benchmarks.BenchmarkArgs;
 namespace DeepAlign.Benchmarks;
 
 /// <summary>
-/// <c>decode-precision [--threads 1] [--batch 1] [--prompt 128] [--decode 64] [--repeats 3] [--variants fp32,fp32-kernels,bf16,bf16-kernels,int8] [--save DIR]</c>:
+/// <c>decode-precision [--config qwen2.5-0.5b|llama3.2-1b] [--threads 1] [--batch 1] [--prompt 128] [--decode 64] [--repeats 3] [--variants fp32,fp32-kernels,bf16,bf16-kernels,int8] [--save DIR]</c>:
 /// decode tokens/s of the ~125M Llama of <c>model-throughput</c> (seed 0) per weight format, the logit error of each
 /// against float32 over the same decode steps, weight bytes streamed per token and the share of the measured
 /// single-thread read bandwidth that represents. <c>--save DIR</c> writes the float32 model as a Hugging Face folder
@@ -28,8 +28,8 @@ internal static class DecodePrecisionBenchmark
         int decode = Arg(args, "--decode", 64), repeats = Arg(args, "--repeats", 3);
         var variants = Arg(args, "--variants", "fp32,fp32-kernels,bf16,bf16-kernels,int8").Split(',');
         torch.set_num_threads(threads);
-        var config = TinyModelFactory.LlamaConfig(vocabSize: 32000, hiddenSize: 768, layers: 12, heads: 12, kvHeads: 4,
-            intermediateSize: 2048, maxPositionEmbeddings: 2048);
+        var config = Arg(args, "--config", "") is { Length: > 0 } realistic ? RealisticScaleBenchmark.Config(realistic)
+            : TinyModelFactory.LlamaConfig(vocabSize: 32000, hiddenSize: 768, layers: 12, heads: 12, kvHeads: 4, intermediateSize: 2048, maxPositionEmbeddings: 2048);
         if (Arg(args, "--save", "") is { Length: > 0 } save)
         {
             using var m = CausalLanguageModel.Create(config, CPU, ScalarType.Float32, seed: 0);

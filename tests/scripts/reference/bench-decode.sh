@@ -12,7 +12,7 @@ dotnet build tests/DeepAlign.Benchmarks.LlamaCpp -c Release -v q >/dev/null
 B=tests/DeepAlign.Benchmarks/bin/Release/net10.0/DeepAlign.Benchmarks
 L=tests/DeepAlign.Benchmarks.LlamaCpp/bin/Release/net10.0/DeepAlign.Benchmarks.LlamaCpp
 if [ ! -f "$WORK/llama125m/model.safetensors" ]; then
-  $B decode-precision --variants fp32 --repeats 0 --decode 1 --save "$WORK/llama125m" >/dev/null
+  $B decode-precision --variants fp32 --repeats 1 --decode 2 --save "$WORK/llama125m" >/dev/null
 fi
 for t in f32 bf16 q8_0 q4_0; do
   [ -f "$WORK/llama125m-$t.gguf" ] || /usr/bin/python3 tests/scripts/reference/write_gguf.py "$WORK/llama125m" "$WORK/llama125m-$t.gguf" --type $t

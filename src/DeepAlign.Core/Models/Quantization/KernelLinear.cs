@@ -101,18 +101,23 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
 
     private Tensor KernelForward(Tensor x, long rows)
     {
-        using var scope = NewDisposeScope();
-        var flat = x.reshape(rows, _in);
-        var x32 = (flat.dtype == ScalarType.Float32 ? flat : flat.to_type(ScalarType.Float32)).contiguous();
-        var y = empty(new long[] { rows, _out }, ScalarType.Float32, x.device);
-        LinearKernels.Run(_kind, TensorData.Pointer(_weight), _scales is null ? null : (float*)TensorData.Pointer(_scales),
-            _bias32 is null ? null : (float*)TensorData.Pointer(_bias32), (float*)TensorData.Pointer(x32), (float*)TensorData.Pointer(y),
-            (int)rows, (int)_in, (int)_out, get_num_threads());
-        var shape = x.shape.ToArray();
+        // Few libtorch calls per projection: decoding runs ~100 of these per token.
+        var shape = x.shape;
         shape[^1] = _out;
-        var result = y.view(shape);
-        if (x.dtype != ScalarType.Float32) result = result.to_type(x.dtype);
-        return result.MoveToOuterDisposeScope();
+        Tensor? copy = x.is_contiguous() ? null : x.contiguous();
+        var src = copy ?? x;
+        var y = empty(shape, x.dtype, x.device);
+        void* scales = _scales is null ? null : TensorData.Pointer(_scales);
+        void* bias = _bias32 is null ? null : TensorData.Pointer(_bias32);
+        int threads = get_num_threads();
+        if (x.dtype == ScalarType.Float32)
+            LinearKernels.Run(_kind, TensorData.Pointer(_weight), (float*)scales, (float*)bias, (float*)TensorData.Pointer(src), (float*)TensorData.Pointer(y),
+                (int)rows, (int)_in, (int)_out, threads);
+        else
+            LinearKernels.RunBFloat16Activations(_kind, TensorData.Pointer(_weight), (float*)scales, (float*)bias, (ushort*)TensorData.Pointer(src),
+                (ushort*)TensorData.Pointer(y), (int)rows, (int)_in, (int)_out, threads);
+        copy?.Dispose();
+        return y;
     }
 
     /// <summary>Larger batches (prefill) and other devices: dequantise blocks of rows into the activation dtype and matmul.</summary>
