@@ -20,7 +20,9 @@ namespace DeepAlign.Method.Detection;
 /// input width); the output head's gradient is the rank-one <c>g_k h_k^T</c>; norm weights and biases are reduced
 /// per row. A tied head adds the input-embedding rows and their cross term with the head part.</para>
 /// <para>Causality: loss k only reaches positions up to its own, so rows are processed in chunks of
-/// <see cref="RowsPerChunk"/> over the shortest prefix that covers them. Computed in float32 from (upcast) weights.</para>
+/// <see cref="RowsPerChunk"/> over the shortest prefix that covers them; in the last layer every position-wise part
+/// (MLP, o_proj, q_proj, norms) is computed at each row's own position only. Computed in float32 from (upcast)
+/// weights.</para>
 /// <para>The backward runs from the last layer down to the first selected one (untied head) or to the embeddings (tied
 /// head, whose embedding matrix is selected).</para>
 /// </remarks>
@@ -177,10 +179,14 @@ internal sealed class BatchedGradientProbe : IDisposable
             using var chunkScope = NewDisposeScope();
             int c = Math.Min(rows, jn - k0);
             int prefix = p + k0 + c - 1;                                   // positions 0..prefix-1 reach these losses
-            var dOut = zeros(new long[] { c, prefix, _config.HiddenSize }, ScalarType.Float32, _device);
-            for (int b = 0; b < c; b++) dOut[b, p - 1 + k0 + b].copy_(dhk[k0 + b]);
             var sq = zeros(c, ScalarType.Float32, _device);
-            for (int l = _layers.Length - 1; l >= _firstBackward; l--)
+            using var first = ((long)(p - 1 + k0)).ToScalar();
+            using var end = ((long)(p - 1 + k0 + c)).ToScalar();
+            var rowPositions = arange(first, end, Scalars.One, dtype: ScalarType.Int64, device: _device);   // t_k of each row
+            int last = _layers.Length - 1;
+            // The last layer's cotangent sits at one position per row: its MLP, o_proj and queries are handled there only.
+            var dOut = LastLayerBackward(_layers[last], saved[last]!, dhk.narrow(0, k0, c), rowPositions, prefix, cos, sin, last >= _firstSelected, ref sq);
+            for (int l = last - 1; l >= _firstBackward; l--)
                 dOut = LayerBackward(_layers[l], saved[l]!, dOut, prefix, cos.narrow(0, 0, prefix), sin.narrow(0, 0, prefix), l >= _firstSelected, ref sq);
             if (_tied)
             {
@@ -304,6 +310,71 @@ internal sealed class BatchedGradientProbe : IDisposable
         var xh1 = P(s.Xh1);
         if (selected) sq = AddVector(sq, dn1.mul(xh1).sum(1));
         return dh.add(RmsNormBackward(dn1, xh1, P(s.R1), F(w.Ln1)), Scalars.One);
+    }
+
+    /// <summary>
+    /// The last layer for cotangents that are nonzero only at each row's own position <paramref name="positions"/>
+    /// (<paramref name="dTop"/> <c>[c, H]</c>): everything position-wise (MLP, o_proj, q_proj, the norms) is computed at
+    /// that position alone; only keys and values spread over the prefix. Returns the cotangents <c>[c, P, H]</c> of the
+    /// layer's input, as <see cref="LayerBackward"/> would for the same one-position input.
+    /// </summary>
+    private Tensor LastLayerBackward(Layer w, Saved s, Tensor dTop, Tensor positions, int prefix, Tensor cosAll, Tensor sinAll, bool selected, ref Tensor sq)
+    {
+        var c = _config;
+        long rows = dTop.shape[0];
+        int heads = c.NumAttentionHeads, kvHeads = c.KeyValueHeads, d = c.HeadDim, groups = heads / kvHeads;
+        Tensor At(Tensor t) => t.index_select(0, positions).unsqueeze(1);                                // [c, 1, ...]
+        var dOut = dTop.unsqueeze(1);                                                                    // [c, 1, H]
+
+        var m = At(s.M);
+        if (selected) sq = AddLocal(sq, dOut, m, w.Bd);
+        var dm = dOut.matmul(F(w.Wd));
+        var act = At(s.Act);
+        var sig = At(s.G).sigmoid();
+        var dsilu = sig.add(act.mul(sig.neg().add(Scalars.One, Scalars.One)), Scalars.One);
+        var dg = dm.mul(At(s.U)).mul(dsilu);
+        var du = dm.mul(act);
+        var n2 = At(s.N2);
+        if (selected) { sq = AddLocal(sq, dg, n2, w.Bg); sq = AddLocal(sq, du, n2, w.Bu); }
+        var dn2 = dg.matmul(F(w.Wg)).add(du.matmul(F(w.Wu)), Scalars.One);
+        var xh2 = At(s.Xh2);
+        if (selected) sq = AddVector(sq, dn2.mul(xh2).sum(1));
+        var dh = dOut.add(RmsNormBackward(dn2, xh2, At(s.R2), F(w.Ln2)), Scalars.One);                  // [c, 1, H]
+
+        if (selected) sq = AddLocal(sq, dh, At(s.A), w.Bo);
+        var dA = dh.matmul(F(w.Wo)).view(rows, 1, kvHeads, groups, d).permute(0, 2, 3, 1, 4);           // [c, kv, G, 1, D]
+        var probs = s.Probs.index_select(2, positions).narrow(3, 0, prefix).permute(2, 0, 1, 3).unsqueeze(3); // [c, kv, G, 1, P]
+        var v = s.V.narrow(1, 0, prefix).unsqueeze(1);                                                  // [kv, 1, P, D]
+        var kr = s.Kr.narrow(1, 0, prefix).unsqueeze(1);
+        var qrRow = s.Qr.index_select(2, positions).permute(2, 0, 1, 3).unsqueeze(3);                    // [c, kv, G, 1, D]
+        var dP = dA.matmul(v.transpose(-1, -2));                                                       // [c, kv, G, 1, P]
+        var dv = probs.transpose(-1, -2).matmul(dA).sum(2);                                            // [c, kv, P, D]
+        var dS = probs.mul(dP.add(dP.mul(probs).sum(-1, keepdim: true), Scalars.MinusOne));
+        using var scale = (1.0 / Math.Sqrt(d)).ToScalar();
+        var cosRow = cosAll.index_select(0, positions).view(rows, 1, 1, 1, d);
+        var sinRow = sinAll.index_select(0, positions).view(rows, 1, 1, 1, d);
+        var dq = RopeBackward(dS.matmul(kr).mul(scale), cosRow, sinRow).permute(0, 3, 1, 2, 4).reshape(rows, 1, heads * d);
+        var cos = cosAll.narrow(0, 0, prefix);
+        var sin = sinAll.narrow(0, 0, prefix);
+        var dk = RopeBackward(dS.transpose(-1, -2).matmul(qrRow).sum(2).mul(scale), cos, sin).permute(0, 2, 1, 3).reshape(rows, prefix, kvHeads * d);
+        var dvf = dv.permute(0, 2, 1, 3).reshape(rows, prefix, kvHeads * d);
+        var n1 = s.N1.narrow(0, 0, prefix);
+        if (selected) { sq = AddLocal(sq, dq, At(s.N1), w.Bq); sq = AddWeight(sq, dk, n1, w.Bk); sq = AddWeight(sq, dvf, n1, w.Bv); }
+        // One-hot of each row's position over the prefix: scatters the single-position terms into [c, P, H].
+        var onehot = nn.functional.one_hot(positions, prefix).to_type(ScalarType.Float32).unsqueeze(-1);  // [c, P, 1]
+        var dn1 = dk.matmul(F(w.Wk)).add(dvf.matmul(F(w.Wv)), Scalars.One).add(onehot.mul(dq.matmul(F(w.Wq))), Scalars.One);
+        var xh1 = s.Xh1.narrow(0, 0, prefix);
+        if (selected) sq = AddVector(sq, dn1.mul(xh1).sum(1));
+        return onehot.mul(dh).add(RmsNormBackward(dn1, xh1, s.R1.narrow(0, 0, prefix), F(w.Ln1)), Scalars.One);
+    }
+
+    /// <summary>Adds |delta_b|^2 |x_b|^2 (one position per row: <c>[c, 1, out]</c>, <c>[c, 1, in]</c>) and the bias's |delta_b|^2.</summary>
+    private static Tensor AddLocal(Tensor sq, Tensor delta, Tensor x, Parameter? bias)
+    {
+        var dd = delta.mul(delta).sum(new long[] { 1, 2 });
+        sq = sq.add(dd.mul(x.mul(x).sum(new long[] { 1, 2 })), Scalars.One);
+        if (bias is not null) sq = sq.add(dd, Scalars.One);
+        return sq;
     }
 
     /// <summary>Adds ||sum_t delta_t x_t^T||^2 (and the bias's ||sum_t delta_t||^2) per row.</summary>
