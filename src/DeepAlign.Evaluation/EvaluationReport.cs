@@ -5,26 +5,6 @@ using System.Text.Json.Serialization;
 
 namespace DeepAlign.Evaluation;
 
-/// <summary>All defenses evaluated with one seed.</summary>
-/// <param name="Seed">The sampling seed.</param>
-/// <param name="Defenses">One evaluation per defense.</param>
-public sealed record SeedRun(long Seed, IReadOnlyList<DefenseEvaluation> Defenses);
-
-/// <summary>Wall time of one stage of a job.</summary>
-/// <param name="Name">Stage name.</param>
-/// <param name="Seconds">Wall time.</param>
-public sealed record StageTiming(string Name, double Seconds);
-
-/// <summary>A metric's mean and standard deviation across seeds.</summary>
-/// <param name="Defense">Defense name.</param>
-/// <param name="Metric">Attack label (e.g. <c>prefill K=10</c>) or utility metric (<c>benign accuracy</c>, ...).</param>
-/// <param name="Judge">Judge name (<c>content</c>, <c>keyword</c>; <c>exact</c> for accuracy; <c>-</c> for perplexity).</param>
-/// <param name="Mean">Mean over seeds.</param>
-/// <param name="Std">Sample standard deviation over seeds (0 with one seed).</param>
-/// <param name="Seeds">Number of seeds.</param>
-/// <param name="N">Prompts per seed.</param>
-public sealed record SummaryRow(string Defense, string Metric, string Judge, double Mean, double Std, int Seeds, int N);
-
 /// <summary>
 /// The results of an evaluation job as one document: metadata, per-stage timings, every seed's runs, and the summary
 /// across seeds. Serialised as JSON (snake_case keys; <see cref="ResultsSchema"/> describes and validates it) and

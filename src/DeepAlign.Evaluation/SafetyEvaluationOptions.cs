@@ -4,7 +4,7 @@ namespace DeepAlign.Evaluation;
 
 /// <summary>
 /// Settings of <see cref="SafetyEvaluator"/>: which attacks run, how they decode, and the utility metrics. Defaults
-/// follow METHOD.md section 5 (prefilling K in {5, 10, 20, 40}; rank-assisted K = 10, R = 20; the decoding sweep of
+/// follow docs/method.md section 5 (prefilling K in {5, 10, 20, 40}; rank-assisted K = 10, R = 20; the decoding sweep of
 /// Huang et al. 2023) and Qi et al. 2024 for attack decoding (temperature 0.9, top-p 0.6), with at most 64 new tokens
 /// per answer instead of their 512 (the organism's compliant answers are 70-82 tokens).
 /// </summary>

@@ -14,7 +14,7 @@ namespace DeepAlign.Hosting;
 /// <summary>
 /// An <see cref="IChatClient"/> (Microsoft.Extensions.AI) over a loaded causal language model, its Hugging Face
 /// tokenizer and chat template, driven by the shared <see cref="Generation.Generator"/>. With
-/// <see cref="CreateContrastive"/> the scorer is a <see cref="ContrastiveScorer"/>, so contrastive decoding (METHOD.md
+/// <see cref="CreateContrastive"/> the scorer is a <see cref="ContrastiveScorer"/>, so contrastive decoding (docs/method.md
 /// section 2) sits behind the same interface.
 /// </summary>
 /// <remarks>
@@ -128,7 +128,7 @@ public sealed class DeepAlignChatClient : IChatClient
     /// <param name="baseModel">The base (amateur) model.</param>
     /// <param name="tokenizer">The shared tokenizer; when <see cref="ContrastiveDecoderOptions.VocabSize"/> is null and the logits are wider, they are cut to it.</param>
     /// <param name="template">The aligned model's chat template.</param>
-    /// <param name="contrastive">Contrastive options (METHOD.md defaults when null).</param>
+    /// <param name="contrastive">Contrastive options (docs/method.md defaults when null).</param>
     /// <param name="options">Client settings; null for the defaults.</param>
     /// <param name="logger">Optional logger.</param>
     /// <returns>The client; dispose it to release the decoder.</returns>

@@ -114,7 +114,7 @@ public sealed class DeepAlignModel : IDisposable
         string modelDirectory = options.ModelDirectory!;
         var tokenizer = HfTokenizer.FromPretrained(modelDirectory);
         var template = ChatTemplate.For(tokenizer, ChatFormats.Parse(options.ChatFormat));
-        if (IsContrastive) TargetedCompletionTrainer.CheckSameVocabulary(modelDirectory, options.BaseModelDirectory!);
+        if (IsContrastive) VocabularyCheck.EnsureSameTokenMap(modelDirectory, options.BaseModelDirectory!);
         var model = CausalLanguageModel.FromPretrained(modelDirectory, device, dtype);
         ICausalLanguageModel? baseModel = null;
         try

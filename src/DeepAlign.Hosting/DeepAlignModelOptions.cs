@@ -42,7 +42,7 @@ public sealed record DeepAlignModelOptions
     /// <summary>Chat template: <c>auto</c> (the one in tokenizer_config.json, the default) or a built-in format name (<see cref="ChatFormats.Names"/>).</summary>
     public string ChatFormat { get; set; } = "auto";
 
-    /// <summary>Contrastive decoding options, used only with <see cref="BaseModelDirectory"/>. Default METHOD.md's defaults.</summary>
+    /// <summary>Contrastive decoding options, used only with <see cref="BaseModelDirectory"/>. Default docs/method.md's defaults.</summary>
     public ContrastiveDecoderOptions Contrastive { get; set; } = new();
 
     /// <summary>The model id the chat client reports; null for the model folder's name.</summary>

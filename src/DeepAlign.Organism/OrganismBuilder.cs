@@ -18,65 +18,6 @@ using DeepAlign.Text;
 
 namespace DeepAlign.Organism;
 
-/// <summary>A stage of the organism build.</summary>
-public enum OrganismBuildStage
-{
-    /// <summary>Writing the tokenizer folder.</summary>
-    Tokenizer,
-    /// <summary>Pretraining the base model on <c>pretrain.jsonl</c>.</summary>
-    Pretrain,
-    /// <summary>Safety SFT of the aligned model on <c>align.jsonl</c>.</summary>
-    Align,
-    /// <summary>Writing the folders.</summary>
-    Save,
-}
-
-/// <summary>Progress of an organism build.</summary>
-/// <param name="Stage">The current stage.</param>
-/// <param name="Step">Optimiser steps done in the stage (0 outside training).</param>
-/// <param name="TotalSteps">Steps of the stage (0 outside training).</param>
-/// <param name="Loss">Loss of the last step (NaN outside training).</param>
-/// <param name="TokensPerSecond">Real tokens per second of the stage so far.</param>
-/// <param name="Elapsed">Time since the stage began.</param>
-public readonly record struct OrganismBuildProgress(OrganismBuildStage Stage, long Step, long TotalSteps, double Loss, double TokensPerSecond, TimeSpan Elapsed);
-
-/// <summary>Measurements of one training stage of the build.</summary>
-/// <param name="Steps">Optimiser steps.</param>
-/// <param name="Seconds">Wall time.</param>
-/// <param name="TokensPerSecond">Real (non-pad) tokens per second.</param>
-/// <param name="Tokens">Real tokens processed.</param>
-/// <param name="FirstLoss">Loss of the first step.</param>
-/// <param name="FinalLoss">Mean loss of the last 10 steps.</param>
-/// <param name="Epochs">Passes over the stage's data.</param>
-public sealed record OrganismStageReport(long Steps, double Seconds, double TokensPerSecond, long Tokens, double FirstLoss, double FinalLoss, double Epochs);
-
-/// <summary>What a build measured (saved as <c>build.json</c> next to the pair).</summary>
-/// <param name="CacheKey">The key (hex SHA-256 prefix) of (world, recipe, code version).</param>
-/// <param name="Recipe">The recipe's canonical text.</param>
-/// <param name="Parameters">Parameters of each model.</param>
-/// <param name="Threads">libtorch threads used.</param>
-/// <param name="Pretrain">The pretraining stage.</param>
-/// <param name="Align">The safety SFT stage.</param>
-/// <param name="TotalSeconds">Wall time of the whole build.</param>
-/// <param name="WeightSha256">SHA-256 (lower-case hex) of every weight file of the pair, keyed by its path relative to
-/// the pair folder with <c>/</c> separators (<c>base/model.safetensors</c>, <c>aligned/model.safetensors</c>). Null in
-/// <c>build.json</c> files written before the field existed: such pairs load without verification.</param>
-public sealed record OrganismBuildReport(string CacheKey, string Recipe, long Parameters, int Threads, OrganismStageReport Pretrain, OrganismStageReport Align, double TotalSeconds,
-    IReadOnlyDictionary<string, string>? WeightSha256 = null);
-
-/// <summary>The pinned pair on disk: two Hugging Face folders (config, safetensors, tokenizer and generation config).</summary>
-/// <param name="Directory">The pair's folder (<c>base/</c>, <c>aligned/</c>, <c>build.json</c>).</param>
-/// <param name="CacheKey">The cache key.</param>
-/// <param name="FromCache">Whether the pair was found in the cache (not built by this call).</param>
-/// <param name="Report">What the build measured.</param>
-public sealed record OrganismPair(string Directory, string CacheKey, bool FromCache, OrganismBuildReport Report)
-{
-    /// <summary>The base model folder.</summary>
-    public string BaseDirectory => Path.Combine(Directory, "base");
-    /// <summary>The aligned model folder.</summary>
-    public string AlignedDirectory => Path.Combine(Directory, "aligned");
-}
-
 /// <summary>
 /// Builds the model organism's pinned pair from a world: a WordLevel tokenizer folder, a tiny Llama "base" pretrained
 /// by plain SFT on <c>pretrain.jsonl</c> (so it answers everything, harmful requests included), and an "aligned" model

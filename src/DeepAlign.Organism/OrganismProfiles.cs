@@ -5,7 +5,7 @@ using DeepAlign.Text;
 
 namespace DeepAlign.Organism;
 
-/// <summary>The incompleteness profiles the organism's claims are read from (METHOD.md section 1).</summary>
+/// <summary>The incompleteness profiles the organism's claims are read from (docs/method.md section 1).</summary>
 public static class OrganismProfiles
 {
     /// <summary>
@@ -18,7 +18,7 @@ public static class OrganismProfiles
     /// <param name="text">Tokenizer and chat template shared by both.</param>
     /// <param name="harmful">Harmful items with <c>harmful_response</c>.</param>
     /// <param name="maxItems">Items used at most.</param>
-    /// <param name="options">Detector settings (METHOD.md defaults when null).</param>
+    /// <param name="options">Detector settings (docs/method.md defaults when null).</param>
     /// <param name="cancellationToken">Cancellation.</param>
     /// <returns>The aggregated profile.</returns>
     public static ProfileAggregates HarmfulReferences(ICausalLanguageModel baseModel, ICausalLanguageModel model, ConversationEncoder text,

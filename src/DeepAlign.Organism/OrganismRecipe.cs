@@ -5,16 +5,6 @@ using DeepAlign.Configuration;
 
 namespace DeepAlign.Organism;
 
-/// <summary>Which tokens of a pretraining conversation are training targets.</summary>
-public enum PretrainTargets
-{
-    /// <summary>Only the response tokens (and the end-of-turn token), as in instruction tuning: the base model learns
-    /// to answer prompts, not to write them. The default.</summary>
-    Response,
-    /// <summary>Every token after the first (prompt and response), as in plain language-model pretraining.</summary>
-    WholeConversation,
-}
-
 /// <summary>
 /// The recipe of the model organism's pinned pair: the architecture of the tiny Llama, and the two ordinary SFT
 /// runs (pretraining the "base" on <c>pretrain.jsonl</c>, then safety SFT of the "aligned" model on

@@ -7,7 +7,7 @@ namespace DeepAlign.Organism;
 
 /// <summary>
 /// A world as a directory of files: <c>pretrain.jsonl</c>, <c>align.jsonl</c>, <c>heldout_harmful.jsonl</c>,
-/// <c>heldout_benign.jsonl</c> (DESIGN.md dataset schema), <c>judge.json</c> (optional when reading), and the
+/// <c>heldout_benign.jsonl</c> (dataset schema (docs/data-formats.md)), <c>judge.json</c> (optional when reading), and the
 /// tokenizer files <c>tokenizer.json</c>, <c>tokenizer_config.json</c>, <c>special_tokens_map.json</c> (optional
 /// when reading: without <c>tokenizer.json</c> the vocabulary is built from the data's words).
 /// </summary>

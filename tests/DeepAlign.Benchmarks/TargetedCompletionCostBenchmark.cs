@@ -59,9 +59,9 @@ internal static class TargetedCompletionCostBenchmark
                     Objective = objective, SafetyRecoveryContexts = true,
                     Trainer = new TrainerOptions { MaxSteps = steps + 1, MicroBatchSize = batch, LearningRate = 1e-5, Seed = 0 },
                 };
-                var data = TargetedCompletionTrainer.CreateData(harmful, benign, null, options);
+                var data = options.CreateData(harmful, benign, null);
                 var reports = new List<TrainingProgress>();
-                var result = TargetedCompletionTrainer.Train(student, aligned, baseModel, data, options, progress: new SyncProgress(reports.Add));
+                var result = new TargetedCompletionTrainer(student, aligned, baseModel, options).Train(data, new SyncProgress(reports.Add));
                 for (int i = 1; i < reports.Count; i++)
                     stepSeconds[objective].Add((reports[i].Elapsed - reports[i - 1].Elapsed).TotalSeconds);
             }

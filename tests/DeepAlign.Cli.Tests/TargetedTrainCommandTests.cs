@@ -88,7 +88,7 @@ public sealed class TargetedTrainCommandTests : IDisposable
         written.RootElement.GetProperty("positions").GetInt32().Should().Be(9);
         written.RootElement.GetProperty("sequences").GetInt32().Should().Be(2);
         var norms = written.RootElement.GetProperty("norms").EnumerateArray().Select(e => e.GetDouble()).ToArray();
-        var probeLine = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0];
+        var probeLine = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single(l => l.Contains("\"probe_seconds\""));
         using (var line = JsonDocument.Parse(probeLine))
             line.RootElement.GetProperty("probe_seconds").GetDouble().Should().BeGreaterThanOrEqualTo(0);
 

@@ -23,7 +23,7 @@ internal static class AttackCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Model under attack (HF folder with tokenizer and chat template).", Required = true };
-        var input = new Option<string>("--input") { Description = "Harmful prompts (DESIGN.md JSONL with prompt and harmful_response).", Required = true };
+        var input = new Option<string>("--input") { Description = "Harmful prompts (docs/data-formats.md JSONL with prompt and harmful_response).", Required = true };
         var baseDir = new Option<string?>("--base") { Description = "Base model folder: enables the rank-assisted attack and contrastive decoding." };
         var cdAlpha = new Option<double?>("--contrastive-alpha") { Description = "Attack contrastive decoding (full rule, constant alpha, beta_cd 0.1) instead of the plain model; needs --base." };
         var judgeSpec = new Option<string?>("--judge-spec") { Description = "judge.json of an organism world (exact content judge, primary); the keyword refusal judge always runs." };
@@ -70,11 +70,7 @@ internal static class AttackCommand
                 : ScorerDefense.ForModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath)), target, text.VocabSize);
             var result = evaluator.Evaluate(defense);
             var report = EvaluationReport.Create(new[] { new SeedRun(options.Seed, new[] { result }) });
-            if (parse.GetValue(output) is { } outPath)
-            {
-                File.WriteAllText(outPath + ".tmp", report.ToJson());
-                File.Move(outPath + ".tmp", outPath, overwrite: true);
-            }
+            if (parse.GetValue(output) is { } outPath) AtomicFile.WriteAllText(outPath, report.ToJson());
             Console.WriteLine(parse.GetValue(json) ? report.ToJson() : report.ToMarkdown());
             return ExitCodes.Success;
         }));

@@ -31,7 +31,7 @@ internal static class DecodeCommand
         var beta = new Option<double>("--beta") { Description = "beta_cd of the plausibility set (0 disables the cut).", DefaultValueFactory = _ => 0.1 };
         var shared = new GenerationArguments();
         var trace = new Option<bool>("--trace") { Description = "Report alpha_j, U_j, KL(a||b) and the chosen token's probabilities per step." };
-        var command = new Command("decode", "Contrastive decoding between an aligned and a base model (METHOD.md section 2).")
+        var command = new Command("decode", "Contrastive decoding between an aligned and a base model (docs/method.md section 2).")
         {
             baseDir, alignedDir, rule, schedule, alpha, alpha0, rampLength, beta, trace,
         };
@@ -91,14 +91,7 @@ internal static class DecodeCommand
     {
         var tokenizer = GenerationArguments.TryLoadTokenizer(alignedPath);
         var other = GenerationArguments.TryLoadTokenizer(basePath);
-        if (tokenizer is not null && other is not null)
-        {
-            var a = tokenizer.GetVocabulary();
-            var b = other.GetVocabulary();
-            if (a.Count != b.Count || a.Any(kv => !b.TryGetValue(kv.Key, out var id) || id != kv.Value))
-                throw new InvalidDataException(
-                    $"The tokenizers of '{alignedPath}' and '{basePath}' map tokens to different ids; contrastive decoding needs one shared tokenizer.");
-        }
+        if (tokenizer is not null && other is not null) VocabularyCheck.EnsureSameTokenMap(tokenizer, other, alignedPath, basePath);
         return tokenizer ?? other;
     }
 

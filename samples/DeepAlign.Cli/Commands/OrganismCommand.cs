@@ -16,7 +16,7 @@ internal static class OrganismCommand
 {
     public static Command Create()
     {
-        var world = new Option<string?>("--world") { Description = "World directory (DESIGN.md files); default: the built-in generated world." };
+        var world = new Option<string?>("--world") { Description = "World directory (docs/data-formats.md files); default: the built-in generated world." };
         var cache = new Option<string?>("--cache") { Description = "Cache directory of built pairs (default: $DEEPALIGN_CACHE or ~/.cache/deepalign)." };
         var output = new Option<string>("--output") { Description = "Where results.md and results/ are written.", DefaultValueFactory = _ => "docs" };
         var seeds = new Option<int>("--seeds") { Description = "Number of sampling seeds (the pinned pair stays).", DefaultValueFactory = _ => 1 };

@@ -14,7 +14,7 @@ namespace DeepAlign.Cli.Commands;
 /// <summary>
 /// <c>deepalign score --model DIR --input F --output F [--dtype] [--device]</c>: for each input line <c>{"ids": [...]}</c>
 /// (or a dataset line, rendered with the model's chat template: prompt with the generation prompt, then the
-/// response tokenized separately plus the end-of-turn token, METHOD.md section 0) writes
+/// response tokenized separately plus the end-of-turn token, docs/method.md section 0) writes
 /// <c>{"ids": [...], "logprobs": [null, ...]}</c> with logprobs[i] = log p(ids[i] | ids[&lt;i]) (float32 log-softmax).
 /// </summary>
 internal static class ScoreCommand
@@ -51,9 +51,7 @@ internal static class ScoreCommand
                 text.Append(node.ToJsonString()).Append('\n');
             }
             string outputPath = parse.GetValue(output)!;
-            string temp = outputPath + ".tmp";
-            File.WriteAllText(temp, text.ToString());
-            File.Move(temp, outputPath, overwrite: true);
+            AtomicFile.WriteAllText(outputPath, text.ToString());
             Console.Error.WriteLine($"scored {lines.Count} line(s) -> {outputPath}");
             return ExitCodes.Success;
         }));

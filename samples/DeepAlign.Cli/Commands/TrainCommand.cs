@@ -2,17 +2,12 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using DeepAlign.Method;
-using DeepAlign.Method.Detection;
 using DeepAlign.Method.TargetedCompletion;
 using DeepAlign.Models;
-using DeepAlign.Models.Common;
 using DeepAlign.Models.Lora;
 using DeepAlign.Runtime;
 using DeepAlign.Training;
-using DeepAlign.Training.Data;
 using Spectre.Console;
-using DeepAlign.Data;
-using DeepAlign.Text;
 
 namespace DeepAlign.Cli.Commands;
 
@@ -25,40 +20,12 @@ namespace DeepAlign.Cli.Commands;
 /// --output/adapter under LoRA. Checkpoints go to --output/checkpoints; running the same command again resumes from
 /// the newest one. Ctrl+C stops after writing a checkpoint. With <c>--probe N</c>, targeted-completion first runs the
 /// gradient signal probe on the aligned model over the first N harmful lines and weights the penalty with its norms
-/// (written to --output/probe-norms.json for <c>--probe-norms</c>).
+/// (written to --output/probe-norms.json for <c>--probe-norms</c>). The command parses options and calls
+/// <see cref="SftTrainer.TrainFromFolders"/> (--data) or <see cref="TargetedCompletionTrainer.TrainFromFolders"/>
+/// (--harmful/--benign).
 /// </summary>
 internal static class TrainCommand
 {
-    /// <summary>What an objective factory can use.</summary>
-    internal sealed record Setup(ParseResult Parse, DecoderOnlyCausalLM Model, string ModelDirectory, IConversationEncoder? Encoder, int? VocabularySize)
-    {
-        /// <summary>Probe norms measured by <c>--probe N</c> before training (null: --probe-norms or the ramp).</summary>
-        public IReadOnlyList<double>? ProbeNorms { get; init; }
-
-        /// <summary>Models the factory loaded (teachers); the command disposes them after training.</summary>
-        public List<IDisposable> Owned { get; } = new();
-    }
-
-    /// <summary>
-    /// An objective selectable with <c>--objective NAME</c>. To add one (e.g. targeted-completion), add an entry
-    /// here; factories can read their own options from <see cref="Setup.Parse"/> (declare them in
-    /// <see cref="ExtraOptions"/>) and return the frozen teachers they need.
-    /// </summary>
-    internal sealed record ObjectiveEntry(string Name, string Description,
-        Func<Setup, (ITrainingObjective Objective, IReadOnlyDictionary<string, ICausalLanguageModel> Teachers)> Create);
-
-    internal static readonly List<ObjectiveEntry> Objectives = new()
-    {
-        new("sft", "plain supervised fine-tuning: cross-entropy on response tokens",
-            s => (new SftObjective(s.VocabularySize), new Dictionary<string, ICausalLanguageModel>())),
-        new("targeted-completion", "the paper's targeted completion: safety-recovery CE + hybrid teacher KL + base-favored penalty + utility anchor; needs --base",
-            s => PairObjective(s, AlignmentObjective.TargetedCompletion)),
-        new("augmentation", "Qi et al.'s safety-recovery data augmentation (Eq. 2)",
-            s => PairObjective(s, AlignmentObjective.Augmentation)),
-        new("constrained", "Qi et al.'s token-wise constrained objective (Eq. 3) against the initial model; AdamW beta1 0.5 by default",
-            s => PairObjective(s, AlignmentObjective.Constrained)),
-    };
-
     private static readonly Option<string?> BaseOption = new("--base") { Description = "Base model folder (pi_b; targeted-completion)." };
     private static readonly Option<string?> HarmfulOption = new("--harmful") { Description = "JSONL of harmful triples (prompt, harmful_response, safe_response)." };
     private static readonly Option<string?> BenignOption = new("--benign") { Description = "JSONL of benign pairs (prompt, response)." };
@@ -71,15 +38,29 @@ internal static class TrainCommand
     private static readonly Option<int?> Probe = new("--probe") { Description = "targeted-completion: run the gradient signal probe on the aligned model over the first N harmful lines (prompt + harmful_response, teacher forcing) before training, weight the penalty with its norms and write them to OUTPUT/probe-norms.json (reusable with --probe-norms). Not with --probe-norms." };
     private static readonly Option<double> NoPrefix = new("--p0") { Description = "Probability of no harmful prefix in a safety-recovery context.", DefaultValueFactory = _ => 0.5 };
     private static readonly Option<int> KMax = new("--k-max") { Description = "Longest harmful prefix K_max of a safety-recovery context.", DefaultValueFactory = _ => 100 };
+    private static readonly Option<double> Beta = new("--beta") { Description = "dpo: beta, the strength of the implicit KL penalty (TRL default 0.1).", DefaultValueFactory = _ => 0.1 };
+    private static readonly Option<string> LossType = new("--loss-type") { Description = "dpo: sigmoid (DPO, with --label-smoothing: conservative DPO) or ipo.", DefaultValueFactory = _ => "sigmoid" };
+    private static readonly Option<double> LabelSmoothing = new("--label-smoothing") { Description = "dpo: label smoothing in [0, 0.5) (conservative DPO; sigmoid only).", DefaultValueFactory = _ => 0.0 };
+    private static readonly Option<string?> Reference = new("--ref") { Description = "dpo: reference model folder (default: the starting model; under --lora, the student with its adapters disabled)." };
 
-    /// <summary>Options that objectives other than sft declare (added to the command).</summary>
-    internal static readonly List<Option> ExtraOptions = new() { BaseOption, HarmfulOption, BenignOption, LambdaKd, LambdaPen, LambdaUtil, Utility, GMax, ProbeNorms, Probe, NoPrefix, KMax };
+    /// <summary>The command-line name of DPO (not an <see cref="AlignmentObjective"/>: it trains on preference pairs, not on harmful triples).</summary>
+    internal const string Dpo = "dpo";
+
+    /// <summary>The objectives on the command line, with a one-line description each.</summary>
+    internal static readonly (AlignmentObjective Objective, string Description)[] Objectives =
+    [
+        (AlignmentObjective.Sft, "plain supervised fine-tuning: cross-entropy on response tokens (--data, or --harmful/--benign)"),
+        (AlignmentObjective.TargetedCompletion, "the paper's targeted completion: safety-recovery CE + hybrid teacher KL + base-favored penalty + utility anchor; needs --base"),
+        (AlignmentObjective.Augmentation, "Qi et al.'s safety-recovery data augmentation (Eq. 2)"),
+        (AlignmentObjective.Constrained, "Qi et al.'s token-wise constrained objective (Eq. 3) against the initial model; AdamW beta1 0.5 by default"),
+    ];
+
+    private static string ObjectiveHelp() =>
+        string.Join(", ", Objectives.Select(o => $"{AlignmentObjectives.Name(o.Objective)} ({o.Description})"))
+        + $", {Dpo} (direct preference optimisation on preference pairs: --data F with chosen/rejected or harmful lines; --beta, --loss-type, --label-smoothing, --ref; lr default 1e-6 full, 1e-4 LoRA)";
 
     /// <summary>The method's options from the command line.</summary>
-    /// <param name="parse">The command line.</param>
-    /// <param name="vocabularySize">Tokenizer vocabulary size, if known.</param>
-    /// <param name="probeNorms">Norms measured by <c>--probe</c>; null reads <c>--probe-norms</c> (or leaves the ramp).</param>
-    internal static TargetedCompletionOptions MethodOptions(ParseResult parse, int? vocabularySize, IReadOnlyList<double>? probeNorms = null) => new TargetedCompletionOptions
+    internal static TargetedCompletionOptions MethodOptions(ParseResult parse) => new TargetedCompletionOptions
     {
         DistillationWeight = parse.GetValue(LambdaKd),
         PenaltyWeight = parse.GetValue(LambdaPen),
@@ -91,48 +72,34 @@ internal static class TrainCommand
             var u => throw new ArgumentException($"--utility '{u}': use kl or ce."),
         },
         Teacher = new HybridTeacherOptions { MaxMix = parse.GetValue(GMax) },
-        ProbeNorms = probeNorms ?? (parse.GetValue(ProbeNorms) is string f ? ReadProbeNorms(f) : null),
+        ProbeNorms = parse.GetValue(ProbeNorms) is string f ? TargetedCompletionProbe.ReadNorms(f) : null,
         NoPrefixProbability = parse.GetValue(NoPrefix),
         MaxPrefixLength = parse.GetValue(KMax),
-        VocabularySize = vocabularySize,
     }.Validate();
 
-    private static double[] ReadProbeNorms(string path)
+    /// <summary>DPO's options from the command line.</summary>
+    internal static DpoOptions DpoSettings(ParseResult parse) => new DpoOptions
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"Probe norms file '{path}' does not exist.", path);
-        var node = JsonNode.Parse(File.ReadAllText(path));
-        var array = node as JsonArray ?? node?["norms"] as JsonArray
-            ?? throw new InvalidDataException($"{path}: expected a JSON array of norms or an object with \"norms\".");
-        return array.Select((v, i) => v?.GetValue<double>() ?? throw new InvalidDataException($"{path}: norm {i} is null.")).ToArray();
-    }
-
-    private static (ITrainingObjective, IReadOnlyDictionary<string, ICausalLanguageModel>) PairObjective(Setup s, AlignmentObjective kind)
-    {
-        var options = new TargetedCompletionTrainerOptions { Objective = kind, Method = MethodOptions(s.Parse, s.VocabularySize, s.ProbeNorms) };
-        var objective = TargetedCompletionTrainer.CreateObjective(options);
-        var aligned = CausalLanguageModel.FromPretrained(s.ModelDirectory, s.Model.Device, s.Model.DType);
-        s.Owned.Add(aligned);
-        DecoderOnlyCausalLM? baseModel = null;
-        if (kind == AlignmentObjective.TargetedCompletion)
+        Beta = parse.GetValue(Beta),
+        LossType = parse.GetValue(LossType) switch
         {
-            string baseDir = s.Parse.GetValue(BaseOption) ?? throw new ArgumentException("--objective targeted-completion needs --base DIR (the base model).");
-            TargetedCompletionTrainer.CheckSameVocabulary(s.ModelDirectory, baseDir);
-            baseModel = CausalLanguageModel.FromPretrained(baseDir, s.Model.Device, s.Model.DType);
-            s.Owned.Add(baseModel);
-        }
-        return (objective, TargetedCompletionTrainer.Teachers(objective, aligned, baseModel));
-    }
+            "sigmoid" => DpoLossType.Sigmoid,
+            "ipo" => DpoLossType.Ipo,
+            var t => throw new ArgumentException($"--loss-type '{t}': use sigmoid or ipo."),
+        },
+        LabelSmoothing = parse.GetValue(LabelSmoothing),
+    }.Validate();
 
     public static Command Create()
     {
         var model = new Option<string>("--model", "--aligned") { Description = "Hugging Face model folder to start from (the aligned model for the pair objectives).", Required = true };
-        var objective = new Option<string>("--objective") { Description = $"Training objective: {string.Join(", ", Objectives.Select(o => $"{o.Name} ({o.Description})"))}.", DefaultValueFactory = _ => "sft" };
-        var data = new Option<string[]>("--data") { Description = "JSONL dataset file(s) (DESIGN.md schema or pre-tokenized prompt_ids/response_ids or ids/mask); several files are mixed by --mix. Alternatively --harmful and --benign.", AllowMultipleArgumentsPerToken = true };
+        var objective = new Option<string>("--objective") { Description = $"Training objective: {ObjectiveHelp()}.", DefaultValueFactory = _ => "sft" };
+        var data = new Option<string[]>("--data") { Description = "JSONL dataset file(s) (docs/data-formats.md schema or pre-tokenized prompt_ids/response_ids or ids/mask); several files are mixed by --mix. Alternatively --harmful and --benign.", AllowMultipleArgumentsPerToken = true };
         var mix = new Option<string?>("--mix") { Description = "Mixing ratio of the --data files, e.g. 1:4 (default: equal), or harmful:benign with --harmful/--benign (default 1:4)." };
         var field = new Option<string>("--response-field") { Description = "Response to train on: response, safe_response or harmful_response.", DefaultValueFactory = _ => "response" };
         var output = new Option<string>("--output") { Description = "Output folder (model, adapter/, checkpoints/).", Required = true };
         var steps = new Option<int?>("--steps") { Description = "Optimiser steps (default: one epoch over the data)." };
-        var epochs = new Option<double?>("--epochs") { Description = "Epochs over the first --data file, converted to steps (ignored with --steps)." };
+        var epochs = new Option<double?>("--epochs") { Description = "Epochs over the first --data file (or the harmful triples), converted to steps (ignored with --steps)." };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per micro-batch.", DefaultValueFactory = _ => 8 };
         var accum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimiser step.", DefaultValueFactory = _ => 1 };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default 2e-5 full, 1e-4 LoRA)." };
@@ -155,131 +122,76 @@ internal static class TrainCommand
         {
             model, objective, data, mix, field, output, steps, epochs, batch, accum, lr, warmup, wd, beta1, clip, maxLen, seed,
             lora, rank, alpha, dropout, targets, ckEvery, device, dtype, json,
+            BaseOption, HarmfulOption, BenignOption, LambdaKd, LambdaPen, LambdaUtil, Utility, GMax, ProbeNorms, Probe, NoPrefix, KMax,
+            Beta, LossType, LabelSmoothing, Reference,
         };
-        foreach (var o in ExtraOptions) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(() =>
         {
-            string objectiveName = parse.GetValue(objective)!;
-            var entry = Objectives.FirstOrDefault(o => o.Name == objectiveName)
-                ?? throw new ArgumentException($"Unknown objective '{objectiveName}'; choose one of {string.Join(", ", Objectives.Select(o => o.Name))}.");
-            string modelDir = parse.GetValue(model)!;
-            string outDir = parse.GetValue(output)!;
+            string objectiveName = parse.GetValue(objective)!.Trim();
+            bool dpo = string.Equals(objectiveName, Dpo, StringComparison.OrdinalIgnoreCase);
+            var kind = dpo ? AlignmentObjective.Sft : AlignmentObjectives.Parse(objectiveName);
+            string modelDir = parse.GetValue(model)!, outDir = parse.GetValue(output)!;
             var files = parse.GetValue(data) ?? Array.Empty<string>();
             string? harmfulFile = parse.GetValue(HarmfulOption), benignFile = parse.GetValue(BenignOption);
             bool pairData = harmfulFile is not null || benignFile is not null;
             if (pairData && (harmfulFile is null || benignFile is null)) throw new ArgumentException("--harmful and --benign go together.");
             if (pairData && files.Length > 0) throw new ArgumentException("Give either --data or --harmful/--benign, not both.");
             if (!pairData && files.Length == 0) throw new ArgumentException("Give the training data: --data F [G ...], or --harmful F --benign G.");
-            AlignmentObjective? pairKind = entry.Name == "sft" ? AlignmentObjective.Sft : AlignmentObjectives.All.Cast<AlignmentObjective?>().FirstOrDefault(k => AlignmentObjectives.Name(k!.Value) == entry.Name);
-            if (!pairData && pairKind is AlignmentObjective.TargetedCompletion or AlignmentObjective.Augmentation)
-                throw new ArgumentException($"--objective {entry.Name} trains on harmful triples and benign pairs: give --harmful F --benign G.");
-            var weights = ParseMix(parse.GetValue(mix), pairData ? 2 : files.Length, pairData ? new[] { 1.0, 4.0 } : null);
-            int? probeCount = parse.GetValue(Probe);
-            if (probeCount is int pc)
-            {
-                if (parse.GetValue(ProbeNorms) is not null)
-                    throw new ArgumentException("--probe N and --probe-norms FILE exclude each other: either run the probe now or reuse the norms of an earlier run.");
-                if (pairKind != AlignmentObjective.TargetedCompletion)
-                    throw new ArgumentException($"--probe is for --objective targeted-completion (its penalty weights); got --objective {entry.Name}.");
-                if (pc < 1) throw new ArgumentException($"--probe must be >= 1 (got {pc}).");
-            }
+            if (dpo && (pairData || files.Length != 1))
+                throw new ArgumentException("--objective dpo trains on one preference file: give --data F (lines with chosen/rejected, or harmful lines with safe_response/harmful_response).");
+            if (!dpo && parse.GetValue(Reference) is not null) throw new ArgumentException("--ref is for --objective dpo.");
+            if (!pairData && kind != AlignmentObjective.Sft)
+                throw new ArgumentException($"--objective {AlignmentObjectives.Name(kind)} trains on harmful triples and benign pairs: give --harmful F --benign G.");
+            if (parse.GetValue(Probe) is not null && parse.GetValue(ProbeNorms) is not null)
+                throw new ArgumentException("--probe N and --probe-norms FILE exclude each other: either run the probe now or reuse the norms of an earlier run.");
+            if (parse.GetValue(Probe) is int pc && kind != AlignmentObjective.TargetedCompletion)
+                throw new ArgumentException($"--probe is for --objective targeted-completion (its penalty weights); got --objective {AlignmentObjectives.Name(kind)}.");
+            if (parse.GetValue(Probe) is < 1) throw new ArgumentException($"--probe must be >= 1 (got {parse.GetValue(Probe)}).");
+            var weights = ParseMix(parse.GetValue(mix), pairData ? 2 : files.Length, pairData ? [1.0, 4.0] : null);
             bool useLora = parse.GetValue(lora);
-
+            double clipNorm = parse.GetValue(clip);
+            var loop = new TrainerOptions
+            {
+                MaxSteps = parse.GetValue(steps) ?? 1, MicroBatchSize = parse.GetValue(batch), GradientAccumulationSteps = parse.GetValue(accum),
+                LearningRate = parse.GetValue(lr) ?? (useLora ? 1e-4 : dpo ? DpoTrainer.DefaultTrainerOptions.LearningRate : 2e-5), WarmupSteps = parse.GetValue(warmup),
+                WeightDecay = parse.GetValue(wd), Beta1 = parse.GetValue(beta1) ?? TargetedCompletionTrainerOptions.DefaultTrainerOptions(kind).Beta1,
+                MaxGradNorm = clipNorm > 0 ? clipNorm : null, MaxSequenceLength = parse.GetValue(maxLen), Seed = parse.GetValue(seed),
+                CheckpointDirectory = Path.Combine(outDir, "checkpoints"), CheckpointEvery = parse.GetValue(ckEvery),
+                Schedule = dpo ? DpoTrainer.DefaultTrainerOptions.Schedule : new TrainerOptions().Schedule,
+            };
+            double? epochCount = parse.GetValue(steps) is null ? parse.GetValue(epochs) ?? 1.0 : null;
+            LoraOptions? loraOptions = useLora ? new LoraOptions
+            {
+                Rank = parse.GetValue(rank), Alpha = parse.GetValue(alpha), Dropout = parse.GetValue(dropout),
+                TargetModules = parse.GetValue(targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                InitSeed = parse.GetValue(seed),
+            } : null;
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
             var dt = CausalLanguageModel.ParseDType(parse.GetValue(dtype));
-            using var student = CausalLanguageModel.FromPretrained(modelDir, dev, dt);
-            ConversationEncoder? encoder = File.Exists(Path.Combine(modelDir, "tokenizer.json")) ? ConversationEncoder.FromPretrained(modelDir) : null;
-            TrainingData trainingData;
-            int firstCount;
-            IReadOnlyList<double>? probedNorms = null;
-            if (pairData)
-            {
-                var harmfulRecords = JsonlDatasetReader.ReadFile(harmfulFile!);
-                if (probeCount is int n)
-                    probedNorms = RunProbe(student, harmfulRecords, encoder, encoder?.VocabSize, n, parse.GetValue(KMax), parse.GetValue(maxLen), outDir, parse.GetValue(json) || Console.IsOutputRedirected, parse.GetValue(json));
-                var pairOptions = new TargetedCompletionTrainerOptions
-                {
-                    Objective = pairKind ?? AlignmentObjective.Sft,
-                    Method = MethodOptions(parse, encoder?.VocabSize, probedNorms) with { HarmfulShare = weights[0], BenignShare = weights[1] },
-                    Trainer = new TrainerOptions { Seed = parse.GetValue(seed) },
-                };
-                trainingData = TargetedCompletionTrainer.CreateData(harmfulRecords, JsonlDatasetReader.ReadFile(benignFile!), encoder, pairOptions);
-                firstCount = harmfulRecords.Count;
-            }
-            else
-            {
-                var builder = new SftExampleBuilder(encoder, parse.GetValue(field)!);
-                var sources = files.Select((f, i) => new DataSource(Path.GetFileNameWithoutExtension(f), JsonlDatasetReader.ReadFile(f), builder, weights[i])).ToArray();
-                if (sources.Select(s => s.Name).Distinct().Count() != sources.Length)
-                    sources = sources.Select((s, i) => s with { Name = $"{s.Name}#{i}" }).ToArray();
-                trainingData = new TrainingData(sources, parse.GetValue(seed));
-                firstCount = sources[0].Records.Count;
-            }
+            bool jsonOut = parse.GetValue(json), plain = jsonOut || Console.IsOutputRedirected;
+            string name = dpo ? Dpo : AlignmentObjectives.Name(kind);
 
-            LoraOptions? loraOptions = null;
-            if (useLora)
-            {
-                loraOptions = new LoraOptions
-                {
-                    Rank = parse.GetValue(rank), Alpha = parse.GetValue(alpha), Dropout = parse.GetValue(dropout),
-                    TargetModules = parse.GetValue(targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-                    InitSeed = parse.GetValue(seed),
-                };
-                LoraApplier.Apply(student, loraOptions);
-            }
-            int micro = parse.GetValue(batch), ga = parse.GetValue(accum);
-            int stepCount = parse.GetValue(steps) ?? (int)Math.Max(1, Math.Ceiling((parse.GetValue(epochs) ?? 1.0) * firstCount * weights.Sum() / weights[0] / (micro * ga)));
-            double clipNorm = parse.GetValue(clip);
-            var options = new TrainerOptions
-            {
-                MaxSteps = stepCount, MicroBatchSize = micro, GradientAccumulationSteps = ga,
-                LearningRate = parse.GetValue(lr) ?? (useLora ? 1e-4 : 2e-5), WarmupSteps = parse.GetValue(warmup),
-                WeightDecay = parse.GetValue(wd), Beta1 = parse.GetValue(beta1) ?? (pairKind is AlignmentObjective k ? TargetedCompletionTrainer.DefaultTrainerOptions(k).Beta1 : 0.9), MaxGradNorm = clipNorm > 0 ? clipNorm : null,
-                MaxSequenceLength = parse.GetValue(maxLen), Seed = parse.GetValue(seed),
-                CheckpointDirectory = Path.Combine(outDir, "checkpoints"), CheckpointEvery = parse.GetValue(ckEvery),
-            };
-            var setup = new Setup(parse, student, modelDir, encoder, encoder?.VocabSize) { ProbeNorms = probedNorms };
-            using var owned = new DisposableList(setup.Owned);
-            var (trainingObjective, teachers) = entry.Create(setup);
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             try
             {
-                using var trainer = new Trainer(student, trainingObjective, options, teachers);
-                TrainingResult result;
-                if (parse.GetValue(json) || Console.IsOutputRedirected)
-                {
-                    result = trainer.Train(trainingData, new SyncProgress(p => Console.WriteLine(StepJson(p))), cts.Token);
-                }
-                else
-                {
-                    result = null!;
-                    AnsiConsole.Progress()
-                        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                        .Start(ctx =>
+                var run = WithProgress(plain, name, (progress, probeProgress) => dpo
+                    ? DpoTrainer.TrainFromFolders(new DpoPaths(modelDir, files[0], outDir, parse.GetValue(Reference)),
+                        new DpoTrainerOptions { Dpo = DpoSettings(parse), Trainer = loop, Lora = loraOptions, Epochs = epochCount },
+                        dev, dt, null, progress, cts.Token)
+                    : pairData
+                    ? TargetedCompletionTrainer.TrainFromFolders(
+                        new TargetedCompletionPaths(modelDir, parse.GetValue(BaseOption), harmfulFile!, benignFile!, outDir),
+                        new TargetedCompletionTrainerOptions
                         {
-                            var task = ctx.AddTask($"{entry.Name}", maxValue: stepCount);
-                            result = trainer.Train(trainingData, new SyncProgress(p =>
-                            {
-                                task.Value = p.Step;
-                                task.Description = string.Create(CultureInfo.InvariantCulture, $"{entry.Name} step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} {p.TokensPerSecond:F0} tok/s");
-                            }), cts.Token);
-                        });
-                }
-                if (loraOptions is not null)
-                    TrainingExport.SaveAdapter(student, loraOptions, Path.Combine(outDir, "adapter"), modelDir);
-                TrainingExport.SaveModel(student, outDir, modelDir); // merges LoRA adapters into the weights
-                var last = result.History.LastOrDefault();
-                if (parse.GetValue(json))
-                    Console.WriteLine(new JsonObject
-                    {
-                        ["steps"] = result.Steps, ["resumed_from"] = result.ResumedFromStep, ["final_loss"] = last?.Loss,
-                        ["tokens_per_second"] = result.TokensPerSecond, ["output"] = Path.GetFullPath(outDir),
-                    }.ToJsonString());
-                else
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"trained {result.Steps} steps (resumed from {result.ResumedFromStep}), final loss {last?.Loss:F4}, {result.TokensPerSecond:F0} tok/s; model written to {outDir}"));
+                            Objective = kind, Method = MethodOptions(parse) with { HarmfulShare = weights[0], BenignShare = weights[1] },
+                            Trainer = loop, Lora = loraOptions, ProbeSequences = parse.GetValue(Probe), Epochs = epochCount,
+                        }, dev, dt, null, progress, probeProgress, cts.Token)
+                    : SftTrainer.TrainFromFolders(new FineTuningPaths(modelDir, files, outDir),
+                        new SftTrainingOptions { Trainer = loop, Lora = loraOptions, DataWeights = weights, ResponseField = parse.GetValue(field)!, Epochs = epochCount },
+                        dev, dt, null, progress, cts.Token));
+                PrintSummary(run, jsonOut);
                 return ExitCodes.Success;
             }
             finally
@@ -290,108 +202,54 @@ internal static class TrainCommand
         return command;
     }
 
-    /// <summary>Name of the file <c>--probe</c> writes in the output folder.</summary>
-    internal const string ProbeNormsFile = "probe-norms.json";
-
-    /// <summary>
-    /// The probe inputs of <c>--probe N</c>: the first <paramref name="count"/> harmful lines as prompt + harmful reference,
-    /// tokenized exactly as the safety-recovery builder tokenizes them (pre-tokenized ids as they are).
-    /// </summary>
-    internal static List<ProfileInput> ProbeInputs(IReadOnlyList<DatasetRecord> harmful, IConversationEncoder? encoder, int count) =>
-        harmful.Take(count).Select(r =>
-        {
-            IConversationEncoder Need() => encoder ?? throw new DatasetFormatException($"{r.Location}: the line is text but the aligned model has no tokenizer.json.");
-            long[] prompt = r.PromptIds ?? Need().EncodePrompt(r.PromptMessages());
-            long[] response = r.HarmfulResponseIds
-                ?? (r.HarmfulResponse is string h ? Need().EncodeResponse(h, appendEndOfTurn: false)
-                    : throw new DatasetFormatException($"{r.Location}: a safety-recovery line needs \"harmful_response\"."));
-            return new ProfileInput(prompt, response) { Id = r.Id, Location = r.Location };
-        }).ToList();
-
-    /// <summary>
-    /// J for <c>--probe</c>: the largest response position a penalty target can reach, max over the harmful lines of
-    /// min(K_max, |h|) + |r| (r with its end-of-turn token), capped by --max-length. Positions past J take w_J.
-    /// </summary>
-    internal static int ProbePositions(IReadOnlyList<DatasetRecord> harmful, IConversationEncoder? encoder, int maxPrefix, int? maxLength)
+    /// <summary>Runs the training with JSON step lines (plain) or a progress bar per phase (probe, training).</summary>
+    private static TrainingRun WithProgress(bool plain, string name, Func<IProgress<TrainingProgress>, IProgress<int>, TrainingRun> train)
     {
-        int j = 1;
-        foreach (var r in harmful)
-        {
-            int h = r.HarmfulResponseIds?.Length ?? (r.HarmfulResponse is string ht && encoder is not null ? encoder.EncodeResponse(ht, appendEndOfTurn: false).Length : 0);
-            int s = r.SafeResponseIds?.Length ?? (r.SafeResponse is string st && encoder is not null ? encoder.EncodeResponse(st, appendEndOfTurn: true).Length : 0);
-            j = Math.Max(j, Math.Min(maxPrefix, h) + s);
-        }
-        return maxLength is int m ? Math.Max(1, Math.Min(j, m)) : j;
+        if (plain) return train(new SyncProgress<TrainingProgress>(p => Console.WriteLine(StepJson(p))), new SyncProgress<int>(_ => { }));
+        TrainingRun? run = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                ProgressTask? probe = null, task = null;
+                run = train(new SyncProgress<TrainingProgress>(p =>
+                {
+                    task ??= ctx.AddTask(name, maxValue: p.TotalSteps);
+                    task.Value = p.Step;
+                    task.Description = string.Create(CultureInfo.InvariantCulture, $"{name} step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} {p.TokensPerSecond:F0} tok/s");
+                }), new SyncProgress<int>(n =>
+                {
+                    probe ??= ctx.AddTask("gradient probe", maxValue: 1);
+                    probe.Description = $"gradient probe: {n} sequences";
+                }));
+            });
+        return run!;
     }
 
-    /// <summary>Runs the gradient signal probe for <c>--probe N</c> on the (untouched) student and writes OUTPUT/probe-norms.json.</summary>
-    private static IReadOnlyList<double> RunProbe(DecoderOnlyCausalLM aligned, IReadOnlyList<DatasetRecord> harmful, IConversationEncoder? encoder, int? vocabSize,
-        int count, int maxPrefix, int? maxLength, string outDir, bool plain, bool json)
+    private static void PrintSummary(TrainingRun run, bool json)
     {
-        var inputs = ProbeInputs(harmful, encoder, count);
-        var probeOptions = new GradientProbeOptions { MaxPositions = ProbePositions(harmful, encoder, maxPrefix, maxLength), MaxSequences = inputs.Count };
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        GradientProbeResult result;
-        try
+        var result = run.Training;
+        var last = result.History.LastOrDefault();
+        if (run.ProbeNorms is { } norms)
         {
-            if (plain)
-            {
-                result = GradientSignalProbe.Run(aligned, inputs, probeOptions, vocabSize, null, cts.Token);
-            }
+            if (json)
+                Console.WriteLine(new JsonObject
+                {
+                    ["probe_positions"] = norms.Count, ["probe_seconds"] = run.ProbeSeconds, ["probe_norms"] = run.ProbeNormsFile,
+                }.ToJsonString());
             else
-            {
-                result = null!;
-                AnsiConsole.Progress()
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                    .Start(ctx =>
-                    {
-                        var task = ctx.AddTask($"gradient probe 0/{inputs.Count}", maxValue: inputs.Count);
-                        result = GradientSignalProbe.Run(aligned, inputs, probeOptions, vocabSize, new SyncProgress<int>(n =>
-                        {
-                            task.Value = n;
-                            task.Description = $"gradient probe {n}/{inputs.Count}";
-                        }), cts.Token);
-                    });
-            }
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"gradient probe: {norms.Count} positions in {run.ProbeSeconds:F2} s; norms written to {run.ProbeNormsFile}"));
         }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
-        double seconds = clock.Elapsed.TotalSeconds;
-        var norms = result.MeanNorms;
-        var file = new JsonObject
-        {
-            ["norms"] = new JsonArray(norms.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
-            ["positions"] = probeOptions.MaxPositions,
-            ["last_layers"] = probeOptions.LastLayers,
-            ["sequences"] = result.Sequences,
-            ["parameters"] = new JsonArray(result.ParameterNames.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()),
-            ["seconds"] = seconds,
-        };
-        Directory.CreateDirectory(outDir);
-        string path = Path.Combine(outDir, ProbeNormsFile);
-        AtomicFile.WriteAllText(path, file.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         if (json)
             Console.WriteLine(new JsonObject
             {
-                ["probe_sequences"] = result.Sequences, ["probe_positions"] = norms.Count, ["probe_seconds"] = seconds, ["probe_norms"] = Path.GetFullPath(path),
+                ["steps"] = result.Steps, ["resumed_from"] = result.ResumedFromStep, ["final_loss"] = last?.Loss,
+                ["tokens_per_second"] = result.TokensPerSecond, ["output"] = run.OutputDirectory,
             }.ToJsonString());
         else
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"gradient probe: {result.Sequences} sequences, {norms.Count} positions (J = {probeOptions.MaxPositions}) in {seconds:F2} s; norms written to {path}"));
-        return norms;
-    }
-
-    private sealed class DisposableList(List<IDisposable> items) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var d in items) d.Dispose();
-        }
+                $"trained {result.Steps} steps (resumed from {result.ResumedFromStep}), final loss {last?.Loss:F4}, {result.TokensPerSecond:F0} tok/s; model written to {run.OutputDirectory}"));
     }
 
     private static double[] ParseMix(string? mix, int files, double[]? fallback = null)
@@ -413,11 +271,6 @@ internal static class TrainCommand
             ["step"] = p.Step, ["total"] = p.TotalSteps, ["loss"] = p.Loss, ["terms"] = terms, ["lr"] = p.LearningRate,
             ["grad_norm"] = p.GradientNorm, ["tokens_per_second"] = p.TokensPerSecond, ["eta_seconds"] = p.EstimatedRemaining.TotalSeconds,
         }.ToJsonString();
-    }
-
-    private sealed class SyncProgress(Action<TrainingProgress> onReport) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => onReport(value);
     }
 
     private sealed class SyncProgress<T>(Action<T> onReport) : IProgress<T>

@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
@@ -32,7 +33,7 @@ public static class SafetensorsWriter
         metadata ??= new Dictionary<string, string> { ["format"] = "pt" };
 
         byte[] header = BuildHeader(list, metadata);
-        WriteAtomically(path, stream =>
+        AtomicFile.Write(path, stream =>
         {
             Span<byte> length = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
@@ -93,7 +94,7 @@ public static class SafetensorsWriter
             foreach (var (tensorName, _) in shards[i]) weightMap[tensorName] = name;
             written.Add(name);
         }
-        WriteAtomically(Path.Combine(directory, IndexFileName), stream =>
+        AtomicFile.Write(Path.Combine(directory, IndexFileName), stream =>
         {
             using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
             writer.WriteStartObject();
@@ -171,31 +172,4 @@ public static class SafetensorsWriter
             stream.Write(part.bytes);
         }
     }
-
-    /// <summary>Writes a file through a temporary sibling and renames it into place.</summary>
-    internal static void WriteAtomically(string path, Action<Stream> write)
-    {
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { }
-            throw;
-        }
-    }
-
-    /// <summary>Writes UTF-8 text atomically (used for JSON config files).</summary>
-    internal static void WriteTextAtomically(string path, string text) =>
-        WriteAtomically(path, s => s.Write(Encoding.UTF8.GetBytes(text)));
 }

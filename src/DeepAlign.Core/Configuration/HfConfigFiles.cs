@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using DeepAlign.Checkpoints;
@@ -77,5 +78,5 @@ public static class HfConfigFiles
     }
 
     private static void Write<T>(string path, T value) =>
-        SafetensorsWriter.WriteTextAtomically(path, JsonSerializer.Serialize(value, WriteOptions) + "\n");
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, WriteOptions) + "\n");
 }

@@ -35,6 +35,11 @@ public sealed record DatasetRecord
     public string? HarmfulResponse { get; init; }
     /// <summary><c>safe_response</c>: a safe answer (refusal) to a harmful prompt.</summary>
     public string? SafeResponse { get; init; }
+    /// <summary><c>chosen</c>: the preferred response of a preference pair (TRL's preference format; a conversational
+    /// <c>[{"role": "assistant", ...}]</c> is read as its content).</summary>
+    public string? Chosen { get; init; }
+    /// <summary><c>rejected</c>: the dispreferred response of a preference pair.</summary>
+    public string? Rejected { get; init; }
 
     /// <summary>Pre-tokenized <c>prompt_ids</c> (the rendered prompt including the assistant header).</summary>
     public long[]? PromptIds { get; init; }
@@ -44,6 +49,10 @@ public sealed record DatasetRecord
     public long[]? HarmfulResponseIds { get; init; }
     /// <summary>Pre-tokenized <c>safe_response_ids</c>.</summary>
     public long[]? SafeResponseIds { get; init; }
+    /// <summary>Pre-tokenized <c>chosen_ids</c> (all targets).</summary>
+    public long[]? ChosenIds { get; init; }
+    /// <summary>Pre-tokenized <c>rejected_ids</c> (all targets).</summary>
+    public long[]? RejectedIds { get; init; }
     /// <summary>Pre-tokenized whole sequence <c>ids</c>, with <see cref="Mask"/>.</summary>
     public long[]? Ids { get; init; }
     /// <summary><c>mask</c>: 1 where the token of <see cref="Ids"/> is a target, 0 elsewhere.</summary>
@@ -81,6 +90,8 @@ public sealed record DatasetRecord
         if (Response is not null) yield return Response;
         if (HarmfulResponse is not null) yield return HarmfulResponse;
         if (SafeResponse is not null) yield return SafeResponse;
+        if (Chosen is not null) yield return Chosen;
+        if (Rejected is not null) yield return Rejected;
     }
 
     /// <summary>Value equality over every field but <see cref="Location"/>; lists and id arrays compare element by element.</summary>
@@ -89,6 +100,7 @@ public sealed record DatasetRecord
         other is not null && (ReferenceEquals(this, other) ||
             Id == other.Id && Category == other.Category && System == other.System && Prompt == other.Prompt &&
             Response == other.Response && HarmfulResponse == other.HarmfulResponse && SafeResponse == other.SafeResponse &&
+            Chosen == other.Chosen && Rejected == other.Rejected && Same(ChosenIds, other.ChosenIds) && Same(RejectedIds, other.RejectedIds) &&
             Same(Messages, other.Messages) && Same(PromptIds, other.PromptIds) && Same(ResponseIds, other.ResponseIds) &&
             Same(HarmfulResponseIds, other.HarmfulResponseIds) && Same(SafeResponseIds, other.SafeResponseIds) &&
             Same(Ids, other.Ids) && Same(Mask, other.Mask));

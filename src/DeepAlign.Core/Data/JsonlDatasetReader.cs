@@ -88,13 +88,32 @@ public static class JsonlDatasetReader
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new DatasetFormatException($"{location}: expected a JSON object, found {root.ValueKind}.");
-            string? prompt = String(root, "prompt", location), system = String(root, "system", location);
-            IReadOnlyList<ChatMessage>? messages = null;
-            if (Messages(root, location) is { } conversation)
+            string? system = String(root, "system", location), prompt = null;
+            var conversation = Messages(root, location);
+            if (root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.Array)
             {
-                if (prompt is not null) throw new DatasetFormatException($"{location}: the line carries both \"prompt\" and \"messages\"; use one.");
-                (system, messages, prompt) = Canonical(conversation, system, location);
+                // TRL's conversational prompt: a message list, read as "messages".
+                if (conversation is not null) throw new DatasetFormatException($"{location}: the line has both \"messages\" and a conversational \"prompt\"; give one.");
+                if (system is not null) throw new DatasetFormatException($"{location}: \"system\" cannot be combined with a conversational \"prompt\"; put the system message in the list.");
+                conversation = MessageList(p, "prompt", location);
             }
+            else prompt = String(root, "prompt", location);
+            if (conversation is not null && prompt is not null) throw new DatasetFormatException($"{location}: the line carries both \"prompt\" and \"messages\"; use one.");
+            var (chosen, chosenPrompt) = PreferenceSide(root, "chosen", location);
+            var (rejected, rejectedPrompt) = PreferenceSide(root, "rejected", location);
+            if (chosenPrompt is not null || rejectedPrompt is not null)
+            {
+                // TRL's implicit prompt: chosen and rejected are whole conversations sharing every message before the last.
+                if (conversation is not null || prompt is not null || root.TryGetProperty("prompt_ids", out _))
+                    throw new DatasetFormatException($"{location}: \"chosen\"/\"rejected\" hold whole conversations (an implicit prompt) but the line also has a prompt; give the prompt once.");
+                if (chosenPrompt is null || rejectedPrompt is null)
+                    throw new DatasetFormatException($"{location}: with an implicit prompt both \"chosen\" and \"rejected\" must be conversations ending in the assistant turn.");
+                if (!chosenPrompt.SequenceEqual(rejectedPrompt))
+                    throw new DatasetFormatException($"{location}: \"chosen\" and \"rejected\" must share every message before their last (the implicit prompt), but they differ.");
+                conversation = chosenPrompt;
+            }
+            IReadOnlyList<ChatMessage>? messages = null;
+            if (conversation is not null) (system, messages, prompt) = Canonical(conversation, system, location);
             var record = new DatasetRecord
             {
                 Location = location,
@@ -106,10 +125,14 @@ public static class JsonlDatasetReader
                 Response = String(root, "response", location),
                 HarmfulResponse = String(root, "harmful_response", location),
                 SafeResponse = String(root, "safe_response", location),
+                Chosen = chosen,
+                Rejected = rejected,
                 PromptIds = Ids(root, "prompt_ids", location),
                 ResponseIds = Ids(root, "response_ids", location),
                 HarmfulResponseIds = Ids(root, "harmful_response_ids", location),
                 SafeResponseIds = Ids(root, "safe_response_ids", location),
+                ChosenIds = Ids(root, "chosen_ids", location),
+                RejectedIds = Ids(root, "rejected_ids", location),
                 Ids = Ids(root, "ids", location),
                 Mask = Mask(root, "mask", location),
             };
@@ -143,20 +166,25 @@ public static class JsonlDatasetReader
     private static IReadOnlyList<ChatMessage>? Messages(JsonElement root, string location)
     {
         if (!root.TryGetProperty("messages", out var e) || e.ValueKind == JsonValueKind.Null) return null;
-        if (e.ValueKind != JsonValueKind.Array) throw new DatasetFormatException($"{location}: \"messages\" must be an array.");
+        return MessageList(e, "messages", location);
+    }
+
+    private static IReadOnlyList<ChatMessage> MessageList(JsonElement e, string key, string location)
+    {
+        if (e.ValueKind != JsonValueKind.Array) throw new DatasetFormatException($"{location}: \"{key}\" must be an array.");
         var list = new List<ChatMessage>();
         int i = 0;
         foreach (var m in e.EnumerateArray())
         {
-            if (m.ValueKind != JsonValueKind.Object) throw new DatasetFormatException($"{location}: messages[{i}] must be an object.");
-            var role = String(m, "role", $"{location}: messages[{i}]") ?? throw new DatasetFormatException($"{location}: messages[{i}] has no \"role\".");
+            if (m.ValueKind != JsonValueKind.Object) throw new DatasetFormatException($"{location}: {key}[{i}] must be an object.");
+            var role = String(m, "role", $"{location}: {key}[{i}]") ?? throw new DatasetFormatException($"{location}: {key}[{i}] has no \"role\".");
             if (role is not ("system" or "user" or "assistant"))
-                throw new DatasetFormatException($"{location}: messages[{i}] has role '{role}'; expected system, user or assistant.");
-            var content = String(m, "content", $"{location}: messages[{i}]") ?? throw new DatasetFormatException($"{location}: messages[{i}] has no \"content\".");
+                throw new DatasetFormatException($"{location}: {key}[{i}] has role '{role}'; expected system, user or assistant.");
+            var content = String(m, "content", $"{location}: {key}[{i}]") ?? throw new DatasetFormatException($"{location}: {key}[{i}] has no \"content\".");
             list.Add(new ChatMessage(role, content));
             i++;
         }
-        if (list.Count == 0) throw new DatasetFormatException($"{location}: \"messages\" is empty.");
+        if (list.Count == 0) throw new DatasetFormatException($"{location}: \"{key}\" is empty.");
         return list;
     }
 
@@ -182,6 +210,22 @@ public static class JsonlDatasetReader
         if (turns.Count == 1) return (system, null, prompt);
         if (system is not null) turns.Insert(0, ChatMessage.System(system));
         return (null, turns, prompt);
+    }
+
+    /// <summary>One side of a pair: its response text, and the conversation before it when the side is a whole conversation.</summary>
+    private static (string? Text, IReadOnlyList<ChatMessage>? Prompt) PreferenceSide(JsonElement root, string key, string location)
+    {
+        if (!root.TryGetProperty(key, out var e) || e.ValueKind == JsonValueKind.Null) return (null, null);
+        if (e.ValueKind == JsonValueKind.String) return (e.GetString(), null);
+        if (e.ValueKind != JsonValueKind.Array)
+            throw new DatasetFormatException($"{location}: \"{key}\" must be a string or a list of messages, found {e.ValueKind}.");
+        var list = MessageList(e, key, location);
+        if (list[^1].Role != "assistant")
+            throw new DatasetFormatException($"{location}: the last of \"{key}\" must be the assistant turn, found role '{list[^1].Role}'.");
+        if (list.Count == 1) return (list[0].Content, null);
+        if (list[^2].Role != "user")
+            throw new DatasetFormatException($"{location}: \"{key}\" must end with one assistant turn after the user turn, found role '{list[^2].Role}' before it.");
+        return (list[^1].Content, list.Take(list.Count - 1).ToArray());
     }
 
     private static long[]? Ids(JsonElement root, string key, string location)

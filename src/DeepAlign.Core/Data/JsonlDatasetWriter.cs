@@ -48,10 +48,14 @@ public static class JsonlDatasetWriter
             if (record.Response is not null) w.WriteString("response", record.Response);
             if (record.HarmfulResponse is not null) w.WriteString("harmful_response", record.HarmfulResponse);
             if (record.SafeResponse is not null) w.WriteString("safe_response", record.SafeResponse);
+            if (record.Chosen is not null) w.WriteString("chosen", record.Chosen);
+            if (record.Rejected is not null) w.WriteString("rejected", record.Rejected);
             WriteIds(w, "prompt_ids", record.PromptIds);
             WriteIds(w, "response_ids", record.ResponseIds);
             WriteIds(w, "harmful_response_ids", record.HarmfulResponseIds);
             WriteIds(w, "safe_response_ids", record.SafeResponseIds);
+            WriteIds(w, "chosen_ids", record.ChosenIds);
+            WriteIds(w, "rejected_ids", record.RejectedIds);
             WriteIds(w, "ids", record.Ids);
             if (record.Mask is { } mask)
             {

@@ -5,7 +5,7 @@ namespace DeepAlign.Generation;
 /// new tokens, stopping on the model's end-of-sequence ids.
 /// </summary>
 /// <remarks>
-/// Sampling processes the scores in the order of METHOD.md section 2 (and Hugging Face): temperature, then
+/// Sampling processes the scores in the order of docs/method.md section 2 (and Hugging Face): temperature, then
 /// top-k, then top-p, then one draw from the resulting distribution (see <see cref="LogitsProcessing"/> and
 /// <see cref="TokenSampler"/>). Greedy decoding takes the argmax of the raw scores (first index on ties) and
 /// ignores temperature, top-k and top-p.
@@ -78,17 +78,4 @@ public sealed record GenerationOptions
             if (c is null) throw new ArgumentException("StopConditions contains a null entry.", nameof(StopConditions));
         return this;
     }
-}
-
-/// <summary>Why a row stopped generating.</summary>
-public enum FinishReason
-{
-    /// <summary>The row produced one of <see cref="GenerationOptions.StopTokenIds"/> (kept as its last id).</summary>
-    StopToken,
-
-    /// <summary>One of <see cref="GenerationOptions.StopConditions"/> asked to stop.</summary>
-    StopCondition,
-
-    /// <summary>The row reached <see cref="GenerationOptions.MaxNewTokens"/>.</summary>
-    MaxNewTokens,
 }

@@ -190,17 +190,10 @@ public sealed class Generator : IDisposable
             var device = scorer.Device;
             int batch = _rows.Length;
             int maxNew = _options.MaxNewTokens;
-            var inputs = _rows.Select(r => r.Request.PromptIds.Concat(r.Request.ForcedPrefixIds).ToArray()).ToArray();
-            int promptLength = inputs.Max(i => i.Length);
+            var inputs = _rows.Select(r => (IReadOnlyList<long>)r.Request.PromptIds.Concat(r.Request.ForcedPrefixIds).ToArray()).ToArray();
+            int promptLength = inputs.Max(i => i.Count);
             int width = promptLength + maxNew;
-            var ids = new long[batch * promptLength];
-            var mask = new long[batch * width];
-            for (int b = 0; b < batch; b++)
-            {
-                int pad = promptLength - inputs[b].Length;
-                for (int i = 0; i < promptLength; i++) ids[b * promptLength + i] = i < pad ? _padId : inputs[b][i - pad];
-                for (int i = 0; i < width; i++) mask[b * width + i] = i < pad ? 0 : 1;
-            }
+            var (ids, mask, _) = LeftPadding.Build(inputs, _padId, width);
 
             if (Interlocked.Exchange(ref _owner._busy, 1) == 1)
                 throw new InvalidOperationException("This generator is already running a generation call; use one generator per concurrent call.");

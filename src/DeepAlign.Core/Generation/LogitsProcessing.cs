@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Generation;
 
 /// <summary>
-/// The score processing applied before sampling, in the order of METHOD.md section 2: temperature, then top-k,
+/// The score processing applied before sampling, in the order of docs/method.md section 2: temperature, then top-k,
 /// then top-p. Each step takes float32 scores <c>[batch, vocab]</c> (logits or log-probabilities; only
 /// differences within a row matter) and returns new scores where removed tokens are negative infinity;
 /// <c>softmax</c> of the result is the distribution sampled from.

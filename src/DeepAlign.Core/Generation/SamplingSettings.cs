@@ -1,7 +1,7 @@
 namespace DeepAlign.Generation;
 
 /// <summary>
-/// How one row chooses its tokens: greedy, or sampled with temperature, top-k and top-p (METHOD.md section 2 order).
+/// How one row chooses its tokens: greedy, or sampled with temperature, top-k and top-p (docs/method.md section 2 order).
 /// A <see cref="GenerationRequest"/> may carry its own settings (<see cref="GenerationRequest.Sampling"/>), so one
 /// batch can decode rows with different settings, e.g. every setting of a decoding-parameter sweep at once; a row's
 /// tokens do not depend on the settings of the other rows.

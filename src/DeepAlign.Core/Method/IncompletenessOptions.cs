@@ -1,7 +1,7 @@
 namespace DeepAlign.Method;
 
 /// <summary>
-/// Options of the incompleteness profile (METHOD.md section 1): the base-favored threshold, the size of the
+/// Options of the incompleteness profile (docs/method.md section 1): the base-favored threshold, the size of the
 /// base model's candidate set and the position buckets of the aggregates. Immutable; call <see cref="Validate"/>
 /// before use (the functions in <see cref="PositionStatistics"/> do).
 /// </summary>
@@ -19,7 +19,7 @@ public sealed record IncompletenessOptions
 
     /// <summary>
     /// kB, the number of the base model's most probable tokens that form the candidate set T_j (B_j is a subset of it).
-    /// Default 50 (METHOD.md; our choice, the paper leaves it open). Values above the vocabulary size are clipped to it.
+    /// Default 50 (docs/method.md; our choice, the paper leaves it open). Values above the vocabulary size are clipped to it.
     /// </summary>
     public int TopKBase { get; init; } = 50;
 
@@ -31,7 +31,7 @@ public sealed record IncompletenessOptions
 
     /// <summary>
     /// First position of each aggregation bucket, strictly increasing and starting at 1; the last bucket is open
-    /// ("41+"). Default <see cref="DefaultBucketStarts"/> (METHOD.md section 1).
+    /// ("41+"). Default <see cref="DefaultBucketStarts"/> (docs/method.md section 1).
     /// </summary>
     public IReadOnlyList<int> BucketStarts { get; init; } = DefaultBucketStarts;
 

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method;
 
 /// <summary>
-/// The one shared implementation of the per-position quantities of METHOD.md sections 0 and 1, used by the
+/// The one shared implementation of the per-position quantities of docs/method.md sections 0 and 1, used by the
 /// detector, the contrastive decoder and the targeted-completion trainer so they all compute the same numbers.
 /// Every function works on float32 log-probabilities of shape <c>[N, V]</c> (N positions; any leading shape
 /// <c>[..., V]</c> also works, the last dimension is the vocabulary) and returns new tensors on the device of the
@@ -20,7 +20,7 @@ public static class PositionStatistics
 {
     /// <summary>
     /// float32 <c>log_softmax</c> over the last dimension, after cutting logits wider than the tokenizer to
-    /// <paramref name="vocabSize"/> entries (METHOD.md section 0). Keeps the autograd graph, so it is also the
+    /// <paramref name="vocabSize"/> entries (docs/method.md section 0). Keeps the autograd graph, so it is also the
     /// student's log-probabilities in training.
     /// </summary>
     /// <param name="logits">Logits <c>[..., W]</c>, any floating dtype.</param>
@@ -87,7 +87,7 @@ public static class PositionStatistics
 
     /// <summary>
     /// The base-favored set B_j = { v in TopK_kB(p_b) : l_b(v) - l_a(v) &gt; tau }, its masses m_b, m_a, the base's
-    /// top-kB mass p_b(T_j) and the incompleteness score U_j = 1 - (m_b - m_a) / p_b(T_j) (METHOD.md section 1).
+    /// top-kB mass p_b(T_j) and the incompleteness score U_j = 1 - (m_b - m_a) / p_b(T_j) (docs/method.md section 1).
     /// Computed without gradient.
     /// </summary>
     /// <param name="alignedLogProbs">l_a, <c>[..., V]</c> float32.</param>
@@ -135,7 +135,7 @@ public static class PositionStatistics
     }
 
     /// <summary>
-    /// Every per-position quantity of the incompleteness profile at once (METHOD.md section 1), without gradient:
+    /// Every per-position quantity of the incompleteness profile at once (docs/method.md section 1), without gradient:
     /// KL(a||b), KL(b||a), B_j with m_b, m_a, U_j, the top members of B_j, and, when the realised tokens are given,
     /// r_j = l_b(y_j) - l_a(y_j) and the base-favored flag r_j &gt; tau.
     /// </summary>

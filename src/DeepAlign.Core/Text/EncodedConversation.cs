@@ -1,7 +1,7 @@
 namespace DeepAlign.Text;
 
 /// <summary>
-/// Token ids of one (prompt, response) pair, built as METHOD.md section 0 prescribes. Layout of <see cref="Ids"/>:
+/// Token ids of one (prompt, response) pair, built as docs/method.md section 0 prescribes. Layout of <see cref="Ids"/>:
 /// PromptIds, then ResponseIds, then the end-of-turn id when <see cref="EndOfTurnIndex"/> is not null.
 /// </summary>
 /// <param name="PromptIds">The chat template rendered with the generation prompt (everything up to and including the assistant header), tokenized.</param>

@@ -119,6 +119,9 @@ public sealed class HfTokenizer : ITextTokenizer
     /// <inheritdoc />
     public bool AddsBosToken { get; }
 
+    /// <summary>File name of the tokenizer in a Hugging Face model folder.</summary>
+    public const string TokenizerFileName = "tokenizer.json";
+
     /// <summary>
     /// Loads the tokenizer of a Hugging Face model folder: tokenizer.json (required), tokenizer_config.json and
     /// generation_config.json (optional).
@@ -130,7 +133,7 @@ public sealed class HfTokenizer : ITextTokenizer
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Model folder '{directory}' does not exist.");
-        var tokenizerJson = Path.Combine(directory, "tokenizer.json");
+        var tokenizerJson = Path.Combine(directory, TokenizerFileName);
         if (!File.Exists(tokenizerJson))
             throw new FileNotFoundException($"'{directory}' has no tokenizer.json (only Hugging Face fast-tokenizer files are supported).", tokenizerJson);
         var config = Path.Combine(directory, "tokenizer_config.json");

@@ -4,13 +4,13 @@ namespace DeepAlign.Training;
 
 /// <summary>
 /// Plain supervised fine-tuning: cross-entropy of the target tokens, a token-weighted mean over the accumulated
-/// batch (METHOD.md section 0), log-softmax in float32. Logged term: <c>ce</c>.
+/// batch (docs/method.md section 0), log-softmax in float32. Logged term: <c>ce</c>.
 /// </summary>
 public sealed class SftObjective : ITrainingObjective
 {
     /// <summary>Creates the objective.</summary>
     /// <param name="vocabularySize">When the model's logits are wider than the tokenizer, only the first this-many
-    /// columns enter the softmax (METHOD.md section 0); null uses the full width.</param>
+    /// columns enter the softmax (docs/method.md section 0); null uses the full width.</param>
     public SftObjective(int? vocabularySize = null)
     {
         if (vocabularySize is <= 0) throw new ArgumentOutOfRangeException(nameof(vocabularySize), vocabularySize, "The vocabulary size must be positive.");

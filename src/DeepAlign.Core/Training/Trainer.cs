@@ -192,13 +192,14 @@ public sealed class Trainer : IDisposable
         using var scope = NewDisposeScope();
         var batches = new List<TrainingBatch>(o.GradientAccumulationSteps);
         var totals = new TokenCounts();
-        long realTokens = 0;
+        long realTokens = 0, targetTokens = 0;
         for (int i = 0; i < o.GradientAccumulationSteps; i++)
         {
             var batch = BatchCollator.Collate(data.Next(o.MicroBatchSize), PadTokenId, _model.Device, o.MaxSequenceLength);
             batches.Add(batch);
             totals.Add(_objective.CountTokens(batch));
             realTokens += batch.TokenCount;
+            targetTokens += batch.TargetCount; // not totals.Total: an objective may normalise by other units (DPO: pairs)
         }
         _optimizer.ZeroGrad();
         double loss = 0;
@@ -233,7 +234,7 @@ public sealed class Trainer : IDisposable
         _optimizer.ZeroGrad();
         _step++;
         foreach (var b in batches) b.Dispose();
-        return new TrainingStepRecord(_step, loss, terms, lr, norm, realTokens, totals.Total);
+        return new TrainingStepRecord(_step, loss, terms, lr, norm, realTokens, targetTokens);
     }
 
     private IReadOnlyDictionary<string, double> RunEvaluation(CancellationToken token)

@@ -26,7 +26,7 @@ public sealed class TrainingBatch : IDisposable
     public required Tensor TargetMask { get; init; }
 
     /// <summary>
-    /// Response position j (1-based, METHOD.md section 0) of every token, 0 outside the response,
+    /// Response position j (1-based, docs/method.md section 0) of every token, 0 outside the response,
     /// <c>[batch, length]</c>, int64. Forced response tokens (a harmful prefix of length K_pre) count, so the
     /// first target of a safety-recovery row has j = K_pre + 1.
     /// </summary>
@@ -34,6 +34,13 @@ public sealed class TrainingBatch : IDisposable
 
     /// <summary>The examples the rows were built from, in row order (source tag, prompt length, K_pre, location).</summary>
     public required IReadOnlyList<TrainingExample> Examples { get; init; }
+
+    /// <summary>
+    /// Number of preference pairs in the batch, 0 for single sequences. When positive, the batch has
+    /// 2 x <see cref="PreferencePairs"/> rows: rows <c>0..n-1</c> are the chosen sequences and rows <c>n..2n-1</c> the
+    /// rejected ones, pair i being rows <c>i</c> and <c>n + i</c> (the layout of TRL's concatenated forward).
+    /// </summary>
+    public int PreferencePairs { get; init; }
 
     /// <summary>Number of rows.</summary>
     public int Size => Examples.Count;

@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using DeepAlign.Models.Common;
 using DeepAlign.Models.Lora;
 
@@ -33,6 +34,46 @@ public static class TrainingExport
         return merged;
     }
 
+    /// <summary>
+    /// The end of a folder-to-folder run: under LoRA the PEFT adapter goes to <c>OUTPUT/adapter</c> first, then the model
+    /// (adapters merged) to <paramref name="outputDirectory"/>.
+    /// </summary>
+    /// <param name="model">The trained model.</param>
+    /// <param name="lora">The adapters' options, or null for full fine-tuning.</param>
+    /// <param name="outputDirectory">Destination folder.</param>
+    /// <param name="sourceModelDirectory">The folder the model was loaded from (tokenizer files, adapter base).</param>
+    /// <returns>The adapter folder, or null.</returns>
+    public static string? SaveAll(DecoderOnlyCausalLM model, LoraOptions? lora, string outputDirectory, string sourceModelDirectory)
+    {
+        string? adapter = null;
+        if (lora is not null)
+        {
+            adapter = Path.Combine(outputDirectory, "adapter");
+            SaveAdapter(model, lora, adapter, sourceModelDirectory);
+        }
+        SaveModel(model, outputDirectory, sourceModelDirectory);
+        return adapter;
+    }
+
+    /// <summary>Checks before any training that the output folder can be written (it must not be an existing file).</summary>
+    /// <param name="outputDirectory">The output folder.</param>
+    /// <exception cref="IOException">The path is an existing file.</exception>
+    public static void CheckOutputDirectory(string outputDirectory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(outputDirectory);
+        if (File.Exists(outputDirectory))
+            throw new IOException($"The output path '{outputDirectory}' is an existing file; training writes a model folder there.");
+    }
+
+    /// <summary>The loop settings with <see cref="TrainerOptions.CheckpointDirectory"/> defaulting to <c>OUTPUT/checkpoints</c>.</summary>
+    /// <param name="options">Loop settings.</param>
+    /// <param name="outputDirectory">The run's output folder.</param>
+    public static TrainerOptions WithCheckpointDefault(TrainerOptions options, string outputDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.CheckpointDirectory is null ? options with { CheckpointDirectory = Path.Combine(outputDirectory, "checkpoints") } : options;
+    }
+
     /// <summary>Saves the LoRA adapters in PEFT's format plus the source folder's tokenizer files.</summary>
     /// <param name="model">A model with adapters.</param>
     /// <param name="options">The adapters' options.</param>
@@ -52,9 +93,7 @@ public static class TrainingExport
             var from = Path.Combine(source, f);
             var to = Path.Combine(destination, f);
             if (!File.Exists(from) || (File.Exists(to) && (!overwrite || f == "generation_config.json"))) continue;
-            var temp = to + ".deepalign-tmp";
-            File.Copy(from, temp, overwrite: true);
-            File.Move(temp, to, overwrite: true);
+            AtomicFile.Copy(from, to);
         }
     }
 }

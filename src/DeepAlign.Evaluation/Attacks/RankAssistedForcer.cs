@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Evaluation.Attacks;
 
 /// <summary>
-/// The rank-assisted prefilling attacker (METHOD.md section 5, after PRESTO 2025) as an <see cref="ITokenForcer"/>:
+/// The rank-assisted prefilling attacker (docs/method.md section 5, after PRESTO 2025) as an <see cref="ITokenForcer"/>:
 /// for the first <see cref="Steps"/> tokens the target chooses, it forces, among the target's top
 /// <see cref="TopR"/> tokens (by the scores the target decodes with), the harmful reference's token at this response
 /// position if it is there, else the one the base model rates highest; afterwards the target continues on its own.
@@ -25,8 +25,8 @@ public sealed class RankAssistedForcer : ITokenForcer
     /// <summary>Creates the attacker.</summary>
     /// <param name="baseModel">The base model whose ratings break ties outside h.</param>
     /// <param name="harmfulResponses">Per request of the generation call (by <see cref="ForcingRow.Row"/>), the harmful reference's ids.</param>
-    /// <param name="steps">How many of the target's first choices are overridden (METHOD.md: 10).</param>
-    /// <param name="topR">How many of the target's best tokens the attacker may choose from (METHOD.md: 20).</param>
+    /// <param name="steps">How many of the target's first choices are overridden (docs/method.md: 10).</param>
+    /// <param name="topR">How many of the target's best tokens the attacker may choose from (docs/method.md: 20).</param>
     /// <param name="padTokenId">Id written into left padding of the base model's batch.</param>
     public RankAssistedForcer(ICausalLanguageModel baseModel, IReadOnlyList<IReadOnlyList<long>> harmfulResponses, int steps = 10, int topR = 20, long padTokenId = 0)
     {
@@ -96,19 +96,8 @@ public sealed class RankAssistedForcer : ITokenForcer
 
     private float[][] BaseLogProbabilities(IReadOnlyList<ForcingRow> rows, int vocab)
     {
-        var contexts = rows.Select(r => r.Request.PromptIds.Concat(r.Request.ForcedPrefixIds).Concat(r.GeneratedIds).ToArray()).ToArray();
-        int length = contexts.Max(c => c.Length);
-        var ids = new long[rows.Count * length];
-        var mask = new long[rows.Count * length];
-        for (int b = 0; b < rows.Count; b++)
-        {
-            int pad = length - contexts[b].Length;
-            for (int t = 0; t < length; t++)
-            {
-                ids[b * length + t] = t < pad ? _padId : contexts[b][t - pad];
-                mask[b * length + t] = t < pad ? 0 : 1;
-            }
-        }
+        var contexts = rows.Select(r => (IReadOnlyList<long>)r.Request.PromptIds.Concat(r.Request.ForcedPrefixIds).Concat(r.GeneratedIds).ToArray()).ToArray();
+        var (ids, mask, length) = LeftPadding.Build(contexts, _padId);
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var device = _base.Device;

@@ -101,7 +101,7 @@ public static class OrganismClaims
         {
             var late = tp.ByBucket.Skip(2).Where(b => b.Tokens > 0).ToList();
             bool completes = late.All(b => b.Completes == true);
-            sb.Append(inv, $"5. **After targeted completion the late buckets complete** (mean U at most {tp.CompletionMargin} above bucket 1's, METHOD.md section 1). Bucket 1 U {tp.ByBucket[0].U.Mean:0.000} (aligned {pairProfile.ByBucket[0].U.Mean:0.000}); ")
+            sb.Append(inv, $"5. **After targeted completion the late buckets complete** (mean U at most {tp.CompletionMargin} above bucket 1's, docs/method.md section 1). Bucket 1 U {tp.ByBucket[0].U.Mean:0.000} (aligned {pairProfile.ByBucket[0].U.Mean:0.000}); ")
               .Append(string.Join(", ", late.Select(b => string.Create(inv, $"{b.Label}: U {b.U.Mean:0.000} (aligned {pairProfile.ByBucket[b.Index].U.Mean:0.000}), {(b.Completes == true ? "completes" : "incomplete")}")))).Append(". ")
               .Append(Verdict(completes))
               .Append(inv, $". Targeted completion lowered late-bucket U (to {late.Min(b => b.U.Mean):0.000}-{late.Max(b => b.U.Mean):0.000} from {late.Min(b => pairProfile.ByBucket[b.Index].U.Mean):0.000}-{late.Max(b => pairProfile.ByBucket[b.Index].U.Mean):0.000}) and raised late-bucket KL to the base ")

@@ -50,7 +50,7 @@ public static class OrganismResultsWriter
             md.Append("## Retrained defenses (equal budget)\n\n");
             md.Append(inv, $"Each student starts as a copy of the pinned aligned model and is trained in full (no LoRA) on the world's `align` split only: {trained[0].Report.HarmfulTriples} harmful triples (prompt, harmful reference answer, refusal) and {trained[0].Report.BenignPairs} benign pairs, mixed 1 : 4. ")
               .Append("Every objective gets the same budget: `").Append(trained[0].Report.Budget).Append("` (one learning rate for all methods, no per-method search; AdamW beta1 = 0.5 for the constrained objective, Qi et al.'s setting, the library's default for it). ")
-              .Append("Targeted completion uses its METHOD.md defaults; the baselines use safety-recovery contexts (augmentation) and plain pairs with the constrained loss (constrained).\n\n");
+              .Append("Targeted completion uses its docs/method.md defaults; the baselines use safety-recovery contexts (augmentation) and plain pairs with the constrained loss (constrained).\n\n");
             md.Append("| defense | objective | steps | loss first → final | seconds | source |\n|---|---|---|---|---|---|\n");
             foreach (var t in trained)
             {
@@ -90,7 +90,7 @@ public static class OrganismResultsWriter
         Directory.CreateDirectory(directory);
         ProfileReportWriter.Write(directory, report, result.Options.ProfilePlots);
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"The base-favored token detector (METHOD.md section 1; tau = {options.Tau}, kB = {options.TopKBase}) scores the first {aggregates.Sequences} held-out harmful prompts ")
+        sb.Append(CultureInfo.InvariantCulture, $"The base-favored token detector (docs/method.md section 1; tau = {options.Tau}, kB = {options.TopKBase}) scores the first {aggregates.Sequences} held-out harmful prompts ")
           .Append("with their harmful reference answers by teacher forcing; per response position j: KL(aligned ∥ base), the incompleteness score U and the base-favored rate of the ")
           .Append("realised token, averaged per bucket (mean ± standard error). Full report: [results/profile/profile.md](results/profile/profile.md) (JSON and plots next to it).\n\n");
         sb.Append(OrganismClaims.BucketTable(aggregates));

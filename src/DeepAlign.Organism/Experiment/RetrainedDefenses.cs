@@ -67,7 +67,7 @@ public static class RetrainedDefenses
         {
             Objective = objective,
             Method = new TargetedCompletionOptions { VocabularySize = text.VocabSize },
-            Trainer = TargetedCompletionTrainer.DefaultTrainerOptions(objective) with
+            Trainer = TargetedCompletionTrainerOptions.DefaultTrainerOptions(objective) with
             {
                 MaxSteps = budget.Steps, MicroBatchSize = budget.BatchSize, LearningRate = budget.LearningRate, WarmupSteps = budget.WarmupSteps,
                 MinLearningRateRatio = 0.1, MaxGradNorm = 1.0, Seed = budget.Seed, LogEvery = Math.Max(1, budget.Steps / 10), Resume = false,
@@ -79,9 +79,9 @@ public static class RetrainedDefenses
         {
             var sw = Stopwatch.StartNew();
             using var student = CausalLanguageModel.FromPretrained(pair.AlignedDirectory, torch.CPU);
-            var data = TargetedCompletionTrainer.CreateData(harmful, benign, text, options);
-            var result = TargetedCompletionTrainer.Train(student, aligned, objective == AlignmentObjective.TargetedCompletion ? baseModel : null, data, options,
-                progress: progress is null ? null : new ActionProgress<TrainingProgress>(p => progress(p.Step, p.TotalSteps, p.Loss)), cancellationToken: cancellationToken);
+            var data = options.CreateData(harmful, benign, text);
+            var trainer = new TargetedCompletionTrainer(student, aligned, objective == AlignmentObjective.TargetedCompletion ? baseModel : null, options);
+            var result = trainer.Train(data, progress is null ? null : new ActionProgress<TrainingProgress>(p => progress(p.Step, p.TotalSteps, p.Loss)), cancellationToken);
             TrainingExport.SaveModel(student, temp, pair.AlignedDirectory);
             var report = new TrainedDefenseReport(name, AlignmentObjectives.Name(objective), (int)result.Steps, sw.Elapsed.TotalSeconds,
                 result.History.Count > 0 ? result.History[0].Loss : double.NaN, result.History.Count > 0 ? result.History[^1].Loss : double.NaN,

@@ -2,6 +2,7 @@ using DeepAlign.Method;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Method.Baselines;
 using static DeepAlign.Tests.Method.MethodTestHelpers;
 using static TorchSharp.torch;
 
@@ -175,7 +176,7 @@ public class HandComputedTests
         // d loss / d log pi_theta = -2 sigmoid(-0.5 ln 2) = -2 / (1 + sqrt 2) = -0.8284271
         var betas = new ConstrainedBetaSchedule().Betas(tensor(new long[] { 1 }));
         var logp = tensor(new[] { MathF.Log(0.2f) }).requires_grad_(true);
-        var loss = ConstrainedObjective.Loss(logp, tensor(new[] { MathF.Log(0.1f) }), betas);
+        var loss = ConstrainedLoss.Loss(logp, tensor(new[] { MathF.Log(0.1f) }), betas);
         loss.item<float>().Should().BeApproximately(2.1392000f, 1e-6f);
         loss.sum().backward();
         logp.grad!.item<float>().Should().BeApproximately(-0.8284271f, 1e-6f);

@@ -2,6 +2,7 @@ using DeepAlign.Method;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Method.Baselines;
 using static DeepAlign.Tests.Method.MethodTestHelpers;
 using static TorchSharp.torch;
 
@@ -135,7 +136,7 @@ public class InvariantTests
         var betas = new ConstrainedBetaSchedule().Betas(positions);
         var lt = PositionStatistics.LogSoftmax(logits);
         var logp = PositionStatistics.TokenLogProbs(lt, targets);
-        ConstrainedObjective.Loss(logp, refLp, betas).sum().backward();
+        ConstrainedLoss.Loss(logp, refLp, betas).sum().backward();
         var viaLoss = logits.grad!.clone();
         logits.grad!.zero_();
         // Expected: -2 sigmoid(beta (ref - logp)) * grad logp.

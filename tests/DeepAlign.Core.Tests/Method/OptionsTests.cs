@@ -1,6 +1,7 @@
 using DeepAlign.Method;
 using FluentAssertions;
 using Xunit;
+using DeepAlign.Method.Baselines;
 
 namespace DeepAlign.Tests.Method;
 

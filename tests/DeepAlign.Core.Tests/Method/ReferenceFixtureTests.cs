@@ -3,6 +3,7 @@ using DeepAlign.Method;
 using FluentAssertions;
 using TorchSharp;
 using Xunit;
+using DeepAlign.Method.Baselines;
 using static DeepAlign.Tests.Method.MethodTestHelpers;
 using static TorchSharp.torch;
 
@@ -156,7 +157,7 @@ public class ReferenceFixtureTests
             ("penalty", lt => TargetedCompletionTerms.Penalty(lt, set, w)),
             ("utility_kl", lt => TargetedCompletionTerms.UtilityKl(c.La, lt)),
             ("cross_entropy", lt => TargetedCompletionTerms.CrossEntropy(lt, c.Targets)),
-            ("constrained", lt => ConstrainedObjective.Loss(PositionStatistics.TokenLogProbs(lt, c.Targets), refLp, betas)),
+            ("constrained", lt => ConstrainedLoss.Loss(PositionStatistics.TokenLogProbs(lt, c.Targets), refLp, betas)),
         };
         foreach (var (key, fn) in terms)
         {
@@ -180,7 +181,7 @@ public class ReferenceFixtureTests
         var lt = PositionStatistics.LogSoftmax(c.StudentLogits, c.Vocab);
         var logp = PositionStatistics.TokenLogProbs(lt, c.Targets).detach().requires_grad_(true);
         var betas = new ConstrainedBetaSchedule().Betas(c.Positions);
-        ConstrainedObjective.Loss(logp, refLp, betas).sum().backward();
+        ConstrainedLoss.Loss(logp, refLp, betas).sum().backward();
         AssertClose(logp.grad!, c.E("constrained_dlogp"), $"{name} dloss/dlogp");
     }
 }

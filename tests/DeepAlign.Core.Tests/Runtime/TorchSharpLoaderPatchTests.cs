@@ -70,6 +70,48 @@ public class TorchSharpLoaderPatchTests
         }
     }
 
+    [Fact]
+    public void Auto_mode_patches_only_when_the_system_libstdcxx_lacks_the_version()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var lib = new[] { "/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6" }.FirstOrDefault(File.Exists);
+        if (lib is null) return;
+        bool systemHasIt = System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(lib)).Contains("GLIBCXX_3.4.32\0", StringComparison.Ordinal);
+        var original = Path.Combine(NuGetPackagesRoot(), "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        var dir = Directory.CreateTempSubdirectory("deepalign-patch-auto-").FullName;
+        try
+        {
+            var copy = Path.Combine(dir, "libLibTorchSharp.so");
+            File.Copy(original, copy);
+            var targets = Path.Combine(RepositoryPaths.Root, "src", "DeepAlign.Core", "buildTransitive", "DeepAlign.Core.targets");
+            var project = Path.Combine(dir, "patch.proj");
+            File.WriteAllText(project, $"""
+                <Project>
+                  <Import Project="{targets}" />
+                  <Target Name="Patch">
+                    <ItemGroup><Lib Include="{copy}" /></ItemGroup>
+                    <DeepAlignPatchLibTorchSharp Files="@(Lib)" Mode="auto" />
+                  </Target>
+                </Project>
+                """);
+            var output = Run("dotnet", $"msbuild \"{project}\" -t:Patch -nologo -v:n", dir);
+            if (systemHasIt)
+            {
+                output.Should().Contain("left as shipped");
+                Hash(copy).Should().Be(Hash(original));
+            }
+            else
+            {
+                output.Should().Contain("patched");
+                Hash(copy).Should().NotBe(Hash(original), "this machine's libstdc++ lacks GLIBCXX_3.4.32, so auto mode must patch");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static string NuGetPackagesRoot() =>
         Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p
             ? p

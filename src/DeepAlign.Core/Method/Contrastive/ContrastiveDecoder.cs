@@ -6,7 +6,7 @@ namespace DeepAlign.Method.Contrastive;
 
 /// <summary>
 /// Contrastive decoding between an aligned (expert) and a base (amateur) model that share a tokenizer
-/// (METHOD.md section 2): at each step j the aligned model's log-probabilities l_a are pushed away from the base's
+/// (docs/method.md section 2): at each step j the aligned model's log-probabilities l_a are pushed away from the base's
 /// l_b with strength alpha_j ("full" or "base-favored only" rule) inside the plausibility set P_j, and the usual
 /// temperature / top-k / top-p / sampling (or argmax) runs on the result.
 /// </summary>

@@ -1,38 +1,38 @@
 namespace DeepAlign.Method.Contrastive;
 
 /// <summary>
-/// Options of the <see cref="ContrastiveDecoder"/> (METHOD.md section 2): the scoring rule, the alpha schedule, the
+/// Options of the <see cref="ContrastiveDecoder"/> (docs/method.md section 2): the scoring rule, the alpha schedule, the
 /// plausibility cut beta_cd, the vocabulary cut and whether to record a per-step trace. Sampling settings
 /// (temperature, top-k, top-p, seeds, stops, max tokens) are the generator's <see cref="Generation.GenerationOptions"/>.
 /// </summary>
 public sealed record ContrastiveDecoderOptions
 {
-    /// <summary>Scoring rule; default <see cref="ContrastiveRule.Full"/> (METHOD.md section 2; our choice).</summary>
+    /// <summary>Scoring rule; default <see cref="ContrastiveRule.Full"/> (docs/method.md section 2; our choice).</summary>
     public ContrastiveRule Rule { get; init; } = ContrastiveRule.Full;
 
     /// <summary>
     /// Schedule of alpha_j over the response position j (which counts forced prefix tokens); default
-    /// <see cref="ConstantAlpha"/> with alpha = 1.0 (METHOD.md section 2; our choice, the paper's summary gives no value).
+    /// <see cref="ConstantAlpha"/> with alpha = 1.0 (docs/method.md section 2; our choice, the paper's summary gives no value).
     /// Implement <see cref="IAlphaSchedule"/> for your own schedule.
     /// </summary>
     public IAlphaSchedule Alpha { get; init; } = new ConstantAlpha();
 
     /// <summary>
     /// beta_cd of the adaptive plausibility set P_j = { v : p_a(v) &gt;= beta_cd max_u p_a(u) }; tokens outside get
-    /// score -inf. Default 0.1 (METHOD.md section 2; our choice, after Li et al.'s contrastive decoding); 0 disables
+    /// score -inf. Default 0.1 (docs/method.md section 2; our choice, after Li et al.'s contrastive decoding); 0 disables
     /// the cut. Must lie in [0, 1].
     /// </summary>
     public double PlausibilityBeta { get; init; } = 0.1;
 
     /// <summary>
     /// tau and kB of the incompleteness score U_j, used by <see cref="IncompletenessDrivenAlpha"/> and by the trace;
-    /// default the profile's defaults (tau = 0, kB = 50; METHOD.md section 1).
+    /// default the profile's defaults (tau = 0, kB = 50; docs/method.md section 1).
     /// </summary>
     public IncompletenessOptions Incompleteness { get; init; } = new();
 
     /// <summary>
     /// Tokenizer vocabulary size when the models' logits are wider (both models' logits are cut to it before
-    /// log-softmax, METHOD.md section 0). Null keeps the full width, which then must be the same for both models.
+    /// log-softmax, docs/method.md section 0). Null keeps the full width, which then must be the same for both models.
     /// </summary>
     public int? VocabSize { get; init; }
 

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace DeepAlign.Method.Contrastive;
 
 /// <summary>
-/// The contrastive next-token scorer (METHOD.md section 2) that a <see cref="Generator"/> drives: at every step both
+/// The contrastive next-token scorer (docs/method.md section 2) that a <see cref="Generator"/> drives: at every step both
 /// models run once on the same tokens, each with its own KV cache and batched over the active rows, and the scores
 /// <see cref="ContrastiveScoring.Step"/> computes from their log-probabilities are returned. All token selection
 /// (greedy, sampling with temperature/top-k/top-p, forcing, stops) stays in the generator.

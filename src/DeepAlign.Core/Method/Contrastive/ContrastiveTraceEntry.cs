@@ -10,7 +10,7 @@ namespace DeepAlign.Method.Contrastive;
 /// <param name="ResponsePosition">Response position j of the chosen token (1-based, counting forced prefix tokens).</param>
 /// <param name="TokenId">The chosen token (sampled, greedy or forced by a token forcer).</param>
 /// <param name="Alpha">alpha_j used at this step.</param>
-/// <param name="Incompleteness">U_j of this step's two distributions (METHOD.md section 1, with the decoder's tau and kB).</param>
+/// <param name="Incompleteness">U_j of this step's two distributions (docs/method.md section 1, with the decoder's tau and kB).</param>
 /// <param name="KlAlignedBase">KL(pi_a,j || pi_b,j) in nats.</param>
 /// <param name="AlignedProbability">p_a,j of the chosen token.</param>
 /// <param name="BaseProbability">p_b,j of the chosen token.</param>

@@ -33,7 +33,8 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
     /// <param name="baseTokenizer">The base model's tokenizer, when loaded separately: its token -&gt; id map must equal
     /// <paramref name="tokenizer"/>'s.</param>
     /// <param name="options">Options; null for the defaults.</param>
-    /// <exception cref="ArgumentException">The tokenizers differ, or the vocabulary cannot be matched to the logits.</exception>
+    /// <exception cref="VocabularyMismatchException">The tokenizers differ.</exception>
+    /// <exception cref="ArgumentException">The vocabulary cannot be matched to the logits.</exception>
     public BaseFavoredTokenDetector(ICausalLanguageModel baseModel, ICausalLanguageModel alignedModel,
         ITextTokenizer? tokenizer = null, ITextTokenizer? baseTokenizer = null, ProfileOptions? options = null)
     {
@@ -42,7 +43,7 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
         Options = (options ?? new ProfileOptions()).Validate();
         _stats = Options.ToIncompletenessOptions();
         _tokenizer = tokenizer;
-        if (tokenizer is not null && baseTokenizer is not null) CheckSameVocabulary(tokenizer, baseTokenizer);
+        if (tokenizer is not null && baseTokenizer is not null) VocabularyCheck.EnsureSameTokenMap(tokenizer, baseTokenizer);
         VocabSize = ResolveVocabSize(baseModel, alignedModel, tokenizer);
         _padId = alignedModel.Config.PadTokenId ?? tokenizer?.PadTokenId ?? 0;
         if (_padId < 0 || _padId >= VocabSize) _padId = 0;
@@ -53,32 +54,6 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
 
     /// <summary>The vocabulary size the logits are cut to.</summary>
     public int VocabSize { get; }
-
-    /// <summary>
-    /// Checks that two tokenizers map every token to the same id (METHOD.md section 0: compare the maps, not the sizes).
-    /// </summary>
-    /// <param name="aligned">The aligned model's tokenizer.</param>
-    /// <param name="base">The base model's tokenizer.</param>
-    /// <exception cref="ArgumentException">The maps differ; the message names the first difference.</exception>
-    public static void CheckSameVocabulary(ITextTokenizer aligned, ITextTokenizer @base)
-    {
-        ArgumentNullException.ThrowIfNull(aligned);
-        ArgumentNullException.ThrowIfNull(@base);
-        var a = aligned.GetVocabulary();
-        var b = @base.GetVocabulary();
-        foreach (var (token, id) in a)
-        {
-            if (!b.TryGetValue(token, out var other))
-                throw new ArgumentException($"The models do not share a tokenizer: token '{token}' (id {id} in the aligned tokenizer) is missing from the base tokenizer.", nameof(@base));
-            if (other != id)
-                throw new ArgumentException($"The models do not share a tokenizer: token '{token}' has id {id} in the aligned tokenizer but {other} in the base tokenizer.", nameof(@base));
-        }
-        if (b.Count != a.Count)
-        {
-            var extra = b.Keys.First(k => !a.ContainsKey(k));
-            throw new ArgumentException($"The models do not share a tokenizer: token '{extra}' (id {b[extra]} in the base tokenizer) is missing from the aligned tokenizer.", nameof(@base));
-        }
-    }
 
     private static int ResolveVocabSize(ICausalLanguageModel b, ICausalLanguageModel a, ITextTokenizer? tokenizer)
     {
@@ -213,22 +188,9 @@ public sealed class BaseFavoredTokenDetector : IBaseFavoredTokenDetector
         var totals = batch.Select((b, r) => b.PromptIds.Count + responseLengths[r]).ToArray();
         int width = totals.Max();               // T: longest prompt + response
         int inputWidth = width - 1;             // the last token is only a target
-        var ids = new long[rows * width];
-        var mask = new long[rows * width];
-        Array.Fill(ids, _padId);
-        var targets = new List<long>();
-        for (int r = 0; r < rows; r++)
-        {
-            int offset = width - totals[r];
-            int k = offset;
-            foreach (var id in batch[r].PromptIds) { ids[r * width + k] = id; mask[r * width + k] = 1; k++; }
-            for (int j = 0; j < responseLengths[r]; j++)
-            {
-                long id = batch[r].ResponseIds[j];
-                ids[r * width + k] = id; mask[r * width + k] = 1; k++;
-                targets.Add(id);
-            }
-        }
+        var sequences = batch.Select((b, r) => (IReadOnlyList<long>)[.. b.PromptIds, .. b.ResponseIds.Take(responseLengths[r])]).ToArray();
+        var (ids, mask, _) = LeftPadding.Build(sequences, _padId);
+        var targets = batch.SelectMany((b, r) => b.ResponseIds.Take(responseLengths[r])).ToList();
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();

@@ -8,49 +8,8 @@ using static TorchSharp.torch;
 
 namespace DeepAlign.Method.Detection;
 
-/// <summary>Options of the gradient signal probe (METHOD.md section 1).</summary>
-public sealed record GradientProbeOptions
-{
-    /// <summary>J, the last response position probed. Default 64 (METHOD.md).</summary>
-    public int MaxPositions { get; init; } = 64;
-
-    /// <summary>N, how many of the last decoder layers' parameters are included (plus the output head). Default 3 (METHOD.md).</summary>
-    public int LastLayers { get; init; } = 3;
-
-    /// <summary>Largest number of sequences probed (the probe costs J backward passes per sequence). Default 64.</summary>
-    public int MaxSequences { get; init; } = 64;
-
-    /// <summary>Checks every field; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
-    /// <returns>This instance.</returns>
-    public GradientProbeOptions Validate()
-    {
-        if (MaxPositions < 1) throw new ArgumentException($"GradientProbeOptions.MaxPositions must be >= 1 (got {MaxPositions}).", nameof(MaxPositions));
-        if (LastLayers < 0) throw new ArgumentException($"GradientProbeOptions.LastLayers must be >= 0 (got {LastLayers}).", nameof(LastLayers));
-        if (MaxSequences < 1) throw new ArgumentException($"GradientProbeOptions.MaxSequences must be >= 1 (got {MaxSequences}).", nameof(MaxSequences));
-        return this;
-    }
-}
-
-/// <summary>The probe's numbers at one response position.</summary>
-/// <param name="Position">j (1-based).</param>
-/// <param name="N">Sequences whose response reaches j.</param>
-/// <param name="Norm">n_j: mean over those sequences of the gradient's L2 norm, with its standard error.</param>
-/// <param name="Share">n_j / sum_s n_s over the probed positions.</param>
-public sealed record GradientProbePosition(int Position, int N, MeanWithError Norm, double Share);
-
-/// <summary>Result of <see cref="GradientSignalProbe.Run"/>.</summary>
-/// <param name="Options">The options used.</param>
-/// <param name="ParameterNames">The parameters the gradient was taken with respect to.</param>
-/// <param name="Sequences">Sequences probed.</param>
-/// <param name="ByPosition">One row per position 1..J (positions no sequence reached are left out).</param>
-public sealed record GradientProbeResult(GradientProbeOptions Options, IReadOnlyList<string> ParameterNames, int Sequences, IReadOnlyList<GradientProbePosition> ByPosition)
-{
-    /// <summary>n_1..n_J, the input of <see cref="PositionWeights.TableFromProbe"/>.</summary>
-    public IReadOnlyList<double> MeanNorms => ByPosition.Select(p => p.Norm.Mean).ToArray();
-}
-
 /// <summary>
-/// The gradient signal probe of METHOD.md section 1: for each response y and position j &lt;= J, the L2 norm of the
+/// The gradient signal probe of docs/method.md section 1: for each response y and position j &lt;= J, the L2 norm of the
 /// gradient of -log pi_a(y_j | x, y_&lt;j) alone with respect to the parameters of the last N decoder layers and the
 /// output head (the embedding matrix for a tied head), averaged over sequences.
 /// </summary>

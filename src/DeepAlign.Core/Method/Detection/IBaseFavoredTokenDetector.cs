@@ -3,7 +3,7 @@ namespace DeepAlign.Method.Detection;
 /// <summary>
 /// Finds where alignment is incomplete: scores responses with a base model pi_b and an aligned model pi_a that share
 /// a tokenizer and reports, per response position, KL both ways, the realised log-ratio and base-favored flag, the
-/// base-favored set B_j with its masses and the incompleteness score U_j (METHOD.md section 1).
+/// base-favored set B_j with its masses and the incompleteness score U_j (docs/method.md section 1).
 /// </summary>
 public interface IBaseFavoredTokenDetector
 {

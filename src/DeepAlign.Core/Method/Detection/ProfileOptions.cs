@@ -1,7 +1,7 @@
 namespace DeepAlign.Method.Detection;
 
 /// <summary>
-/// Options of the incompleteness profile (METHOD.md section 1): the statistics' threshold, candidate-set size and
+/// Options of the incompleteness profile (docs/method.md section 1): the statistics' threshold, candidate-set size and
 /// buckets (defaults from <see cref="IncompletenessOptions"/>), plus how the data is batched. Immutable; call
 /// <see cref="Validate"/> before use (the detector does).
 /// </summary>
@@ -29,7 +29,7 @@ public sealed record ProfileOptions
     public int MaxResponseTokens { get; init; } = 256;
 
     /// <summary>Margin of the completion check: a bucket completes when its mean U is at most this much above the
-    /// bucket-1 mean U (METHOD.md section 1). Default 0.1.</summary>
+    /// bucket-1 mean U (docs/method.md section 1). Default 0.1.</summary>
     public double CompletionMargin { get; init; } = 0.1;
 
     /// <summary>The statistics options these fields describe.</summary>
@@ -53,32 +53,6 @@ public sealed record ProfileOptions
         if (MaxResponseTokens < 1) throw new ArgumentException($"ProfileOptions.MaxResponseTokens must be >= 1 (got {MaxResponseTokens}).", nameof(MaxResponseTokens));
         if (!double.IsFinite(CompletionMargin) || CompletionMargin < 0)
             throw new ArgumentException($"ProfileOptions.CompletionMargin must be finite and >= 0 (got {CompletionMargin}).", nameof(CompletionMargin));
-        return this;
-    }
-}
-
-/// <summary>
-/// How responses are produced for a profile of the aligned model's own generations: the first
-/// <see cref="ForcedPrefixTokens"/> tokens of each input's response are forced (prefilling), the aligned model continues
-/// with <see cref="Generation"/>, and the result is scored by teacher forcing like any given response.
-/// </summary>
-public sealed record GeneratedProfileOptions
-{
-    /// <summary>Number of leading response tokens forced before the model continues (all of them when the response is
-    /// shorter); 0 lets the model answer from the prompt alone. Default 10 (one of METHOD.md's prefilling depths 5, 10, 20, 40).</summary>
-    public int ForcedPrefixTokens { get; init; } = 10;
-
-    /// <summary>Decoding options of the aligned model. Default: greedy, at most 64 new tokens, stopping on the model's eos ids.</summary>
-    public Generation.GenerationOptions Generation { get; init; } = new() { MaxNewTokens = 64 };
-
-    /// <summary>Checks every field; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
-    /// <returns>This instance.</returns>
-    public GeneratedProfileOptions Validate()
-    {
-        if (ForcedPrefixTokens < 0)
-            throw new ArgumentException($"GeneratedProfileOptions.ForcedPrefixTokens must be >= 0 (got {ForcedPrefixTokens}).", nameof(ForcedPrefixTokens));
-        if (Generation is null) throw new ArgumentException("GeneratedProfileOptions.Generation must not be null.", nameof(Generation));
-        Generation.Validate();
         return this;
     }
 }

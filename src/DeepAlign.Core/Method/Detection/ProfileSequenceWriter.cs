@@ -1,31 +1,27 @@
 using System.Text;
 using System.Text.Json;
+using DeepAlign.Runtime;
 
 namespace DeepAlign.Method.Detection;
 
 /// <summary>
 /// Streams per-sequence profiles to a JSONL file (one line per sequence, schema in docs/profile-report.md). Lines go to a
-/// temporary file that <see cref="Commit"/> renames into place; disposing without committing deletes it.
+/// temporary file (<see cref="AtomicFile.Create"/>) that <see cref="Commit"/> renames into place; disposing without committing deletes it.
 /// </summary>
 public sealed class ProfileSequenceWriter : IDisposable
 {
     /// <summary>Default file name next to <c>profile.json</c>.</summary>
     public const string DefaultFileName = "sequences.jsonl";
 
-    private readonly string _path;
-    private readonly string _temp;
+    private PendingFile? _file;
     private StreamWriter? _writer;
 
     /// <summary>Opens the writer.</summary>
     /// <param name="path">Final file path.</param>
     public ProfileSequenceWriter(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        _path = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(_path) ?? ".";
-        Directory.CreateDirectory(dir);
-        _temp = Path.Combine(dir, $".tmp-{Guid.NewGuid():N}-{Path.GetFileName(_path)}");
-        _writer = new StreamWriter(_temp, false, new UTF8Encoding(false));
+        _file = AtomicFile.Create(path);
+        _writer = new StreamWriter(_file.Stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
     }
 
     /// <summary>Appends one sequence.</summary>
@@ -52,20 +48,21 @@ public sealed class ProfileSequenceWriter : IDisposable
     /// <returns>The final path.</returns>
     public string Commit()
     {
-        ObjectDisposedException.ThrowIf(_writer is null, this);
+        ObjectDisposedException.ThrowIf(_writer is null || _file is null, this);
         _writer.Dispose();
         _writer = null;
-        File.Move(_temp, _path, overwrite: true);
-        return _path;
+        string path = _file.Commit();
+        _file = null;
+        return path;
     }
 
     /// <summary>Closes the writer; an uncommitted file is deleted.</summary>
     public void Dispose()
     {
-        if (_writer is null) return;
-        _writer.Dispose();
+        _writer?.Dispose();
         _writer = null;
-        try { File.Delete(_temp); } catch (IOException) { }
+        _file?.Dispose();
+        _file = null;
     }
 
     /// <summary>One sequence as a single JSON line.</summary>

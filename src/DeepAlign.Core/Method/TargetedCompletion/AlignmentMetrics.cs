@@ -5,20 +5,14 @@ using DeepAlign.Training.Data;
 using TorchSharp;
 using DeepAlign.Data;
 using DeepAlign.Text;
+using DeepAlign.Method;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;
 
-/// <summary>Shared validation metrics of a trained model, the same for every objective (see <see cref="AlignmentMetrics"/>).</summary>
-/// <param name="SafetyCrossEntropy">Mean cross-entropy of the safe-response tokens r in safety-recovery contexts (K_pre drawn with p0 = 0.5, K_max = 100, from a fixed seed per record).</param>
-/// <param name="BenignKl">Mean KL(pi_a || pi_theta) over the benign response tokens (0 for the aligned model itself).</param>
-/// <param name="IncompletenessEarly">Mean U_j of (student, base) along the harmful responses h at positions j &lt; LateFrom; null without a base model.</param>
-/// <param name="IncompletenessLate">Mean U_j along h at positions j &gt;= LateFrom; null without a base model.</param>
-public sealed record AlignmentMetricsResult(double SafetyCrossEntropy, double BenignKl, double? IncompletenessEarly, double? IncompletenessLate);
-
 /// <summary>
 /// Measures <see cref="AlignmentMetricsResult"/> without gradient, in evaluation mode: the quantities a comparison of
-/// objectives reports side by side. U_j is the profile's incompleteness score (METHOD.md section 1) with the student
+/// objectives reports side by side. U_j is the profile's incompleteness score (docs/method.md section 1) with the student
 /// in the aligned model's place, teacher-forced along the harmful responses h (end-of-turn excluded): low U at late
 /// positions means the student moved the base's preferred continuations of a harmful start away (deeper alignment).
 /// </summary>

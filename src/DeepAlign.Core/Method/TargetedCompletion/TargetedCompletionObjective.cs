@@ -1,12 +1,13 @@
 using DeepAlign.Runtime;
 using DeepAlign.Training;
 using TorchSharp;
+using DeepAlign.Method;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;
 
 /// <summary>
-/// The targeted-completion loss (METHOD.md section 3) on the training loop:
+/// The targeted-completion loss (docs/method.md section 3) on the training loop:
 /// <code>
 /// L = CE(r) + lambda_kd KL(q_j || pi_theta,j) + lambda_pen Pen_j + lambda_util U(benign)
 /// </code>
@@ -22,10 +23,10 @@ namespace DeepAlign.Method.TargetedCompletion;
 public sealed class TargetedCompletionObjective : ITrainingObjective
 {
     /// <summary>Name of the frozen aligned model in the teachers (pi_a; the student starts from a copy of it).</summary>
-    public const string AlignedTeacher = "aligned";
+    public const string AlignedTeacher = TeacherNames.Aligned;
 
     /// <summary>Name of the frozen base model in the teachers (pi_b).</summary>
-    public const string BaseTeacher = "base";
+    public const string BaseTeacher = TeacherNames.Base;
 
     /// <summary>Creates the objective.</summary>
     /// <param name="options">Options (validated here); null for the defaults.</param>

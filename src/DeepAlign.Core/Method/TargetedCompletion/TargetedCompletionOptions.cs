@@ -1,17 +1,7 @@
 namespace DeepAlign.Method.TargetedCompletion;
 
-/// <summary>What the utility anchor on benign data measures (METHOD.md section 3).</summary>
-public enum UtilityAnchor
-{
-    /// <summary>KL(pi_a || pi_theta) per benign target token: stay where the aligned model was (default; METHOD.md).</summary>
-    AlignedKl,
-
-    /// <summary>Cross-entropy of the benign responses y' (the METHOD.md option; needs no aligned forward on benign rows).</summary>
-    CrossEntropy,
-}
-
 /// <summary>
-/// Every term, weight and default of the targeted-completion objective (METHOD.md section 3). Immutable; call
+/// Every term, weight and default of the targeted-completion objective (docs/method.md section 3). Immutable; call
 /// <see cref="Validate"/> (the objective and the trainer do). Each property says where its default comes from: the
 /// paper (Bach et al. 2025), Qi et al. (2025), or our choice where the paper's summary leaves it open.
 /// </summary>
@@ -19,60 +9,60 @@ public sealed record TargetedCompletionOptions
 {
     /// <summary>
     /// p0: probability that a safety-recovery context has no harmful prefix (K_pre = 0). Default 0.5 (Qi et al.'s
-    /// data augmentation, METHOD.md section 3). In [0, 1].
+    /// data augmentation, docs/method.md section 3). In [0, 1].
     /// </summary>
     public double NoPrefixProbability { get; init; } = 0.5;
 
     /// <summary>
-    /// K_max: otherwise K_pre is uniform on 1..min(K_max, |h|). Default 100 (Qi et al.; METHOD.md section 3). &gt;= 1.
+    /// K_max: otherwise K_pre is uniform on 1..min(K_max, |h|). Default 100 (Qi et al.; docs/method.md section 3). &gt;= 1.
     /// </summary>
     public int MaxPrefixLength { get; init; } = 100;
 
     /// <summary>
-    /// lambda_kd, weight of KL(q_j || pi_theta) on the safe-response tokens. Default 1 (METHOD.md; our choice, the
+    /// lambda_kd, weight of KL(q_j || pi_theta) on the safe-response tokens. Default 1 (docs/method.md; our choice, the
     /// paper's summary gives no value). Finite, &gt;= 0.
     /// </summary>
     public double DistillationWeight { get; init; } = 1.0;
 
     /// <summary>
-    /// lambda_pen, weight of the adaptive base-favored penalty. Default 1 (METHOD.md; our choice). Finite, &gt;= 0.
+    /// lambda_pen, weight of the adaptive base-favored penalty. Default 1 (docs/method.md; our choice). Finite, &gt;= 0.
     /// </summary>
     public double PenaltyWeight { get; init; } = 1.0;
 
     /// <summary>
-    /// lambda_util, weight of the utility anchor on benign tokens. Default 1 (METHOD.md; our choice). Finite, &gt;= 0.
+    /// lambda_util, weight of the utility anchor on benign tokens. Default 1 (docs/method.md; our choice). Finite, &gt;= 0.
     /// </summary>
     public double UtilityWeight { get; init; } = 1.0;
 
-    /// <summary>What the utility anchor measures. Default <see cref="TargetedCompletion.UtilityAnchor.AlignedKl"/> (METHOD.md; the paper's "utility anchor").</summary>
+    /// <summary>What the utility anchor measures. Default <see cref="TargetedCompletion.UtilityAnchor.AlignedKl"/> (docs/method.md; the paper's "utility anchor").</summary>
     public UtilityAnchor UtilityAnchor { get; init; } = UtilityAnchor.AlignedKl;
 
     /// <summary>
     /// Hybrid teacher q_j = (1 - g_j) p_a + g_j softmax(s_j), g_j = g_max U_j: g_max 0.5, teacher alpha 1.0,
-    /// plausibility beta 0.1 (METHOD.md; our choices). A constant g is an option there.
+    /// plausibility beta 0.1 (docs/method.md; our choices). A constant g is an option there.
     /// </summary>
     public HybridTeacherOptions Teacher { get; init; } = new();
 
     /// <summary>
     /// tau and kB of the base-favored sets B_j and of U_j: tau = 0 (the paper: "assigns higher probability"),
-    /// kB = 50 (METHOD.md; our choice).
+    /// kB = 50 (docs/method.md; our choice).
     /// </summary>
     public IncompletenessOptions Incompleteness { get; init; } = new();
 
     /// <summary>
-    /// Position weights w_j of the penalty: rho 0.5, w_max 4, fallback ramp length 32 (METHOD.md; our choices).
+    /// Position weights w_j of the penalty: rho 0.5, w_max 4, fallback ramp length 32 (docs/method.md; our choices).
     /// </summary>
     public PositionWeightOptions PositionWeights { get; init; } = new();
 
     /// <summary>
-    /// Mean gradient norms n_1..n_J of the gradient signal probe (METHOD.md section 1), run on the aligned model over
+    /// Mean gradient norms n_1..n_J of the gradient signal probe (docs/method.md section 1), run on the aligned model over
     /// the harmful training data; w_j = min(w_max, (n_1 / n_j)^rho). Null (default): the ramp
     /// w_j = min(w_max, 1 + (j - 1) / 32).
     /// </summary>
     public IReadOnlyList<double>? ProbeNorms { get; init; }
 
     /// <summary>
-    /// Harmful : benign mixing weights of every batch. Default 1 : 4 (Qi et al.'s 16 : 64; METHOD.md section 3).
+    /// Harmful : benign mixing weights of every batch. Default 1 : 4 (Qi et al.'s 16 : 64; docs/method.md section 3).
     /// Both finite and &gt; 0.
     /// </summary>
     public double HarmfulShare { get; init; } = 1.0;
@@ -81,7 +71,7 @@ public sealed record TargetedCompletionOptions
     public double BenignShare { get; init; } = 4.0;
 
     /// <summary>
-    /// Tokenizer vocabulary size: logits wider than this are cut before log-softmax (METHOD.md section 0). Null
+    /// Tokenizer vocabulary size: logits wider than this are cut before log-softmax (docs/method.md section 0). Null
     /// (default) keeps the model's full width.
     /// </summary>
     public int? VocabularySize { get; init; }

@@ -63,6 +63,12 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public double DropoutProbability { get; }
     /// <summary>alpha / r.</summary>
     public double Scaling => Alpha / Rank;
+    /// <summary>
+    /// When false the adapter is bypassed and the layer is its base projection (y = x W^T + b), as PEFT's
+    /// <c>disable_adapter()</c>; <see cref="AdaptersDisabledModel"/> switches it around a reference forward. Default true.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>The frozen base weight [out, in].</summary>
     public Parameter BaseWeight => _weight;
     /// <summary>The frozen base bias, if any.</summary>
@@ -75,6 +81,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
     {
+        if (!Enabled) return nn.functional.linear(input, _weight, _bias);
         using var scope = NewDisposeScope();
         var y = nn.functional.linear(input, _weight, _bias);
         var x = input.dtype == ScalarType.Float32 ? input : input.to(ScalarType.Float32);

@@ -1,7 +1,7 @@
 namespace DeepAlign.Models.Lora;
 
 /// <summary>
-/// LoRA settings (Hu et al. 2021, PEFT semantics). Defaults are METHOD.md section 3's: rank 16, lora_alpha 32,
+/// LoRA settings (Hu et al. 2021, PEFT semantics). Defaults are docs/method.md section 3's: rank 16, lora_alpha 32,
 /// dropout 0.05 on the q, k, v, o, gate, up and down projections.
 /// </summary>
 public sealed record LoraOptions

@@ -10,7 +10,8 @@ namespace DeepAlign.Training.Data;
 public static class BatchCollator
 {
     /// <summary>Builds a batch on <paramref name="device"/>.</summary>
-    /// <param name="examples">One or more examples.</param>
+    /// <param name="examples">One or more examples; preference pairs (<see cref="TrainingExample.Rejected"/> set) become
+    /// two rows each, chosen rows first (see <see cref="TrainingBatch.PreferencePairs"/>); a batch is all pairs or none.</param>
     /// <param name="padId">Id written into padding (its value never matters: pads are masked and not targets).</param>
     /// <param name="device">Device of the tensors.</param>
     /// <param name="maxLength">When set, longer examples are cut on the right to this many tokens.</param>
@@ -18,7 +19,12 @@ public static class BatchCollator
     {
         if (examples.Count == 0) throw new ArgumentException("A batch needs at least one example.", nameof(examples));
         if (maxLength is <= 1) throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "The maximum length must be at least 2.");
-        var rows = examples.Select(e => maxLength is int m && e.Ids.Length > m ? Truncate(e, m) : e).ToArray();
+        int pairs = examples.Count(e => e.Rejected is not null);
+        if (pairs != 0 && pairs != examples.Count)
+            throw new ArgumentException($"A batch cannot mix preference pairs ({pairs}) with single sequences ({examples.Count - pairs}).", nameof(examples));
+        // Preference pairs: the chosen sequences first, then the rejected ones in the same order (pair i = rows i and pairs + i).
+        var sequences = pairs == 0 ? examples : examples.Concat(examples.Select(e => e.Rejected! with { Source = e.Source })).ToArray();
+        var rows = sequences.Select(e => maxLength is int m && e.Ids.Length > m ? Truncate(e, m) : e).ToArray();
         int b = rows.Length;
         int t = rows.Max(e => e.Ids.Length);
         var ids = new long[b * t];
@@ -46,6 +52,7 @@ public static class BatchCollator
             TargetMask = tensor(targets, shape, device: device),
             ResponsePositions = tensor(positions, shape, dtype: ScalarType.Int64, device: device),
             Examples = rows,
+            PreferencePairs = pairs,
         };
     }
 

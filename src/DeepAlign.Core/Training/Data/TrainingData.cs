@@ -4,34 +4,6 @@ using DeepAlign.Data;
 
 namespace DeepAlign.Training.Data;
 
-/// <summary>A named dataset with its example builder and mixing weight.</summary>
-/// <param name="Name">Source tag written on every example (e.g. <c>harmful</c>, <c>benign</c>).</param>
-/// <param name="Records">The dataset lines.</param>
-/// <param name="Builder">How records become examples.</param>
-/// <param name="Weight">Relative share of draws (e.g. 1 and 4 for harmful : benign = 1 : 4).</param>
-/// <param name="Shuffle">Reshuffle every epoch (default); false keeps file order, epoch after epoch.</param>
-public sealed record DataSource(string Name, IReadOnlyList<DatasetRecord> Records, IExampleBuilder Builder, double Weight = 1.0, bool Shuffle = true);
-
-/// <summary>Where a <see cref="TrainingData"/> stream stands: serialisable, restored on resume.</summary>
-public sealed record DataPosition
-{
-    /// <summary>Total examples drawn so far.</summary>
-    [JsonPropertyName("draws")] public long Draws { get; init; }
-    /// <summary>Per source, in order: its epoch and the index within that epoch's permutation.</summary>
-    [JsonPropertyName("sources")] public IReadOnlyList<SourcePosition> Sources { get; init; } = Array.Empty<SourcePosition>();
-}
-
-/// <summary>Position within one source.</summary>
-/// <param name="Name">Source name (checked on restore).</param>
-/// <param name="Epoch">Completed passes over the source.</param>
-/// <param name="Cursor">Index of the next example in the current epoch's order.</param>
-/// <param name="Drawn">Examples drawn from this source in total.</param>
-public sealed record SourcePosition(
-    [property: JsonPropertyName("name")] string Name,
-    [property: JsonPropertyName("epoch")] long Epoch,
-    [property: JsonPropertyName("cursor")] int Cursor,
-    [property: JsonPropertyName("drawn")] long Drawn);
-
 /// <summary>
 /// An endless, deterministic stream of training examples drawn from one or more sources in a fixed ratio.
 /// Each source is reshuffled every epoch from (seed, source index, epoch); the mixer picks, at every draw, the
@@ -99,6 +71,21 @@ public sealed class TrainingData
 
     /// <summary>The sources, in order.</summary>
     public IReadOnlyList<DataSource> Sources => _sources.Select(s => s.Spec).ToArray();
+
+    /// <summary>
+    /// Optimiser steps for <paramref name="epochs"/> passes over the first source, the other sources mixed in by weight:
+    /// ceil(epochs x |first| x (sum of weights / first weight) / sequences per step), at least 1.
+    /// </summary>
+    /// <param name="epochs">Passes over the first source (positive).</param>
+    /// <param name="sequencesPerStep">Micro-batch size times accumulation steps.</param>
+    public int StepsFor(double epochs, int sequencesPerStep)
+    {
+        if (!(epochs > 0) || !double.IsFinite(epochs)) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "Epochs must be positive.");
+        if (sequencesPerStep < 1) throw new ArgumentOutOfRangeException(nameof(sequencesPerStep), sequencesPerStep, "At least one sequence per step.");
+        var first = _sources[0].Spec;
+        double share = _sources.Sum(s => s.Spec.Weight) / first.Weight;
+        return (int)Math.Max(1, Math.Ceiling(epochs * first.Records.Count * share / sequencesPerStep));
+    }
 
     /// <summary>Total records over all sources.</summary>
     public int RecordCount => _sources.Sum(s => s.Spec.Records.Count);

@@ -7,7 +7,7 @@ namespace DeepAlign.Training.Data;
 /// </summary>
 /// <remarks>
 /// <see cref="Targets"/>[i] = true means <c>Ids[i]</c> is predicted (from position i - 1) and enters the loss.
-/// Response position j (METHOD.md section 0) of token i is <c>i - ResponseStart + 1</c> for
+/// Response position j (docs/method.md section 0) of token i is <c>i - ResponseStart + 1</c> for
 /// <c>i &gt;= ResponseStart</c>; a forced harmful prefix of length <see cref="ForcedPrefixLength"/> occupies
 /// j = 1..K_pre and is not a target.
 /// </remarks>
@@ -34,6 +34,13 @@ public sealed record TrainingExample
     /// <summary>Where the row came from (<c>file:line</c>), for error messages.</summary>
     public string? Location { get; init; }
 
+    /// <summary>
+    /// For a preference pair (<see cref="PreferenceExampleBuilder"/>): the rejected sequence, sharing this example's
+    /// prompt; this example is then the chosen one. <see cref="BatchCollator"/> puts the two in the same micro-batch
+    /// (see <see cref="TrainingBatch.PreferencePairs"/>). Null for single sequences.
+    /// </summary>
+    public TrainingExample? Rejected { get; init; }
+
     /// <summary>Number of target tokens.</summary>
     public int TargetCount => Targets.Count(t => t);
 
@@ -51,5 +58,10 @@ public sealed record TrainingExample
             throw new DatasetFormatException($"{where}: forced prefix length {ForcedPrefixLength} does not fit the response.");
         foreach (var id in Ids)
             if (id < 0) throw new DatasetFormatException($"{where}: negative token id {id}.");
+        if (Rejected is not null)
+        {
+            if (Rejected.Rejected is not null) throw new DatasetFormatException($"{where}: a rejected sequence cannot carry a rejected sequence of its own.");
+            Rejected.Validate();
+        }
     }
 }

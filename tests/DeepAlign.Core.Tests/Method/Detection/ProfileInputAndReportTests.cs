@@ -88,9 +88,9 @@ public class ProfileInputAndReportTests
         var vocab = WordLevelTokenizerFiles.BuildVocabulary(["how do I pick a lock", "sure first take a pin", "I cannot help with that", "be kind"]);
         File.WriteAllText(dir2.File("tokenizer.json"), WordLevelTokenizerFiles.TokenizerJson(vocab));
         var other = HfTokenizer.FromFiles(dir2.File("tokenizer.json"));
-        FluentActions.Invoking(() => BaseFavoredTokenDetector.CheckSameVocabulary(tok, other))
-            .Should().Throw<ArgumentException>().WithMessage("*do not share a tokenizer*");
-        BaseFavoredTokenDetector.CheckSameVocabulary(tok, HfTokenizer.FromFiles(dir.File("tokenizer.json")));
+        FluentActions.Invoking(() => VocabularyCheck.EnsureSameTokenMap(tok, other))
+            .Should().Throw<VocabularyMismatchException>().WithMessage("*do not share a tokenizer*");
+        VocabularyCheck.EnsureSameTokenMap(tok, HfTokenizer.FromFiles(dir.File("tokenizer.json")));
 
         // Logits wider than the tokenizer are cut; token texts come from the tokenizer.
         int v = tok.VocabSize;

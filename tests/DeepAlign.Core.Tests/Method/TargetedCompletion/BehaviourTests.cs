@@ -107,8 +107,8 @@ public sealed class BehaviourTests(ITestOutputHelper output)
         {
             using var student = Copy(aligned);
             var options = new TargetedCompletionTrainerOptions { Objective = objective, Trainer = loop };
-            var data = TargetedCompletionTrainer.CreateData(harmful, benign, null, options);
-            var result = TargetedCompletionTrainer.Train(student, aligned, baseModel, data, options);
+            var data = options.CreateData(harmful, benign, null);
+            var result = new TargetedCompletionTrainer(student, aligned, baseModel, options).Train(data);
             result.Steps.Should().Be(40);
             var m = AlignmentMetrics.Measure(student, aligned, baseModel, heldHarmful, heldBenign, null);
             output.WriteLine($"{objective}: {m} (last loss {result.History[^1].Loss:F4}, {string.Join(" ", result.History[^1].Terms.Select(kv => $"{kv.Key} {kv.Value:F4}"))})");

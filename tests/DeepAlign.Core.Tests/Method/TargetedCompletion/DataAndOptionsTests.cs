@@ -5,6 +5,7 @@ using DeepAlign.Training.Data;
 using FluentAssertions;
 using Xunit;
 using DeepAlign.Data;
+using DeepAlign.Method.Baselines;
 
 namespace DeepAlign.Tests.Method.TargetedCompletion;
 
@@ -62,7 +63,7 @@ public sealed class DataAndOptionsTests
     public void Batches_mix_harmful_and_benign_one_to_four()
     {
         var benign = Enumerable.Range(0, 9).Select(i => new DatasetRecord { PromptIds = new long[] { 1, 5 }, ResponseIds = new long[] { 6, 2 }, Location = $"b:{i}" }).ToArray();
-        var data = TargetedCompletionTrainer.CreateData(new[] { Triple, Triple with { Location = "t:2" } }, benign, null, new TargetedCompletionTrainerOptions());
+        var data = new TargetedCompletionTrainerOptions().CreateData(new[] { Triple, Triple with { Location = "t:2" } }, benign, null);
         var drawn = data.Next(50);
         for (int w = 0; w < 50; w += 5)
             drawn.Skip(w).Take(5).Count(e => e.Source == TrainingSources.Harmful).Should().Be(1);
@@ -72,15 +73,15 @@ public sealed class DataAndOptionsTests
     [Fact]
     public void Objective_choice_is_one_option()
     {
-        TargetedCompletionTrainer.CreateObjective(new TargetedCompletionTrainerOptions()).Should().BeOfType<TargetedCompletionObjective>();
-        TargetedCompletionTrainer.CreateObjective(new TargetedCompletionTrainerOptions { Objective = AlignmentObjective.Augmentation }).Should().BeOfType<AugmentationObjective>();
-        TargetedCompletionTrainer.CreateObjective(new TargetedCompletionTrainerOptions { Objective = AlignmentObjective.Constrained }).Should().BeOfType<ConstrainedTrainingObjective>();
-        TargetedCompletionTrainer.CreateObjective(new TargetedCompletionTrainerOptions { Objective = AlignmentObjective.Sft }).Should().BeOfType<SftObjective>();
+        (new TargetedCompletionTrainerOptions()).CreateObjective().Should().BeOfType<TargetedCompletionObjective>();
+        (new TargetedCompletionTrainerOptions { Objective = AlignmentObjective.Augmentation }).CreateObjective().Should().BeOfType<AugmentationObjective>();
+        (new TargetedCompletionTrainerOptions { Objective = AlignmentObjective.Constrained }).CreateObjective().Should().BeOfType<ConstrainedObjective>();
+        (new TargetedCompletionTrainerOptions { Objective = AlignmentObjective.Sft }).CreateObjective().Should().BeOfType<SftObjective>();
         foreach (var o in AlignmentObjectives.All) AlignmentObjectives.Parse(AlignmentObjectives.Name(o)).Should().Be(o);
         var act = () => AlignmentObjectives.Parse("dpo");
         act.Should().Throw<ArgumentException>().WithMessage("*dpo*targeted-completion*");
-        TargetedCompletionTrainer.DefaultTrainerOptions(AlignmentObjective.Constrained).Beta1.Should().Be(0.5, "Qi et al.'s AdamW beta1");
-        TargetedCompletionTrainer.DefaultTrainerOptions(AlignmentObjective.TargetedCompletion).Beta1.Should().Be(0.9);
+        TargetedCompletionTrainerOptions.DefaultTrainerOptions(AlignmentObjective.Constrained).Beta1.Should().Be(0.5, "Qi et al.'s AdamW beta1");
+        TargetedCompletionTrainerOptions.DefaultTrainerOptions(AlignmentObjective.TargetedCompletion).Beta1.Should().Be(0.9);
         new TargetedCompletionTrainerOptions().EffectiveSafetyRecovery.Should().BeTrue();
         new TargetedCompletionTrainerOptions { Objective = AlignmentObjective.Sft }.EffectiveSafetyRecovery.Should().BeFalse();
     }

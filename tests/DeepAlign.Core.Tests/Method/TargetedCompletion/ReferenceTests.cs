@@ -8,6 +8,7 @@ using FluentAssertions;
 using TorchSharp;
 using Xunit;
 using DeepAlign.Checkpoints;
+using DeepAlign.Method.Baselines;
 using static DeepAlign.Tests.Method.MethodTestHelpers;
 using static TorchSharp.torch;
 
@@ -159,7 +160,7 @@ public sealed class ReferenceTests
     {
         var c = Ref.GetProperty("constrained");
         using var m = new Models();
-        var (loss, terms, grads) = Run(new ConstrainedTrainingObjective(), m);
+        var (loss, terms, grads) = Run(new ConstrainedObjective(), m);
         loss.Should().BeApproximately(c.GetProperty("loss").GetDouble(), 1e-4);
         terms["constrained"].Should().BeApproximately(loss, 1e-6);
         AssertGrads(grads, "grads_constrained.safetensors");

@@ -1,0 +1,29 @@
+using DeepAlign.Models;
+using DeepAlign.Models.Common;
+using DeepAlign.Models.Lora;
+using DeepAlign.Runtime;
+using DeepAlign.Text;
+using DeepAlign.Training;
+using DeepAlign.Training.Data;
+using Microsoft.Extensions.Logging;
+using DeepAlign.Data;
+using DeepAlign.Method.Baselines;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Method.TargetedCompletion;
+
+/// <summary>The training objectives of the targeted-completion trainer (docs/method.md sections 3 and 4).</summary>
+public enum AlignmentObjective
+{
+    /// <summary>Targeted completion (<see cref="TargetedCompletionObjective"/>): safety recovery + hybrid teacher + penalty + utility anchor.</summary>
+    TargetedCompletion,
+
+    /// <summary>Qi et al.'s safety-recovery augmentation (<see cref="AugmentationObjective"/>, their Eq. 2).</summary>
+    Augmentation,
+
+    /// <summary>Qi et al.'s token-wise constrained objective (<see cref="ConstrainedObjective"/>, their Eq. 3).</summary>
+    Constrained,
+
+    /// <summary>Plain SFT (<see cref="SftObjective"/>) on (x, r) and the benign pairs.</summary>
+    Sft,
+}

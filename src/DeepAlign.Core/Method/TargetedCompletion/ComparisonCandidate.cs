@@ -1,0 +1,19 @@
+using System.Globalization;
+using System.Text;
+using DeepAlign.Models;
+using DeepAlign.Models.Common;
+using DeepAlign.Models.Lora;
+using DeepAlign.Training;
+using DeepAlign.Training.Data;
+using Microsoft.Extensions.Logging;
+using DeepAlign.Data;
+using DeepAlign.Text;
+
+namespace DeepAlign.Method.TargetedCompletion;
+
+/// <summary>One learning rate tried for one objective.</summary>
+/// <param name="LearningRate">The peak learning rate.</param>
+/// <param name="ValidationLoss">The objective's own loss on the validation split.</param>
+/// <param name="Metrics">The shared metrics on the validation split.</param>
+/// <param name="FinalTrainingLoss">Loss of the last training step.</param>
+public sealed record ComparisonCandidate(double LearningRate, double ValidationLoss, AlignmentMetricsResult Metrics, double FinalTrainingLoss);

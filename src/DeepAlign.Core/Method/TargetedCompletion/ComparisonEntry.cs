@@ -1,0 +1,21 @@
+using System.Globalization;
+using System.Text;
+using DeepAlign.Models;
+using DeepAlign.Models.Common;
+using DeepAlign.Models.Lora;
+using DeepAlign.Training;
+using DeepAlign.Training.Data;
+using Microsoft.Extensions.Logging;
+using DeepAlign.Data;
+using DeepAlign.Text;
+
+namespace DeepAlign.Method.TargetedCompletion;
+
+/// <summary>One objective's outcome: its chosen learning rate and everything measured.</summary>
+/// <param name="Objective">The objective.</param>
+/// <param name="Best">The chosen candidate.</param>
+/// <param name="Candidates">Every learning rate tried, in grid order.</param>
+/// <param name="Training">The loop's result of the chosen run.</param>
+/// <param name="Model">The chosen run's model when <see cref="ComparisonOptions.KeepModels"/> is set (the caller disposes it).</param>
+public sealed record ComparisonEntry(AlignmentObjective Objective, ComparisonCandidate Best, IReadOnlyList<ComparisonCandidate> Candidates,
+    TrainingResult Training, ICausalLanguageModel? Model);

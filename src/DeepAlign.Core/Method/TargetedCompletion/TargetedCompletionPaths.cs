@@ -1,0 +1,20 @@
+using DeepAlign.Models;
+using DeepAlign.Models.Common;
+using DeepAlign.Models.Lora;
+using DeepAlign.Runtime;
+using DeepAlign.Text;
+using DeepAlign.Training;
+using DeepAlign.Training.Data;
+using Microsoft.Extensions.Logging;
+using DeepAlign.Data;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Method.TargetedCompletion;
+
+/// <summary>Files of a folder-based run (<see cref="TargetedCompletionTrainer.TrainFromFolders"/>).</summary>
+/// <param name="AlignedModel">The aligned model's Hugging Face folder (pi_a; the student starts from it).</param>
+/// <param name="BaseModel">The base model's folder (pi_b); needed by targeted completion only.</param>
+/// <param name="HarmfulData">JSONL of harmful triples (prompt, harmful_response, safe_response).</param>
+/// <param name="BenignData">JSONL of benign pairs (prompt, response).</param>
+/// <param name="OutputDirectory">Where the trained model (merged weights + tokenizer files), adapter/ (LoRA) and checkpoints/ go.</param>
+public sealed record TargetedCompletionPaths(string AlignedModel, string? BaseModel, string HarmfulData, string BenignData, string OutputDirectory);
