@@ -111,11 +111,11 @@ internal static class RealisticScaleBenchmark
                     Objective = objective, SafetyRecoveryContexts = true,
                     Trainer = new TrainerOptions { MaxSteps = 3, MicroBatchSize = tcBatch, LearningRate = 1e-4, Seed = 0 },
                 };
-                var data = TargetedCompletionTrainer.CreateData(harmful, benign, null, options);
+                var data = options.CreateData(harmful, benign, null);
                 var reports = new List<TrainingProgress>();
                 ResetPeak();
                 double rss0 = Status("VmRSS");
-                TargetedCompletionTrainer.Train(student, aligned, baseModel, data, options, progress: new SyncProgress(reports.Add));
+                new TargetedCompletionTrainer(student, aligned, baseModel, options).Train(data, new SyncProgress(reports.Add));
                 double peak = Status("VmHWM");
                 var steps = reports.Zip(reports.Skip(1), (a, b) => (b.Elapsed - a.Elapsed).TotalSeconds).ToList();
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
