@@ -11,6 +11,9 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        // Before anything touches libtorch: intra-op threads = cores (one worker; the organism command sets its own) and
+        // OpenMP threads that sleep while waiting (docs/performance.md, "Threads").
+        DeepAlign.Runtime.TorchThreads.Configure();
         var root = new RootCommand("DeepAlign: find and finish incomplete safety alignment in causal language models.");
         foreach (var command in CommandRegistry.All())
             root.Subcommands.Add(command);

@@ -101,9 +101,10 @@ public sealed class SafetyEvaluator
     /// <param name="defenses">Defenses with distinct names. With parallelism above 1 they must not share mutable state
     /// (sharing a model's weights is fine: each defense keeps its own caches).</param>
     /// <param name="agreementWith">Reference defense for agreement (in the list or evaluated earlier); null: not measured.</param>
-    /// <param name="maxParallelism">Defenses evaluated at once (at least 1). Use at most one per CPU core, with one libtorch
-    /// thread each (<c>torch.set_num_threads(1)</c>): small models are bound by per-operation overhead that only more
-    /// workers can overlap.</param>
+    /// <param name="maxParallelism">Defenses evaluated at once (at least 1). Use at most one per CPU core: small models are
+    /// bound by per-operation overhead that only more workers can overlap. While several workers run, libtorch's intra-op
+    /// threads are capped at max(1, cores / workers) (<see cref="DeepAlign.Runtime.TorchThreads.CapForWorkers"/>) and
+    /// restored afterwards.</param>
     /// <param name="progress">Progress per defense and stage (reported from the worker threads).</param>
     /// <param name="cancellationToken">Cancellation.</param>
     /// <returns>One evaluation per defense, in input order.</returns>
@@ -121,11 +122,14 @@ public sealed class SafetyEvaluator
         }
         else
         {
-            // Dedicated threads rather than the thread pool: each evaluation is long and CPU-bound.
+            // Dedicated threads rather than the thread pool: each evaluation is long and CPU-bound. libtorch's
+            // intra-op threads are capped at max(1, cores / workers) meanwhile, so the workers never oversubscribe.
+            int workers = Math.Min(maxParallelism, defenses.Count);
+            using var cap = DeepAlign.Runtime.TorchThreads.CapForWorkers(workers);
             int next = -1;
             var errors = new ConcurrentQueue<Exception>();
             using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var threads = Enumerable.Range(0, Math.Min(maxParallelism, defenses.Count)).Select(w => new Thread(() =>
+            var threads = Enumerable.Range(0, workers).Select(w => new Thread(() =>
             {
                 try
                 {

@@ -110,7 +110,7 @@ public sealed class DeepAlignModel : IDisposable
         var options = Options;
         var stopwatch = Stopwatch.StartNew();
         var device = TorchRuntime.ResolveDevice(options.Device);
-        var dtype = CausalLanguageModel.ParseDType(options.DType);
+        var dtype = DeepAlignModelOptions.IsAutoDType(options.DType) ? InferencePrecision.DefaultFor(device) : CausalLanguageModel.ParseDType(options.DType);
         string modelDirectory = options.ModelDirectory!;
         var tokenizer = HfTokenizer.FromPretrained(modelDirectory);
         var template = ChatTemplate.For(tokenizer, ChatFormats.Parse(options.ChatFormat));

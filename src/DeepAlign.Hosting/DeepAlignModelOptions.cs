@@ -34,7 +34,9 @@ public sealed record DeepAlignModelOptions
     /// <summary>Device: <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c>, or null / <c>auto</c> for CUDA when available, else CPU (<see cref="TorchRuntime.ResolveDevice"/>).</summary>
     public string? Device { get; set; }
 
-    /// <summary>Weight dtype: <c>float32</c>, <c>bfloat16</c>, <c>float16</c>; null for float32 on CPU, else the config's <c>torch_dtype</c>.</summary>
+    /// <summary>Weight dtype: <c>float32</c>, <c>bfloat16</c>, <c>float16</c>, or <c>auto</c> for the documented inference
+    /// default (<see cref="InferencePrecision.DefaultFor"/>: bfloat16 on CPUs with native bfloat16, else float32; the
+    /// config's <c>torch_dtype</c> on CUDA); null for float32 on CPU, else the config's <c>torch_dtype</c>.</summary>
     public string? DType { get; set; }
 
     /// <summary>Chat template: <c>auto</c> (the one in tokenizer_config.json, the default) or a built-in format name (<see cref="ChatFormats.Names"/>).</summary>
@@ -70,7 +72,7 @@ public sealed record DeepAlignModelOptions
                 throw new ArgumentException($"DeepAlignModelOptions.Device: {e.Message}", nameof(Device), e);
             }
         }
-        try { CausalLanguageModel.ParseDType(DType); }
+        try { if (!IsAutoDType(DType)) CausalLanguageModel.ParseDType(DType); }
         catch (ArgumentException e) { throw new ArgumentException($"DeepAlignModelOptions.DType: {e.Message}", nameof(DType), e); }
         if (ChatFormat is null) throw new ArgumentException("DeepAlignModelOptions.ChatFormat must not be null (use \"auto\").", nameof(ChatFormat));
         try { ChatFormats.Parse(ChatFormat); }
@@ -100,4 +102,6 @@ public sealed record DeepAlignModelOptions
             if (!File.Exists(Path.Combine(directory, file)))
                 throw new ArgumentException($"DeepAlignModelOptions.{field}: folder '{directory}' has no {file}.", field);
     }
+
+    internal static bool IsAutoDType(string? dtype) => string.Equals(dtype?.Trim(), "auto", StringComparison.OrdinalIgnoreCase);
 }

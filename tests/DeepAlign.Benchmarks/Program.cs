@@ -14,6 +14,10 @@ internal static class Program
         ["contrastive"] = (ContrastiveDecodeBenchmark.Help, ContrastiveDecodeBenchmark.Run),
         ["targeted-cost"] = (TargetedCompletionCostBenchmark.Help, TargetedCompletionCostBenchmark.Run),
         ["sampler"] = (SamplerBenchmark.Help, SamplerBenchmark.Run),
+        ["decode-precision"] = (DecodePrecisionBenchmark.Help, DecodePrecisionBenchmark.Run),
+        ["kernels"] = (KernelBenchmark.Help, KernelBenchmark.Run),
+        ["realistic"] = (RealisticScaleBenchmark.Help, RealisticScaleBenchmark.Run),
+        ["probe"] = (ProbeBenchmark.Help, ProbeBenchmark.Run),
         ["profile"] = ("incompleteness profile vs two forward passes (ratio; target <= 1.25)", ProfileThroughput.Run),
     };
 

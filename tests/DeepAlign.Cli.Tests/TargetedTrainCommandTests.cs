@@ -104,7 +104,8 @@ public sealed class TargetedTrainCommandTests : IDisposable
             var direct = GradientSignalProbe.Run(aligned, inputs, new GradientProbeOptions { MaxPositions = 9, MaxSequences = 2 }).MeanNorms;
             direct.Should().HaveCount(6); // the harmful references have 6 tokens
             norms.Should().HaveCount(direct.Count);
-            for (int i = 0; i < norms.Length; i++) norms[i].Should().BeApproximately(direct[i], 1e-6, $"n_{i + 1}");
+            // float32 arithmetic: the two runs may sum in a different order (thread count), so the bound is relative.
+            for (int i = 0; i < norms.Length; i++) norms[i].Should().BeApproximately(direct[i], 1e-6 * Math.Max(1, Math.Abs(direct[i])), $"n_{i + 1}");
         }
 
         var (code2, stdout2, err2) = Run(Args("targeted-completion", "q", "--probe-norms", file));

@@ -102,10 +102,21 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
             hidden = layer.Forward(hidden, cos, sin, mask, cache);
         if (lastPositionOnly && newTokens > 1) hidden = hidden.narrow(1, newTokens - 1, 1);
         hidden = backbone.Norm.call(hidden);
-        var logits = _root.LmHead is { } head ? head.call(hidden) : nn.functional.linear(hidden, backbone.EmbedTokens.Weight);
+        var logits = HeadOverride is { } kernelHead ? kernelHead.call(hidden)
+            : _root.LmHead is { } head ? head.call(hidden) : nn.functional.linear(hidden, backbone.EmbedTokens.Weight);
         if (logits.dtype != ScalarType.Float32) logits = logits.to_type(ScalarType.Float32);
         return logits.MoveToOuterDisposeScope();
     }
+
+    /// <summary>An output projection used instead of <c>lm_head</c> / the tied embedding (set by
+    /// <see cref="Quantization.ModelQuantization.Quantize"/>); null for the plain head.</summary>
+    internal nn.Module<Tensor, Tensor>? HeadOverride { get; set; }
+
+    /// <summary>The weight format applied by <see cref="Quantization.ModelQuantization.Quantize"/>, or null for the plain model.</summary>
+    public Quantization.WeightFormat? WeightFormat { get; internal set; }
+
+    /// <summary>The output head's weight <c>[vocab, hidden]</c>: <c>lm_head.weight</c>, or the embedding matrix when tied.</summary>
+    internal Tensor HeadWeight => _root.LmHead?.weight ?? _root.Model.EmbedTokens.Weight;
 
     /// <inheritdoc />
     public KvCache CreateCache(int batchSize, int capacity) =>
@@ -177,6 +188,8 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
     public void SavePretrained(string directory, long? maxShardBytes = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (WeightFormat == Quantization.WeightFormat.Int8)
+            throw new InvalidOperationException("An int8-quantized model cannot be saved: save the model before quantizing it (docs/performance.md, \"Decoding precision\").");
         Directory.CreateDirectory(directory);
         SafetensorsWriter.SaveCheckpoint(directory, NamedParameters().Select(p => (p.Name, (Tensor)p.Parameter)), maxShardBytes);
         var config = Config with { TorchDtype = CausalLanguageModel.DTypeName(DType), Architectures = new[] { ArchitectureName } };
@@ -235,6 +248,7 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
         if (_disposed) return;
         _disposed = true;
         _root.Dispose();
+        HeadOverride?.Dispose();
         _rope.Dispose();
         GC.SuppressFinalize(this);
     }

@@ -1,0 +1,148 @@
+using DeepAlign.Runtime;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DeepAlign.Models.Quantization;
+
+/// <summary>
+/// A linear projection whose small-batch CPU calls run through <see cref="LinearKernels"/>: either over the model's
+/// own float32/bfloat16 weight (<see cref="WeightFormat.Dense"/>, registered as <c>weight</c> so checkpoint names stay)
+/// or over an int8 copy with per-output-channel scales (<see cref="WeightFormat.Int8"/>).
+/// </summary>
+internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
+{
+    private const long DequantBlockElements = 1L << 22;
+
+    private readonly Tensor _weight;            // dense: the model's weight; int8: [out, in] int8
+    private readonly Tensor? _scales;           // int8: [out] float32
+    private readonly Tensor? _bias;             // as given (model dtype)
+    private readonly Tensor? _bias32;           // float32 copy for the kernels
+    private readonly KernelWeights _kind;
+    private readonly int _maxKernelRows;
+    private readonly long _in, _out;
+    private readonly bool _ownsWeight;
+
+    private KernelLinear(Tensor weight, Tensor? scales, Tensor? bias, KernelWeights kind, int maxKernelRows, bool register, bool ownsWeight) : base("KernelLinear")
+    {
+        _weight = weight;
+        _scales = scales;
+        _bias = bias;
+        _kind = kind;
+        _maxKernelRows = maxKernelRows;
+        _out = weight.shape[0];
+        _in = weight.shape[1];
+        _ownsWeight = ownsWeight;
+        if (bias is not null) _bias32 = bias.detach().to_type(ScalarType.Float32).contiguous().DetachFromDisposeScope();
+        if (register && weight is Parameter pw)
+        {
+            register_parameter("weight", pw);
+            if (bias is Parameter pb) register_parameter("bias", pb);
+        }
+    }
+
+    /// <summary>Kernels over the model's own weight (not copied). <paramref name="register"/>: register weight/bias as
+    /// this module's parameters (a projection swapped into the tree); false for a head that shares the embedding.</summary>
+    public static KernelLinear Dense(Tensor weight, Tensor? bias, int maxKernelRows, bool register)
+    {
+        var kind = weight.dtype switch
+        {
+            ScalarType.Float32 => KernelWeights.Float32,
+            ScalarType.BFloat16 => KernelWeights.BFloat16,
+            _ => throw new NotSupportedException($"The dense kernels read float32 or bfloat16 weights, not {weight.dtype}."),
+        };
+        if (!weight.is_contiguous()) throw new ArgumentException("The weight must be contiguous.", nameof(weight));
+        return new KernelLinear(weight, null, bias, kind, maxKernelRows, register, ownsWeight: false);
+    }
+
+    /// <summary>An int8 copy of <paramref name="weight"/> with per-output-channel scales (max |w| / 127).</summary>
+    public static KernelLinear Int8(Tensor weight, Tensor? bias, int maxKernelRows)
+    {
+        var (q, scales) = QuantizeRows(weight);
+        return new KernelLinear(q, scales, bias, KernelWeights.Int8, maxKernelRows, register: false, ownsWeight: true);
+    }
+
+    /// <summary>Row-wise symmetric int8 quantisation, computed in float32 in blocks of rows.</summary>
+    internal static (Tensor Q, Tensor Scales) QuantizeRows(Tensor weight)
+    {
+        using var noGrad = no_grad();
+        long rows = weight.shape[0], cols = weight.shape[1];
+        var q = empty(new long[] { rows, cols }, ScalarType.Int8, weight.device);
+        var scales = empty(rows, ScalarType.Float32, weight.device);
+        long block = Math.Max(1, DequantBlockElements / Math.Max(1, cols));
+        using var inv127 = (1.0 / 127).ToScalar();
+        using var min = (-127.0).ToScalar();
+        using var max = 127.0.ToScalar();
+        using var tiny = 1e-30.ToScalar();
+        for (long r0 = 0; r0 < rows; r0 += block)
+        {
+            using var scope = NewDisposeScope();
+            long n = Math.Min(block, rows - r0);
+            var w = weight.narrow(0, r0, n).to_type(ScalarType.Float32);
+            var scale = w.abs().amax(new long[] { 1 }).mul(inv127).clamp_min(tiny);
+            q.narrow(0, r0, n).copy_(w.div(scale.unsqueeze(1)).round().clamp(min, max).to_type(ScalarType.Int8));
+            scales.narrow(0, r0, n).copy_(scale);
+        }
+        return (q.DetachFromDisposeScope(), scales.DetachFromDisposeScope());
+    }
+
+    /// <summary>Bytes of weights this projection reads per call.</summary>
+    public long WeightBytes => _weight.NumberOfElements * _weight.ElementSize + (_scales?.NumberOfElements ?? 0) * 4;
+
+    public override Tensor forward(Tensor x)
+    {
+        long rows = x.NumberOfElements / _in;
+        bool needsGrad = is_grad_enabled() && (x.requires_grad || _weight.requires_grad || (_bias?.requires_grad ?? false));
+        if (rows <= _maxKernelRows && !needsGrad && x.device_type == DeviceType.CPU && TensorData.Available
+            && x.dtype is ScalarType.Float32 or ScalarType.BFloat16)
+            return KernelForward(x, rows);
+        return _kind == KernelWeights.Int8 ? DequantForward(x) : nn.functional.linear(x, _weight, _bias);
+    }
+
+    private Tensor KernelForward(Tensor x, long rows)
+    {
+        // Few libtorch calls per projection: decoding runs ~100 of these per token.
+        var shape = x.shape;
+        shape[^1] = _out;
+        Tensor? copy = x.is_contiguous() ? null : x.contiguous();
+        var src = copy ?? x;
+        var y = empty(shape, x.dtype, x.device);
+        void* scales = _scales is null ? null : TensorData.Pointer(_scales);
+        void* bias = _bias32 is null ? null : TensorData.Pointer(_bias32);
+        int threads = get_num_threads();
+        if (x.dtype == ScalarType.Float32)
+            LinearKernels.Run(_kind, TensorData.Pointer(_weight), (float*)scales, (float*)bias, (float*)TensorData.Pointer(src), (float*)TensorData.Pointer(y),
+                (int)rows, (int)_in, (int)_out, threads);
+        else
+            LinearKernels.RunBFloat16Activations(_kind, TensorData.Pointer(_weight), (float*)scales, (float*)bias, (ushort*)TensorData.Pointer(src),
+                (ushort*)TensorData.Pointer(y), (int)rows, (int)_in, (int)_out, threads);
+        copy?.Dispose();
+        return y;
+    }
+
+    /// <summary>Larger batches (prefill) and other devices: dequantise blocks of rows into the activation dtype and matmul.</summary>
+    private Tensor DequantForward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        long block = Math.Max(1, DequantBlockElements / _in);
+        var parts = new List<Tensor>();
+        for (long o0 = 0; o0 < _out; o0 += block)
+        {
+            long n = Math.Min(block, _out - o0);
+            var w = _weight.narrow(0, o0, n).to_type(x.dtype).mul(_scales!.narrow(0, o0, n).unsqueeze(1).to_type(x.dtype));
+            parts.Add(nn.functional.linear(x, w, _bias?.narrow(0, o0, n)));
+        }
+        var y = parts.Count == 1 ? parts[0] : cat(parts, -1);
+        return y.MoveToOuterDisposeScope();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            if (_ownsWeight) { _weight.Dispose(); _scales?.Dispose(); }
+            _bias32?.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,25 @@
+namespace DeepAlign.Models.Quantization;
+
+/// <summary>Options of <see cref="ModelQuantization.Quantize"/> (docs/performance.md, "Decoding precision").</summary>
+public sealed record QuantizationOptions
+{
+    /// <summary>The weight format. Default <see cref="WeightFormat.Int8"/>.</summary>
+    public WeightFormat Format { get; init; } = WeightFormat.Int8;
+
+    /// <summary>Also convert the output head (<c>lm_head</c>, or a copy of the tied embedding for int8). Default true:
+    /// the head is the largest single matrix read per decoded token.</summary>
+    public bool IncludeOutputHead { get; init; } = true;
+
+    /// <summary>Rows (batch x new tokens) up to which a projection runs through the CPU kernels; above it, libtorch's
+    /// matmul (dense) or dequantised blocks (int8). Default 8: decoding steps of small batches.</summary>
+    public int MaxKernelRows { get; init; } = 8;
+
+    /// <summary>Checks every field; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
+    /// <returns>This instance.</returns>
+    public QuantizationOptions Validate()
+    {
+        if (!Enum.IsDefined(Format)) throw new ArgumentException($"QuantizationOptions.Format = {Format} is not a weight format.", nameof(Format));
+        if (MaxKernelRows < 0) throw new ArgumentException($"QuantizationOptions.MaxKernelRows must be >= 0 (got {MaxKernelRows}).", nameof(MaxKernelRows));
+        return this;
+    }
+}

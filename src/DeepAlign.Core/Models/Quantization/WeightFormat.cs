@@ -1,0 +1,15 @@
+namespace DeepAlign.Models.Quantization;
+
+/// <summary>How <see cref="ModelQuantization.Quantize"/> stores and multiplies the projection weights.</summary>
+public enum WeightFormat
+{
+    /// <summary>The model's own weights (float32 or bfloat16), unchanged; small batches (decoding) run through the CPU
+    /// matrix-vector kernels instead of libtorch's matmul.</summary>
+    Dense,
+
+    /// <summary>Weight-only int8: each output channel's weights are rounded to int8 with one float32 scale
+    /// (<c>scale = max |w| / 127</c>); activations stay in the model's dtype. Small batches run through the CPU
+    /// kernels, which read the int8 weights once per call; larger batches dequantise row blocks into a libtorch matmul.
+    /// Inference only: no gradients flow into the int8 weights.</summary>
+    Int8,
+}
