@@ -72,7 +72,7 @@ public class ModelCommandsTests
         File.WriteAllText(dir.File("in.jsonl"), "{\"ids\": [1, 2]}\n{\"ids\": [1, 999]}\n");
         var (code, _, err) = Run("score", "--model", FixtureDir("llama_gqa"), "--input", dir.File("in.jsonl"), "--output", dir.File("out.jsonl"));
         code.Should().Be(1);
-        err.Should().Contain("in.jsonl, line 2").And.Contain("999");
+        err.Should().Contain("in.jsonl:2:").And.Contain("999");
         File.Exists(dir.File("out.jsonl")).Should().BeFalse();
 
         var usage = Run("score", "--input", dir.File("in.jsonl"));
