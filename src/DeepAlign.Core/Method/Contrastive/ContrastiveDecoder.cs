@@ -21,7 +21,7 @@ namespace DeepAlign.Method.Contrastive;
 /// <para>Cost per step: one forward pass of each model on the active rows (each with its own KV cache) plus a few
 /// element-wise operations over the vocabulary. Like the generator, a decoder serves one call at a time.</para>
 /// </remarks>
-public sealed class ContrastiveDecoder : IDisposable
+public sealed class ContrastiveDecoder : ScorerDecoder<ContrastiveScorer>
 {
     /// <summary>Creates a decoder (the models are not owned).</summary>
     /// <param name="aligned">The aligned (expert) model pi_a; scores are combined on its device.</param>
@@ -29,69 +29,13 @@ public sealed class ContrastiveDecoder : IDisposable
     /// <param name="options">Contrastive options (validated); null for the defaults.</param>
     /// <param name="logger">Optional logger.</param>
     public ContrastiveDecoder(ICausalLanguageModel aligned, ICausalLanguageModel baseModel, ContrastiveDecoderOptions? options = null, ILogger? logger = null)
+        : base(new ContrastiveScorer(aligned, baseModel, options), aligned, logger)
     {
-        Scorer = new ContrastiveScorer(aligned, baseModel, options);
-        Generator = new Generator(
-            Scorer,
-            aligned.Config.EosTokenIds?.Select(i => (long)i).ToArray(),
-            aligned.Config.PadTokenId,
-            ownsScorer: true,
-            logger);
     }
-
-    /// <summary>The contrastive scorer (its <see cref="ContrastiveScorer.LastTrace"/> holds the trace of the last call).</summary>
-    public ContrastiveScorer Scorer { get; }
-
-    /// <summary>The generator that drives <see cref="Scorer"/>; wrap it in a <see cref="TextGenerator"/> for text in, text out.</summary>
-    public Generator Generator { get; }
 
     /// <summary>The validated options.</summary>
     public ContrastiveDecoderOptions Options => Scorer.Options;
 
     /// <summary>The trace of the most recent call (see <see cref="ContrastiveScorer.LastTrace"/>); null unless <see cref="ContrastiveDecoderOptions.Trace"/> is on.</summary>
     public IReadOnlyList<IReadOnlyList<ContrastiveTraceEntry>>? LastTrace => Scorer.LastTrace;
-
-    /// <summary>Decodes a continuation for every request (see <see cref="Generation.Generator.Generate"/>).</summary>
-    /// <param name="requests">The sequences (at least one).</param>
-    /// <param name="options">Decoding options; temperature, top-k and top-p apply to the contrastive scores.</param>
-    /// <param name="progress">Optional progress, reported after every step.</param>
-    /// <param name="cancellationToken">Checked before every step.</param>
-    /// <returns>One result per request, in request order.</returns>
-    public IReadOnlyList<GeneratedSequence> Generate(
-        IReadOnlyList<GenerationRequest> requests,
-        GenerationOptions? options = null,
-        IProgress<GenerationProgress>? progress = null,
-        CancellationToken cancellationToken = default) =>
-        Generator.Generate(requests, options, progress, cancellationToken);
-
-    /// <summary>Runs <see cref="Generate"/> on the thread pool.</summary>
-    /// <param name="requests">The sequences (at least one).</param>
-    /// <param name="options">Decoding options.</param>
-    /// <param name="progress">Optional progress.</param>
-    /// <param name="cancellationToken">Checked before every step.</param>
-    /// <returns>One result per request, in request order.</returns>
-    public Task<IReadOnlyList<GeneratedSequence>> GenerateAsync(
-        IReadOnlyList<GenerationRequest> requests,
-        GenerationOptions? options = null,
-        IProgress<GenerationProgress>? progress = null,
-        CancellationToken cancellationToken = default) =>
-        Generator.GenerateAsync(requests, options, progress, cancellationToken);
-
-    /// <summary>
-    /// Streams the chosen tokens step by step (see <see cref="Generation.Generator.StreamAsync"/>); with
-    /// <see cref="ContrastiveDecoderOptions.Trace"/> on, each token's <see cref="GeneratedToken.Info"/> is its
-    /// <see cref="ContrastiveTraceEntry"/>.
-    /// </summary>
-    /// <param name="requests">The sequences (at least one).</param>
-    /// <param name="options">Decoding options.</param>
-    /// <param name="cancellationToken">Checked before every step.</param>
-    /// <returns>One <see cref="GenerationStep"/> per decoding step.</returns>
-    public IAsyncEnumerable<GenerationStep> StreamAsync(
-        IReadOnlyList<GenerationRequest> requests,
-        GenerationOptions? options = null,
-        CancellationToken cancellationToken = default) =>
-        Generator.StreamAsync(requests, options, cancellationToken);
-
-    /// <inheritdoc />
-    public void Dispose() => Generator.Dispose();
 }

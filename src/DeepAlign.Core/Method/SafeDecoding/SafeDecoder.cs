@@ -21,7 +21,7 @@ namespace DeepAlign.Method.SafeDecoding;
 /// cache) plus two sorts over the vocabulary; afterwards one forward pass of the original model only. Like the
 /// generator, a decoder serves one call at a time.</para>
 /// </remarks>
-public sealed class SafeDecoder : IDisposable
+public sealed class SafeDecoder : ScorerDecoder<SafeDecodingScorer>
 {
     /// <summary>Creates a decoder (the models are not owned).</summary>
     /// <param name="original">The original model being defended; scores are combined on its device.</param>
@@ -29,70 +29,13 @@ public sealed class SafeDecoder : IDisposable
     /// <param name="options">SafeDecoding options (validated); null for the defaults.</param>
     /// <param name="logger">Optional logger.</param>
     public SafeDecoder(ICausalLanguageModel original, ICausalLanguageModel expert, SafeDecodingOptions? options = null, ILogger? logger = null)
+        : base(new SafeDecodingScorer(original, expert, options), original, logger)
     {
-        ArgumentNullException.ThrowIfNull(original);
-        Scorer = new SafeDecodingScorer(original, expert, options);
-        Generator = new Generator(
-            Scorer,
-            original.Config.EosTokenIds?.Select(i => (long)i).ToArray(),
-            original.Config.PadTokenId,
-            ownsScorer: true,
-            logger);
     }
-
-    /// <summary>The SafeDecoding scorer (its <see cref="SafeDecodingScorer.LastTrace"/> holds the trace of the last call).</summary>
-    public SafeDecodingScorer Scorer { get; }
-
-    /// <summary>The generator that drives <see cref="Scorer"/>; wrap it in a <see cref="TextGenerator"/> for text in, text out.</summary>
-    public Generator Generator { get; }
 
     /// <summary>The validated options.</summary>
     public SafeDecodingOptions Options => Scorer.Options;
 
     /// <summary>The trace of the most recent call (see <see cref="SafeDecodingScorer.LastTrace"/>); null unless <see cref="SafeDecodingOptions.Trace"/> is on.</summary>
     public IReadOnlyList<IReadOnlyList<SafeDecodingTraceEntry>>? LastTrace => Scorer.LastTrace;
-
-    /// <summary>Decodes a continuation for every request (see <see cref="Generation.Generator.Generate"/>).</summary>
-    /// <param name="requests">The sequences (at least one).</param>
-    /// <param name="options">Decoding options; temperature, top-k and top-p apply to the SafeDecoding scores.</param>
-    /// <param name="progress">Optional progress, reported after every step.</param>
-    /// <param name="cancellationToken">Checked before every step.</param>
-    /// <returns>One result per request, in request order.</returns>
-    public IReadOnlyList<GeneratedSequence> Generate(
-        IReadOnlyList<GenerationRequest> requests,
-        GenerationOptions? options = null,
-        IProgress<GenerationProgress>? progress = null,
-        CancellationToken cancellationToken = default) =>
-        Generator.Generate(requests, options, progress, cancellationToken);
-
-    /// <summary>Runs <see cref="Generate"/> on the thread pool.</summary>
-    /// <param name="requests">The sequences (at least one).</param>
-    /// <param name="options">Decoding options.</param>
-    /// <param name="progress">Optional progress.</param>
-    /// <param name="cancellationToken">Checked before every step.</param>
-    /// <returns>One result per request, in request order.</returns>
-    public Task<IReadOnlyList<GeneratedSequence>> GenerateAsync(
-        IReadOnlyList<GenerationRequest> requests,
-        GenerationOptions? options = null,
-        IProgress<GenerationProgress>? progress = null,
-        CancellationToken cancellationToken = default) =>
-        Generator.GenerateAsync(requests, options, progress, cancellationToken);
-
-    /// <summary>
-    /// Streams the chosen tokens step by step (see <see cref="Generation.Generator.StreamAsync"/>); with
-    /// <see cref="SafeDecodingOptions.Trace"/> on, each token's <see cref="GeneratedToken.Info"/> is its
-    /// <see cref="SafeDecodingTraceEntry"/>.
-    /// </summary>
-    /// <param name="requests">The sequences (at least one).</param>
-    /// <param name="options">Decoding options.</param>
-    /// <param name="cancellationToken">Checked before every step.</param>
-    /// <returns>One <see cref="GenerationStep"/> per decoding step.</returns>
-    public IAsyncEnumerable<GenerationStep> StreamAsync(
-        IReadOnlyList<GenerationRequest> requests,
-        GenerationOptions? options = null,
-        CancellationToken cancellationToken = default) =>
-        Generator.StreamAsync(requests, options, cancellationToken);
-
-    /// <inheritdoc />
-    public void Dispose() => Generator.Dispose();
 }
