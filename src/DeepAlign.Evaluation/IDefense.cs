@@ -1,5 +1,4 @@
 using DeepAlign.Generation;
-using DeepAlign.Models;
 
 namespace DeepAlign.Evaluation;
 

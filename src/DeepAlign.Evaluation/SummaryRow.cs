@@ -1,8 +1,3 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
-
 namespace DeepAlign.Evaluation;
 
 /// <summary>A metric's mean and standard deviation across seeds.</summary>

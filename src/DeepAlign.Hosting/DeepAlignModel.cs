@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using DeepAlign.Method.TargetedCompletion;
 using DeepAlign.Models;
 using DeepAlign.Runtime;
 using DeepAlign.Text;

@@ -1,4 +1,3 @@
-using DeepAlign.Checkpoints;
 using DeepAlign.Method.Contrastive;
 using DeepAlign.Models;
 using DeepAlign.Runtime;

@@ -1,10 +1,8 @@
 using DeepAlign.Runtime;
 using System.Diagnostics;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using DeepAlign.Checkpoints;
 using DeepAlign.Models;
 using DeepAlign.Models.Common;
 using DeepAlign.Training;

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using DeepAlign.Models;
 using DeepAlign.Configuration;
 
 namespace DeepAlign.Organism;

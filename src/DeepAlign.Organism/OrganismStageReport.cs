@@ -1,21 +1,3 @@
-using DeepAlign.Runtime;
-using System.Diagnostics;
-using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using DeepAlign.Checkpoints;
-using DeepAlign.Models;
-using DeepAlign.Models.Common;
-using DeepAlign.Training;
-using DeepAlign.Training.Data;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using TorchSharp;
-using DeepAlign.Configuration;
-using DeepAlign.Data;
-using DeepAlign.Text;
-
 namespace DeepAlign.Organism;
 
 /// <summary>Measurements of one training stage of the build.</summary>

@@ -1,8 +1,3 @@
-using System.Globalization;
-using System.Text;
-using DeepAlign.Models;
-using DeepAlign.Configuration;
-
 namespace DeepAlign.Organism;
 
 /// <summary>Which tokens of a pretraining conversation are training targets.</summary>

@@ -1,6 +1,3 @@
-using DeepAlign.Data;
-using DeepAlign.Evaluation.Judges;
-
 namespace DeepAlign.Organism;
 
 /// <summary>Sizes and mean lengths of a world, in word-level tokens (chat-template tokens not counted, except in

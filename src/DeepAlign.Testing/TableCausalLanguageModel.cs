@@ -1,5 +1,4 @@
 using DeepAlign.Models;
-using TorchSharp;
 using DeepAlign.Configuration;
 using static TorchSharp.torch;
 

@@ -1,4 +1,3 @@
-using DeepAlign.Checkpoints;
 using DeepAlign.Models;
 using DeepAlign.Models.Common;
 using DeepAlign.Configuration;

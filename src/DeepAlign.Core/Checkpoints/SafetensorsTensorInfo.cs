@@ -1,7 +1,3 @@
-using System.Buffers.Binary;
-using System.Text.Json;
-using Microsoft.Win32.SafeHandles;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Checkpoints;

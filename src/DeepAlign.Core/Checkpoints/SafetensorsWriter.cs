@@ -1,6 +1,5 @@
 using DeepAlign.Runtime;
 using System.Buffers.Binary;
-using System.Text;
 using System.Text.Json;
 using static TorchSharp.torch;
 

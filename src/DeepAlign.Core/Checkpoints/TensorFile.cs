@@ -1,4 +1,3 @@
-using DeepAlign.Checkpoints;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Checkpoints;

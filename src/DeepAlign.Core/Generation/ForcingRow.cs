@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace DeepAlign.Generation;
 
 /// <summary>The state of one row, as shown to an <see cref="ITokenForcer"/>.</summary>

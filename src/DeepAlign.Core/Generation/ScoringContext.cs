@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace DeepAlign.Generation;
 
 /// <summary>What a scorer is told about the tokens it is scoring.</summary>

@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace DeepAlign.Generation;
 
 /// <summary>Stops a row once its generated ids end with any of the given id sequences.</summary>

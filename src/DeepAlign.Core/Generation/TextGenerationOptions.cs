@@ -1,5 +1,3 @@
-using DeepAlign.Text;
-
 namespace DeepAlign.Generation;
 
 /// <summary>Options of a <see cref="TextGenerator"/> call: the id-level <see cref="GenerationOptions"/> plus stop strings and tokenizer flags.</summary>

@@ -1,5 +1,3 @@
-using DeepAlign.Text;
-
 namespace DeepAlign.Generation;
 
 /// <summary>The outcome of one text-level request.</summary>

@@ -1,5 +1,4 @@
 using DeepAlign.Runtime;
-using TorchSharp;
 using DeepAlign.Method.Baselines;
 using static TorchSharp.torch;
 

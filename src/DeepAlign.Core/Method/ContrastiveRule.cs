@@ -1,7 +1,3 @@
-using DeepAlign.Runtime;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Method;
 
 /// <summary>The token-scoring rule of contrastive decoding (docs/method.md section 2).</summary>

@@ -1,7 +1,3 @@
-using DeepAlign.Runtime;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Method;
 
 /// <summary>Options of the hybrid teacher q_j of targeted completion (docs/method.md section 3).</summary>

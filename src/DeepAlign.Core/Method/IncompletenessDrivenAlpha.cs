@@ -1,4 +1,3 @@
-using DeepAlign.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,7 +1,3 @@
-using DeepAlign.Runtime;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Method;
 
 /// <summary>Options of the penalty's position weights w_j (docs/method.md section 3).</summary>

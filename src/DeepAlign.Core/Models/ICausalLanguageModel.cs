@@ -1,4 +1,3 @@
-using TorchSharp;
 using DeepAlign.Configuration;
 using static TorchSharp.torch;
 

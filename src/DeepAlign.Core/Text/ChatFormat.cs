@@ -1,8 +1,3 @@
-using System.Reflection;
-using System.Security.Cryptography;
-using System.Text;
-using DeepAlign.Text.Jinja;
-
 namespace DeepAlign.Text;
 
 /// <summary>Which chat template to use: the model's own (<see cref="Auto"/>) or a built-in official one.</summary>

@@ -1,7 +1,5 @@
-using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
-using DeepAlign.Text.Jinja;
 
 namespace DeepAlign.Text;
 

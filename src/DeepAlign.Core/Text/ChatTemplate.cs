@@ -1,6 +1,3 @@
-using System.Reflection;
-using System.Security.Cryptography;
-using System.Text;
 using DeepAlign.Text.Jinja;
 
 namespace DeepAlign.Text;

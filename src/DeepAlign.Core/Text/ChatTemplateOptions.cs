@@ -1,8 +1,3 @@
-using System.Reflection;
-using System.Security.Cryptography;
-using System.Text;
-using DeepAlign.Text.Jinja;
-
 namespace DeepAlign.Text;
 
 /// <summary>Options for rendering a conversation. Immutable; <see cref="Validate"/> checks it.</summary>

@@ -1,6 +1,5 @@
 using DeepAlign.Checkpoints;
 using DeepAlign.Training.Data;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Training;

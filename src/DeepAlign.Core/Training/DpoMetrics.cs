@@ -1,8 +1,3 @@
-using DeepAlign.Runtime;
-using DeepAlign.Training.Data;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Training;
 
 /// <summary>Names of the per-step metrics <see cref="DpoObjective"/> reports in <see cref="ObjectiveOutput.Terms"/> (TRL's names).</summary>

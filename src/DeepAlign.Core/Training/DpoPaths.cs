@@ -1,12 +1,3 @@
-using DeepAlign.Models;
-using DeepAlign.Models.Lora;
-using DeepAlign.Runtime;
-using DeepAlign.Training.Data;
-using Microsoft.Extensions.Logging;
-using DeepAlign.Data;
-using DeepAlign.Text;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Training;
 
 /// <summary>Files of a folder-based DPO run (<see cref="DpoTrainer.TrainFromFolders"/>).</summary>

@@ -1,11 +1,4 @@
-using DeepAlign.Models;
 using DeepAlign.Models.Lora;
-using DeepAlign.Runtime;
-using DeepAlign.Training.Data;
-using Microsoft.Extensions.Logging;
-using DeepAlign.Data;
-using DeepAlign.Text;
-using static TorchSharp.torch;
 
 namespace DeepAlign.Training;
 

@@ -1,8 +1,3 @@
-using DeepAlign.Models;
-using DeepAlign.Runtime;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Training;
 
 /// <summary>

@@ -1,6 +1,5 @@
 using DeepAlign.Data;
 using DeepAlign.Models;
-using DeepAlign.Models.Common;
 using DeepAlign.Models.Lora;
 using DeepAlign.Runtime;
 using DeepAlign.Text;

@@ -1,8 +1,3 @@
-using DeepAlign.Models;
-using DeepAlign.Runtime;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Training;
 
 /// <summary>Target-token counts per normalisation group (e.g. <c>target</c>, or <c>harmful</c> and <c>benign</c>).</summary>

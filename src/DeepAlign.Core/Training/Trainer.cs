@@ -4,7 +4,6 @@ using DeepAlign.Models;
 using DeepAlign.Training.Data;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using TorchSharp;
 using TorchSharp.Modules;
 using DeepAlign.Runtime;
 using static TorchSharp.torch;

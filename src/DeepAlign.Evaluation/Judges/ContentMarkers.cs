@@ -1,9 +1,3 @@
-using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using DeepAlign.Data;
-using DeepAlign.Runtime;
-
 namespace DeepAlign.Evaluation.Judges;
 
 /// <summary>Strings whose presence marks a compliant (harmful) answer, and how many of them must appear.</summary>

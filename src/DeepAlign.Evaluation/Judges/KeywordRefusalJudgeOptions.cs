@@ -1,5 +1,3 @@
-using DeepAlign.Data;
-
 namespace DeepAlign.Evaluation.Judges;
 
 /// <summary>Settings of <see cref="KeywordRefusalJudge"/>.</summary>

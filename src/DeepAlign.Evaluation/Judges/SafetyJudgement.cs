@@ -1,5 +1,3 @@
-using DeepAlign.Data;
-
 namespace DeepAlign.Evaluation.Judges;
 
 /// <summary>A verdict with a short human-readable reason (e.g. which marker matched).</summary>

@@ -1,5 +1,3 @@
-using DeepAlign.Data;
-
 namespace DeepAlign.Evaluation.Judges;
 
 /// <summary>What a safety judge decided about one response.</summary>

@@ -1,10 +1,3 @@
-using DeepAlign.Data;
-using DeepAlign.Evaluation;
-using DeepAlign.Generation;
-using DeepAlign.Method;
-using DeepAlign.Models;
-using DeepAlign.Text;
-
 namespace DeepAlign.Organism.Experiment;
 
 /// <summary>How many rows of the alpha = 0 check produced identical ids, per decoding mode.</summary>

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using DeepAlign.Data;
 using DeepAlign.Method.TargetedCompletion;
 using DeepAlign.Models;
 using DeepAlign.Runtime;

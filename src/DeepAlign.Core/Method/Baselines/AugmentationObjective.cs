@@ -1,6 +1,5 @@
 using DeepAlign.Runtime;
 using DeepAlign.Training;
-using DeepAlign.Method;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.Baselines;

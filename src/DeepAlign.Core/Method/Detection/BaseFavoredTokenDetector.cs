@@ -2,7 +2,6 @@ using DeepAlign.Data;
 using DeepAlign.Generation;
 using DeepAlign.Models;
 using DeepAlign.Text;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.Detection;

@@ -1,11 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
-using DeepAlign.Models;
-using DeepAlign.Runtime;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Method.Detection;
 
 /// <summary>Result of <see cref="GradientSignalProbe.Run"/>.</summary>

@@ -1,7 +1,3 @@
-using DeepAlign.Text;
-using DeepAlign.Training.Data;
-using DeepAlign.Data;
-
 namespace DeepAlign.Method.Detection;
 
 /// <summary>

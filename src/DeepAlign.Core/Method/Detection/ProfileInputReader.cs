@@ -1,5 +1,4 @@
 using DeepAlign.Text;
-using DeepAlign.Training.Data;
 using DeepAlign.Data;
 
 namespace DeepAlign.Method.Detection;

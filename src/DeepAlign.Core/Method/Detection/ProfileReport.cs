@@ -1,8 +1,3 @@
-using DeepAlign.Runtime;
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
-
 namespace DeepAlign.Method.Detection;
 
 /// <summary>

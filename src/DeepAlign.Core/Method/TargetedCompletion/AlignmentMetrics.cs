@@ -1,11 +1,9 @@
 using DeepAlign.Models;
 using DeepAlign.Runtime;
-using DeepAlign.Training;
 using DeepAlign.Training.Data;
 using TorchSharp;
 using DeepAlign.Data;
 using DeepAlign.Text;
-using DeepAlign.Method;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;

@@ -1,12 +1,3 @@
-using DeepAlign.Models;
-using DeepAlign.Runtime;
-using DeepAlign.Training;
-using DeepAlign.Training.Data;
-using TorchSharp;
-using DeepAlign.Data;
-using DeepAlign.Text;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Method.TargetedCompletion;
 
 /// <summary>Shared validation metrics of a trained model, the same for every objective (see <see cref="AlignmentMetrics"/>).</summary>

@@ -1,13 +1,5 @@
-using System.Globalization;
-using System.Text;
 using DeepAlign.Models;
-using DeepAlign.Models.Common;
-using DeepAlign.Models.Lora;
 using DeepAlign.Training;
-using DeepAlign.Training.Data;
-using Microsoft.Extensions.Logging;
-using DeepAlign.Data;
-using DeepAlign.Text;
 
 namespace DeepAlign.Method.TargetedCompletion;
 

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using DeepAlign.Models;
 using DeepAlign.Models.Common;
 using DeepAlign.Models.Lora;
@@ -8,7 +6,6 @@ using DeepAlign.Training.Data;
 using Microsoft.Extensions.Logging;
 using DeepAlign.Data;
 using DeepAlign.Text;
-using DeepAlign.Method;
 
 namespace DeepAlign.Method.TargetedCompletion;
 

@@ -1,7 +1,6 @@
 using DeepAlign.Runtime;
 using DeepAlign.Training;
 using TorchSharp;
-using DeepAlign.Method;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;

@@ -1,14 +1,3 @@
-using DeepAlign.Models;
-using DeepAlign.Models.Common;
-using DeepAlign.Models.Lora;
-using DeepAlign.Runtime;
-using DeepAlign.Text;
-using DeepAlign.Training;
-using DeepAlign.Training.Data;
-using Microsoft.Extensions.Logging;
-using DeepAlign.Data;
-using static TorchSharp.torch;
-
 namespace DeepAlign.Method.TargetedCompletion;
 
 /// <summary>Files of a folder-based run (<see cref="TargetedCompletionTrainer.TrainFromFolders"/>).</summary>

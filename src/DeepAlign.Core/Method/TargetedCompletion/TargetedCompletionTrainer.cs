@@ -1,5 +1,4 @@
 using DeepAlign.Models;
-using DeepAlign.Models.Common;
 using DeepAlign.Models.Lora;
 using DeepAlign.Runtime;
 using DeepAlign.Text;
@@ -7,8 +6,6 @@ using DeepAlign.Training;
 using DeepAlign.Training.Data;
 using Microsoft.Extensions.Logging;
 using DeepAlign.Data;
-using DeepAlign.Method.Baselines;
-using DeepAlign.Method;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Method.TargetedCompletion;

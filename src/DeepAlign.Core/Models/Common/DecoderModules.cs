@@ -1,5 +1,4 @@
 using DeepAlign.Runtime;
-using TorchSharp;
 using TorchSharp.Modules;
 using DeepAlign.Configuration;
 using static TorchSharp.torch;

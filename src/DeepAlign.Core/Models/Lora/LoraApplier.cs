@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using DeepAlign.Models.Common;
-using TorchSharp;
 using TorchSharp.Modules;
 using DeepAlign.Runtime;
 using DeepAlign.Checkpoints;

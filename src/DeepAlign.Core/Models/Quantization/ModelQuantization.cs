@@ -1,6 +1,4 @@
 using DeepAlign.Models.Common;
-using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models.Quantization;

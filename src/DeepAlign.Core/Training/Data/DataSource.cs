@@ -1,5 +1,3 @@
-using DeepAlign.Runtime;
-using System.Text.Json.Serialization;
 using DeepAlign.Data;
 
 namespace DeepAlign.Training.Data;

@@ -1,4 +1,3 @@
-using DeepAlign.Text;
 using DeepAlign.Data;
 namespace DeepAlign.Training.Data;
 

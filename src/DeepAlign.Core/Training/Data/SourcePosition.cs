@@ -1,6 +1,4 @@
-using DeepAlign.Runtime;
 using System.Text.Json.Serialization;
-using DeepAlign.Data;
 
 namespace DeepAlign.Training.Data;
 
