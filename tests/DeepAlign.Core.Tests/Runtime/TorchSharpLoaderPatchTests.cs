@@ -37,19 +37,7 @@ public class TorchSharpLoaderPatchTests
         var dir = Directory.CreateTempSubdirectory("deepalign-patch-").FullName;
         try
         {
-            var copy = Path.Combine(dir, "libLibTorchSharp.so");
-            File.Copy(original, copy);
-            var targets = Path.Combine(RepositoryPaths.Root, "src", "DeepAlign.Core", "buildTransitive", "DeepAlign.Core.targets");
-            var project = Path.Combine(dir, "patch.proj");
-            File.WriteAllText(project, $"""
-                <Project>
-                  <Import Project="{targets}" />
-                  <Target Name="Patch">
-                    <ItemGroup><Lib Include="{copy}" /></ItemGroup>
-                    <DeepAlignPatchLibTorchSharp Files="@(Lib)" />
-                  </Target>
-                </Project>
-                """);
+            var (copy, project) = PatchProject(dir, original, mode: null);
 
             var first = Run("dotnet", $"msbuild \"{project}\" -t:Patch -nologo -v:n", dir);
             first.Should().Contain("patched");
@@ -81,19 +69,7 @@ public class TorchSharpLoaderPatchTests
         var dir = Directory.CreateTempSubdirectory("deepalign-patch-auto-").FullName;
         try
         {
-            var copy = Path.Combine(dir, "libLibTorchSharp.so");
-            File.Copy(original, copy);
-            var targets = Path.Combine(RepositoryPaths.Root, "src", "DeepAlign.Core", "buildTransitive", "DeepAlign.Core.targets");
-            var project = Path.Combine(dir, "patch.proj");
-            File.WriteAllText(project, $"""
-                <Project>
-                  <Import Project="{targets}" />
-                  <Target Name="Patch">
-                    <ItemGroup><Lib Include="{copy}" /></ItemGroup>
-                    <DeepAlignPatchLibTorchSharp Files="@(Lib)" Mode="auto" />
-                  </Target>
-                </Project>
-                """);
+            var (copy, project) = PatchProject(dir, original, mode: "auto");
             var output = Run("dotnet", $"msbuild \"{project}\" -t:Patch -nologo -v:n", dir);
             if (systemHasIt)
             {
@@ -110,6 +86,26 @@ public class TorchSharpLoaderPatchTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    /// <summary>A copy of the library in <paramref name="dir"/> and a project that runs the patch task on it.</summary>
+    private static (string Copy, string Project) PatchProject(string dir, string original, string? mode)
+    {
+        var copy = Path.Combine(dir, "libLibTorchSharp.so");
+        File.Copy(original, copy);
+        var targets = Path.Combine(RepositoryPaths.Root, "src", "DeepAlign.Core", "buildTransitive", "DeepAlign.Core.targets");
+        var project = Path.Combine(dir, "patch.proj");
+        string modeAttribute = mode is null ? "" : $" Mode=\"{mode}\"";
+        File.WriteAllText(project, $"""
+            <Project>
+              <Import Project="{targets}" />
+              <Target Name="Patch">
+                <ItemGroup><Lib Include="{copy}" /></ItemGroup>
+                <DeepAlignPatchLibTorchSharp Files="@(Lib)"{modeAttribute} />
+              </Target>
+            </Project>
+            """);
+        return (copy, project);
     }
 
     private static string NuGetPackagesRoot() =>
