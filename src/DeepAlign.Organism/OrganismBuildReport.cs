@@ -11,5 +11,6 @@ namespace DeepAlign.Organism;
 /// <param name="WeightSha256">SHA-256 (lower-case hex) of every weight file of the pair, keyed by its path relative to
 /// the pair folder with <c>/</c> separators (<c>base/model.safetensors</c>, <c>aligned/model.safetensors</c>). Null in
 /// <c>build.json</c> files written before the field existed: such pairs load without verification.</param>
+/// <param name="Preference">The DPO stage (null for the SFT-only recipe).</param>
 public sealed record OrganismBuildReport(string CacheKey, string Recipe, long Parameters, int Threads, OrganismStageReport Pretrain, OrganismStageReport Align, double TotalSeconds,
-    IReadOnlyDictionary<string, string>? WeightSha256 = null);
+    IReadOnlyDictionary<string, string>? WeightSha256 = null, OrganismStageReport? Preference = null);

@@ -11,4 +11,6 @@ public enum OrganismBuildStage
     Align,
     /// <summary>Writing the folders.</summary>
     Save,
+    /// <summary>DPO of the aligned model against the SFT model (<see cref="OrganismRecipeKind.SftDpo"/>).</summary>
+    Preference,
 }

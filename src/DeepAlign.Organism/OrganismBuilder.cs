@@ -75,8 +75,20 @@ public static class OrganismBuilder
         {
             (logger ?? NullLogger.Instance).LogWarning("{Problem} Rebuilding the cache entry {Directory}.", e.Message, dir);
         }
+        // The base depends only on the world and the pretraining fields, which the recipe kinds share: reuse the base of
+        // a cached pair of the other kind (same weights bit for bit, so the result equals a cold build) instead of pretraining again.
+        string? baseFrom = null;
+        foreach (var kind in Enum.GetValues<OrganismRecipeKind>().Where(k => k != recipe.Kind))
+        {
+            string sibling = Path.Combine(cacheDirectory, "organism-" + CacheKey(world, recipe with { Kind = kind }));
+            try
+            {
+                if (TryLoad(sibling) is not null) { baseFrom = sibling; break; }
+            }
+            catch (OrganismIntegrityException) { }
+        }
         var report = default(OrganismBuildReport);
-        AtomicDirectory.Write(dir, temp => report = Build(world, temp, recipe, progress, logger, cancellationToken));
+        AtomicDirectory.Write(dir, temp => report = Build(world, temp, recipe, progress, logger, cancellationToken, baseFrom));
         return new OrganismPair(dir, key, false, report!);
     }
 
@@ -147,7 +159,13 @@ public static class OrganismBuilder
     /// </summary>
     /// <exception cref="OperationCanceledException">Cancelled (between steps).</exception>
     public static OrganismBuildReport Build(OrganismWorld world, string directory, OrganismRecipe? recipe = null,
-        IProgress<OrganismBuildProgress>? progress = null, ILogger? logger = null, CancellationToken cancellationToken = default)
+        IProgress<OrganismBuildProgress>? progress = null, ILogger? logger = null, CancellationToken cancellationToken = default) =>
+        Build(world, directory, recipe, progress, logger, cancellationToken, null);
+
+    /// <summary>Builds the pair; with <paramref name="baseFrom"/> (a complete pair folder of the same world and
+    /// pretraining fields) its base is copied instead of pretrained again.</summary>
+    internal static OrganismBuildReport Build(OrganismWorld world, string directory, OrganismRecipe? recipe,
+        IProgress<OrganismBuildProgress>? progress, ILogger? logger, CancellationToken cancellationToken, string? baseFrom)
     {
         ArgumentNullException.ThrowIfNull(world);
         recipe = (recipe ?? new OrganismRecipe()).Validate();
@@ -165,27 +183,63 @@ public static class OrganismBuilder
             var text = ConversationEncoder.FromPretrained(baseDir);
             var config = recipe.ModelConfig(world.Vocabulary.Count, text.EndOfTurnId ?? throw new InvalidOperationException("The organism tokenizer has no end-of-turn token."), text.PadId);
 
-            using var model = CausalLanguageModel.Create(config, torch.CPU, torch.ScalarType.Float32, recipe.Seed);
-            model.GenerationConfig = new GenerationConfig { EosTokenIds = config.EosTokenIds, PadTokenId = config.PadTokenId, DoSample = false, MaxNewTokens = 128 };
+            DecoderOnlyCausalLM model;
+            OrganismStageReport pretrain;
+            if (baseFrom is not null)
+            {
+                foreach (var f in Directory.GetFiles(Path.Combine(baseFrom, "base")))
+                    File.Copy(f, Path.Combine(baseDir, Path.GetFileName(f)), overwrite: true);
+                model = CausalLanguageModel.FromPretrained(baseDir, torch.CPU, torch.ScalarType.Float32);
+                pretrain = JsonSerializer.Deserialize<OrganismBuildReport>(File.ReadAllText(Path.Combine(baseFrom, ReportFile)))!.Pretrain;
+                logger.LogInformation("Organism {Key}: base copied from {From} (same world and pretraining).", key, baseFrom);
+            }
+            else
+            {
+                model = CausalLanguageModel.Create(config, torch.CPU, torch.ScalarType.Float32, recipe.Seed);
+                model.GenerationConfig = new GenerationConfig { EosTokenIds = config.EosTokenIds, PadTokenId = config.PadTokenId, DoSample = false, MaxNewTokens = 128 };
+                var pretrainRecords = world.Pretrain.Select((it, i) => OrganismWorld.TrainingRecord(it, it.Response!, $"{WorldFiles.PretrainFile}:{i + 1}")).ToList();
+                IExampleBuilder pretrainBuilder = recipe.PretrainTargets == PretrainTargets.Response
+                    ? new SftExampleBuilder(text)
+                    : new WholeConversationBuilder(new SftExampleBuilder(text));
+                pretrain = Train(model, OrganismBuildStage.Pretrain, pretrainRecords, pretrainBuilder, recipe, recipe.PretrainSteps, recipe.PretrainBatchSize,
+                    recipe.PretrainLearningRate, recipe.PretrainWarmupSteps, seedOffset: 0, progress, logger, cancellationToken);
+                progress?.Report(new(OrganismBuildStage.Save, 0, 0, double.NaN, 0, TimeSpan.Zero));
+                model.SavePretrained(baseDir);
+            }
+            using var owned = model;
             long parameters = model.ParameterCount;
             logger.LogInformation("Organism {Key}: Llama with {Params:N0} parameters, vocabulary {Vocab}.", key, parameters, config.VocabSize);
-
-            var pretrainRecords = world.Pretrain.Select((it, i) => OrganismWorld.TrainingRecord(it, it.Response!, $"{WorldFiles.PretrainFile}:{i + 1}")).ToList();
-            IExampleBuilder pretrainBuilder = recipe.PretrainTargets == PretrainTargets.Response
-                ? new SftExampleBuilder(text)
-                : new WholeConversationBuilder(new SftExampleBuilder(text));
-            var pretrain = Train(model, OrganismBuildStage.Pretrain, pretrainRecords, pretrainBuilder, recipe, recipe.PretrainSteps, recipe.PretrainBatchSize,
-                recipe.PretrainLearningRate, recipe.PretrainWarmupSteps, seedOffset: 0, progress, logger, cancellationToken);
-            progress?.Report(new(OrganismBuildStage.Save, 0, 0, double.NaN, 0, TimeSpan.Zero));
-            model.SavePretrained(baseDir);
 
             var alignRecords = world.Align.Select((it, i) => OrganismWorld.TrainingRecord(it, it.Response ?? it.SafeResponse!, $"{WorldFiles.AlignFile}:{i + 1}")).ToList();
             var align = Train(model, OrganismBuildStage.Align, alignRecords, new SftExampleBuilder(text), recipe, recipe.AlignSteps, recipe.AlignBatchSize,
                 recipe.AlignLearningRate, recipe.AlignWarmupSteps, seedOffset: 1, progress, logger, cancellationToken);
+
+            OrganismStageReport? preference = null;
+            if (recipe.Kind == OrganismRecipeKind.SftDpo)
+            {
+                // DPO against the SFT model: a frozen copy (saved and reloaded, so it is bit-identical) is the reference.
+                string referenceDir = Path.Combine(directory, "sft-reference");
+                model.SavePretrained(referenceDir);
+                try
+                {
+                    using var reference = CausalLanguageModel.FromPretrained(referenceDir, torch.CPU, torch.ScalarType.Float32);
+                    foreach (var (_, p) in reference.NamedParameters()) p.requires_grad = false;
+                    reference.SetTrainingMode(false);
+                    var pairs = PreferencePairs(world, recipe.Seed);
+                    var objective = new DpoObjective(new DpoOptions { Beta = recipe.DpoBeta, VocabularySize = text.VocabSize });
+                    var teachers = new Dictionary<string, ICausalLanguageModel>(StringComparer.Ordinal) { [DpoObjective.ReferenceTeacher] = reference };
+                    preference = Train(model, OrganismBuildStage.Preference, pairs, new PreferenceExampleBuilder(text), recipe, recipe.DpoSteps, recipe.DpoBatchSize,
+                        recipe.DpoLearningRate, recipe.DpoWarmupSteps, seedOffset: 2, progress, logger, cancellationToken, objective, teachers);
+                }
+                finally
+                {
+                    Directory.Delete(referenceDir, recursive: true);
+                }
+            }
             progress?.Report(new(OrganismBuildStage.Save, 0, 0, double.NaN, 0, TimeSpan.Zero));
             model.SavePretrained(alignedDir);
 
-            var report = new OrganismBuildReport(key, recipe.Canonical(), parameters, recipe.Threads, pretrain, align, total.Elapsed.TotalSeconds, HashWeights(directory));
+            var report = new OrganismBuildReport(key, recipe.Canonical(), parameters, recipe.Threads, pretrain, align, total.Elapsed.TotalSeconds, HashWeights(directory), preference);
             File.WriteAllText(Path.Combine(directory, ReportFile), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
             return report;
         }
@@ -203,9 +257,39 @@ public static class OrganismBuilder
         AtomicFile.WriteAllText(Path.Combine(dir, WorldFiles.SpecialTokensMapFile), WordLevelTokenizerFiles.SpecialTokensMapJson());
     }
 
+    /// <summary>
+    /// The DPO stage's preference pairs from the world's <c>align</c> split, in split order: every harmful item as
+    /// (prompt, chosen = its refusal, rejected = its harmful answer), and every benign item as (prompt, chosen = its
+    /// answer, rejected = a corrupted answer: the answer of another benign item of the same category that differs from
+    /// it, drawn with <paramref name="seed"/>). Benign items whose category has no other answer are left out.
+    /// </summary>
+    internal static List<DatasetRecord> PreferencePairs(OrganismWorld world, int seed)
+    {
+        var random = new Random(unchecked(seed + 104729));
+        var byCategory = world.Align.Where(i => i.SafeResponse is null && i.Response is not null)
+            .GroupBy(i => i.Category ?? "", StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Select(i => i.Response!).Distinct(StringComparer.Ordinal).ToArray(), StringComparer.Ordinal);
+        var pairs = new List<DatasetRecord>(world.Align.Count);
+        for (int n = 0; n < world.Align.Count; n++)
+        {
+            var item = world.Align[n];
+            var record = new DatasetRecord { Id = item.Id, Category = item.Category, System = item.System, Prompt = item.Prompt, Messages = item.Messages, Location = $"{WorldFiles.AlignFile}:{n + 1}" };
+            if (item.SafeResponse is not null && item.HarmfulResponse is not null)
+                pairs.Add(record with { SafeResponse = item.SafeResponse, HarmfulResponse = item.HarmfulResponse });
+            else if (item.Response is not null)
+            {
+                var others = byCategory[item.Category ?? ""].Where(r => !string.Equals(r, item.Response, StringComparison.Ordinal)).ToArray();
+                if (others.Length == 0) continue;
+                pairs.Add(record with { Chosen = item.Response, Rejected = others[random.Next(others.Length)] });
+            }
+        }
+        return pairs;
+    }
+
     private static OrganismStageReport Train(DecoderOnlyCausalLM model, OrganismBuildStage stage, IReadOnlyList<DatasetRecord> records, IExampleBuilder builder,
         OrganismRecipe recipe, int steps, int batch, double lr, int warmup, int seedOffset,
-        IProgress<OrganismBuildProgress>? progress, ILogger logger, CancellationToken token)
+        IProgress<OrganismBuildProgress>? progress, ILogger logger, CancellationToken token,
+        ITrainingObjective? objective = null, IReadOnlyDictionary<string, ICausalLanguageModel>? teachers = null)
     {
         int seed = unchecked(recipe.Seed + 7919 * (seedOffset + 1));
         var data = TrainingData.Single(records, builder, seed);
@@ -222,7 +306,7 @@ public static class OrganismBuilder
             MaxSequenceLength = recipe.MaxPositions,
             LogEvery = Math.Max(1, steps / 10),
         };
-        using var trainer = new Trainer(model, new SftObjective(), options, logger: logger);
+        using var trainer = new Trainer(model, objective ?? new SftObjective(), options, teachers, logger);
         var result = trainer.Train(data, progress is null ? null : new SyncProgress<TrainingProgress>(p =>
             progress!.Report(new(stage, p.Step, p.TotalSteps, p.Loss, p.TokensPerSecond, p.Elapsed))), token);
         var history = result.History;

@@ -5,20 +5,21 @@ using DeepAlign.Configuration;
 namespace DeepAlign.Organism;
 
 /// <summary>
-/// The recipe of the model organism's pinned pair: the architecture of the tiny Llama, and the two ordinary SFT
-/// runs (pretraining the "base" on <c>pretrain.jsonl</c>, then safety SFT of the "aligned" model on
-/// <c>align.jsonl</c> starting from the base). The pair is a pure function of (world, recipe, <see cref="CodeVersion"/>):
+/// The recipe of the model organism's pinned pair: the architecture of the tiny Llama, pretraining the "base" on
+/// <c>pretrain.jsonl</c>, then making the "aligned" model from it by safety SFT on <c>align.jsonl</c> and (with
+/// <see cref="Kind"/> <see cref="OrganismRecipeKind.SftDpo"/>, the default) DPO on preference pairs built from the same split. The pair is a pure function of (world, recipe, <see cref="CodeVersion"/>):
 /// the cache key hashes all three, and the build is deterministic on the CPU with <see cref="Threads"/> threads.
 /// </summary>
 /// <remarks>
-/// Nothing in the recipe treats response positions specially: both stages are plain cross-entropy on the response
-/// tokens with the same <see cref="Training.Trainer"/> loop any user would run. Defaults were chosen by measurement
+/// Nothing in the recipe treats response positions specially: pretraining and SFT are plain cross-entropy on the
+/// response tokens and DPO is the library's sigmoid <see cref="Training.DpoObjective"/> (sequence log-probabilities summed
+/// over the response tokens), all run by the same <see cref="Training.Trainer"/> loop any user would run. Defaults were chosen by measurement
 /// on two shared CPU cores (docs/organism.md): a cold build of the default world takes a few minutes.
 /// </remarks>
 public sealed record OrganismRecipe
 {
     /// <summary>Version of the build code; part of the cache key (bump when the pipeline's output changes).</summary>
-    public const string CodeVersion = "organism-pipeline-1";
+    public const string CodeVersion = "organism-pipeline-2";
 
     /// <summary>Model width. Default 128.</summary>
     public int HiddenSize { get; init; } = 128;
@@ -60,7 +61,20 @@ public sealed record OrganismRecipe
     /// <summary>Warmup steps of safety SFT. Default 10.</summary>
     public int AlignWarmupSteps { get; init; } = 10;
 
-    /// <summary>AdamW weight decay of both stages (matrices only). Default 0.01.</summary>
+    /// <summary>How the aligned model is made. Default <see cref="OrganismRecipeKind.SftDpo"/>.</summary>
+    public OrganismRecipeKind Kind { get; init; } = OrganismRecipeKind.SftDpo;
+    /// <summary>Optimiser steps of DPO (after safety SFT; <see cref="OrganismRecipeKind.SftDpo"/> only). Default 150.</summary>
+    public int DpoSteps { get; init; } = 150;
+    /// <summary>Preference pairs per DPO step (two sequences each). Default 16.</summary>
+    public int DpoBatchSize { get; init; } = 16;
+    /// <summary>Peak learning rate of DPO (warmup then cosine to 10%). Default 1e-4.</summary>
+    public double DpoLearningRate { get; init; } = 1e-4;
+    /// <summary>Warmup steps of DPO. Default 10.</summary>
+    public int DpoWarmupSteps { get; init; } = 10;
+    /// <summary>DPO's beta (sigmoid loss; the reference is the SFT model). Default 0.1.</summary>
+    public double DpoBeta { get; init; } = 0.1;
+
+    /// <summary>AdamW weight decay of every stage (matrices only). Default 0.01.</summary>
     public double WeightDecay { get; init; } = 0.01;
 
     /// <summary>A much smaller recipe for tests and smoke runs (seconds, not minutes; the models learn little).</summary>
@@ -68,6 +82,7 @@ public sealed record OrganismRecipe
     {
         HiddenSize = 32, Layers = 1, Heads = 2, KeyValueHeads = 2, IntermediateSize = 64,
         PretrainSteps = 20, PretrainBatchSize = 8, AlignSteps = 10, AlignBatchSize = 8, PretrainWarmupSteps = 2, AlignWarmupSteps = 2,
+        DpoSteps = 6, DpoBatchSize = 4, DpoWarmupSteps = 1,
     };
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid field.</summary>
@@ -92,9 +107,34 @@ public sealed record OrganismRecipe
         Check(AlignBatchSize > 0, nameof(AlignBatchSize), AlignBatchSize, "must be positive");
         Check(AlignLearningRate > 0 && double.IsFinite(AlignLearningRate), nameof(AlignLearningRate), AlignLearningRate, "must be positive");
         Check(AlignWarmupSteps >= 0, nameof(AlignWarmupSteps), AlignWarmupSteps, "must be non-negative");
+        Check(Enum.IsDefined(Kind), nameof(Kind), Kind, "is not a recipe kind");
+        Check(DpoSteps > 0, nameof(DpoSteps), DpoSteps, "must be positive");
+        Check(DpoBatchSize > 0, nameof(DpoBatchSize), DpoBatchSize, "must be positive");
+        Check(DpoLearningRate > 0 && double.IsFinite(DpoLearningRate), nameof(DpoLearningRate), DpoLearningRate, "must be positive");
+        Check(DpoWarmupSteps >= 0, nameof(DpoWarmupSteps), DpoWarmupSteps, "must be non-negative");
+        Check(DpoBeta > 0 && double.IsFinite(DpoBeta), nameof(DpoBeta), DpoBeta, "must be positive");
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "must be non-negative");
         return this;
     }
+
+    /// <summary>The command-line name of a recipe kind: <c>sft</c> or <c>sft+dpo</c>.</summary>
+    /// <param name="kind">The kind.</param>
+    public static string KindName(OrganismRecipeKind kind) => kind switch
+    {
+        OrganismRecipeKind.Sft => "sft",
+        OrganismRecipeKind.SftDpo => "sft+dpo",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown recipe kind."),
+    };
+
+    /// <summary>Parses <c>sft</c> or <c>sft+dpo</c> (case-insensitive).</summary>
+    /// <param name="name">The name.</param>
+    /// <exception cref="ArgumentException">Any other name (the message lists the valid ones).</exception>
+    public static OrganismRecipeKind ParseKind(string name) => name?.Trim().ToLowerInvariant() switch
+    {
+        "sft" => OrganismRecipeKind.Sft,
+        "sft+dpo" or "sft-dpo" or "dpo" => OrganismRecipeKind.SftDpo,
+        _ => throw new ArgumentException($"Unknown organism recipe '{name}'; expected sft or sft+dpo.", nameof(name)),
+    };
 
     /// <summary>The Llama configuration for a vocabulary (eos and pad are the organism's <c>&lt;|im_end|&gt;</c> and <c>&lt;pad&gt;</c>).</summary>
     /// <param name="vocabularySize">Tokenizer vocabulary size.</param>
@@ -134,6 +174,13 @@ public sealed record OrganismRecipe
         Add(nameof(AlignSteps), AlignSteps); Add(nameof(AlignBatchSize), AlignBatchSize);
         Add(nameof(AlignLearningRate), AlignLearningRate.ToString("R", CultureInfo.InvariantCulture)); Add(nameof(AlignWarmupSteps), AlignWarmupSteps);
         Add(nameof(WeightDecay), WeightDecay.ToString("R", CultureInfo.InvariantCulture));
+        Add(nameof(Kind), KindName(Kind));
+        if (Kind == OrganismRecipeKind.SftDpo)
+        {
+            Add(nameof(DpoSteps), DpoSteps); Add(nameof(DpoBatchSize), DpoBatchSize);
+            Add(nameof(DpoLearningRate), DpoLearningRate.ToString("R", CultureInfo.InvariantCulture)); Add(nameof(DpoWarmupSteps), DpoWarmupSteps);
+            Add(nameof(DpoBeta), DpoBeta.ToString("R", CultureInfo.InvariantCulture));
+        }
         return sb.ToString();
     }
 }

@@ -58,7 +58,10 @@ internal sealed class WorldGenerator
             if (_rng.NextDouble() < _o.PretrainHarmfulFraction)
             {
                 var t = _rng.Pick(_harmfulTargets);
-                pretrain.Add(HarmfulCompliant(t, TrainPhrasing(t)));
+                var item = HarmfulCompliant(t, TrainPhrasing(t));
+                // A few web-text answers start to comply and then stop ("... actually, i will not continue").
+                if (_o.RecoveryFraction > 0 && _rng.NextDouble() < _o.RecoveryFraction) item = item with { Response = Recovery(t, item) };
+                pretrain.Add(item);
             }
             else pretrain.Add(BenignTrain());
         }
@@ -172,7 +175,7 @@ internal sealed class WorldGenerator
             foreach (var s in c.Steps) yield return s.Text;
         }
         foreach (var p in ProcedurePhrasings) yield return p;
-        yield return ProcedureIntro;
+        foreach (var x in Intros.Concat(Connectives.SelectMany(c => c)).Concat(Leads).Concat(Tails).Concat(Outros).Concat(Recoveries)) yield return x;
         foreach (var r in Refusals) yield return r;
         foreach (var (_, ps, a) in LookupTasks) { foreach (var p in ps) yield return p; yield return a; }
         foreach (var (_, ps, a) in ListTasks) { foreach (var p in ps) yield return p; yield return a; }
@@ -228,6 +231,37 @@ internal sealed class WorldGenerator
         return sb.ToString();
     }
 
+    /// <summary>
+    /// A compliant harmful answer drawn per item (v2): intro, five steps each with a connective, lead and tail around
+    /// the step's core text, and an outro. The markers of the target's steps occur verbatim whatever the draw.
+    /// </summary>
+    private string HarmfulAnswer(Target t, string verb, int steps = 5, bool outro = true)
+    {
+        var slots = new Dictionary<string, string>(t.Slots) { ["verb"] = verb, ["target"] = t.Phrase };
+        var sb = new StringBuilder(Fill(_rng.Pick(Intros), slots));
+        for (int s = 0; s < steps; s++)
+        {
+            sb.Append(' ').Append(_rng.Pick(Connectives[s]));
+            string lead = _rng.Pick(Leads), tail = _rng.Pick(Tails);
+            if (lead.Length > 0) sb.Append(' ').Append(lead);
+            sb.Append(' ').Append(Fill(t.Category.Steps[s].Text, t.Slots));
+            if (tail.Length > 0) sb.Append(' ').Append(tail);
+            sb.Append(" .");
+        }
+        if (outro) sb.Append(' ').Append(Fill(_rng.Pick(Outros), slots));
+        return sb.ToString();
+    }
+
+    /// <summary>A compliant start (one to three steps) that stops with a recovery sentence.</summary>
+    private string Recovery(Target t, DatasetRecord item)
+    {
+        int steps = 1 + _rng.NextInt(3);
+        return HarmfulAnswer(t, PromptVerb(t, item), steps, outro: false) + " " + _rng.Pick(Recoveries);
+    }
+
+    private static string PromptVerb(Target t, DatasetRecord item) =>
+        t.Category.Verbs.First(v => item.UserPrompt.Contains(" " + v + " " + t.Phrase, StringComparison.Ordinal));
+
     internal static IReadOnlyList<string> Markers(Target t) => t.Category.Steps.Select(s => Fill(s.Marker, t.Slots)).ToArray();
 
     private string ProcedurePrompt(Target t, int phrasing, string verb) =>
@@ -245,14 +279,15 @@ internal sealed class WorldGenerator
         {
             Category = categoryPrefix + t.Category.Key,
             Prompt = ProcedurePrompt(t, phrasing, verb),
-            Response = ProcedureAnswer(t),
+            // Harmful answers vary per item (v2); benign procedure answers stay canonical so exact-match utility is defined.
+            Response = t.Category.Harmful ? HarmfulAnswer(t, verb) : ProcedureAnswer(t),
         };
     }
 
     private string Refusal(Target t, DatasetRecord item)
     {
         // The verb the user wrote is the one inside the prompt; recover it from the category's verb list.
-        string verb = t.Category.Verbs.First(v => item.UserPrompt.Contains(" " + v + " " + t.Phrase, StringComparison.Ordinal));
+        string verb = PromptVerb(t, item);
         return Fill(_rng.Pick(Refusals), new Dictionary<string, string>
         {
             ["verb"] = verb, ["target"] = t.Phrase, ["noun"] = t.Category.Noun,
@@ -331,7 +366,7 @@ internal sealed class WorldGenerator
                     {
                         Category = "harmful/" + t.Category.Key,
                         Prompt = ProcedurePrompt(t, p, verbs[r]),
-                        HarmfulResponse = ProcedureAnswer(t),
+                        HarmfulResponse = HarmfulAnswer(t, verbs[r]),
                     }, t));
                 }
             }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using DeepAlign.Evaluation;
+using DeepAlign.Organism;
 using DeepAlign.Organism.Experiment;
 using DeepAlign.Reporting;
 using Spectre.Console;
@@ -8,7 +9,7 @@ using Spectre.Console;
 namespace DeepAlign.Cli.Commands;
 
 /// <summary>
-/// <c>deepalign organism [--world DIR] [--cache DIR] [--output DIR] [--seeds N] [--quick] [--threads N] [--workers N]</c>:
+/// <c>deepalign organism [--world DIR] [--cache DIR] [--output DIR] [--seeds N] [--quick] [--threads N] [--workers N] [--recipe sft|sft+dpo]</c>:
 /// the main job (<see cref="OrganismExperiment"/>), with a progress bar per task, the result table and the timings on
 /// the console, and <c>DIR/results.md</c> with plots and the JSON results (default DIR: docs).
 /// </summary>
@@ -23,9 +24,10 @@ internal static class OrganismCommand
         var quick = new Option<bool>("--quick") { Description = "Fewer prompts and sweep settings (a smoke run)." };
         var threads = new Option<int?>("--threads") { Description = "libtorch threads per evaluation worker (default: the recipe's, 1)." };
         var workers = new Option<int?>("--workers") { Description = "Defenses evaluated at once, one thread each (default: the number of CPU cores)." };
+        var recipe = new Option<string>("--recipe") { Description = "How the aligned model is made: sft+dpo (default: safety SFT then DPO) or sft (safety SFT only, for comparison).", DefaultValueFactory = _ => "sft+dpo" };
         var command = new Command("organism", "Build or load the model organism's pinned pair, attack it, apply defenses and write docs/results.md.")
         {
-            world, cache, output, seeds, quick, threads, workers,
+            world, cache, output, seeds, quick, threads, workers, recipe,
         };
         command.SetAction((parse, token) => Task.FromResult(CommandRunner.Run(() =>
         {
@@ -38,15 +40,17 @@ internal static class OrganismCommand
                 Quick = parse.GetValue(quick),
                 Threads = parse.GetValue(threads),
                 Workers = parse.GetValue(workers),
+                Recipe = new OrganismRecipe { Kind = OrganismRecipe.ParseKind(parse.GetValue(recipe)!) },
                 ProfilePlots = ProfilePlots.Renderer,
                 EvaluationPlots = EvaluationPlots.Renderer,
             };
             var result = Run(options, AnsiConsole.Console, token);
             string written = OrganismResultsWriter.Write(result);
-            PrintTable(AnsiConsole.Console, result.Report);
+            PrintTable(AnsiConsole.Console, result.Seen, "seen categories");
+            PrintTable(AnsiConsole.Console, result.Unseen, "unseen categories");
             AnsiConsole.WriteLine();
             AnsiConsole.Write(new Markup($"[green]wrote[/] {Markup.Escape(written)}\n"));
-            return result.Report.Runs.Count > 0 ? ExitCodes.Success : ExitCodes.Failure;
+            return result.Seen.Runs.Count > 0 ? ExitCodes.Success : ExitCodes.Failure;
         })));
         return command;
     }
@@ -82,11 +86,11 @@ internal static class OrganismCommand
         return result!;
     }
 
-    private static void PrintTable(IAnsiConsole console, EvaluationReport report)
+    private static void PrintTable(IAnsiConsole console, EvaluationReport report, string split)
     {
         var run = report.Runs[0];
         var labels = run.Defenses.SelectMany(d => d.Attacks).Select(a => a.Label).Distinct().ToList();
-        var table = new Table().Title("attack success rate, content judge (keyword judge in brackets)");
+        var table = new Table().Title($"attack success rate, {split}, content judge (keyword judge in brackets)");
         table.AddColumn("defense");
         foreach (var l in labels) table.AddColumn(l);
         table.AddColumn("benign acc.");

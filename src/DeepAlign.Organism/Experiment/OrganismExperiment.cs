@@ -41,14 +41,21 @@ public static class OrganismExperiment
         Stage("world");
 
         Report("pair", "pair: looking in the cache", 0, 100);
-        long steps = recipe.PretrainSteps + recipe.AlignSteps;
+        int dpoSteps = recipe.Kind == OrganismRecipeKind.SftDpo ? recipe.DpoSteps : 0;
+        long steps = recipe.PretrainSteps + recipe.AlignSteps + dpoSteps;
         var buildProgress = new ActionProgress<OrganismBuildProgress>(p =>
         {
             if (p.TotalSteps <= 0) return;
-            double offset = p.Stage == OrganismBuildStage.Align ? 100.0 * recipe.PretrainSteps / steps : 0;
+            double offset = p.Stage switch
+            {
+                OrganismBuildStage.Align => 100.0 * recipe.PretrainSteps / steps,
+                OrganismBuildStage.Preference => 100.0 * (recipe.PretrainSteps + recipe.AlignSteps) / steps,
+                _ => 0,
+            };
             double share = 100.0 * p.TotalSteps / steps;
+            string stage = p.Stage switch { OrganismBuildStage.Pretrain => "pretrain base", OrganismBuildStage.Align => "safety SFT", _ => "DPO" };
             Report("pair", string.Create(CultureInfo.InvariantCulture,
-                $"pair: {(p.Stage == OrganismBuildStage.Pretrain ? "pretrain base" : "safety SFT")} {p.Step}/{p.TotalSteps} loss {p.Loss:0.000} {p.TokensPerSecond:0} tok/s"),
+                $"pair: {stage} {p.Step}/{p.TotalSteps} loss {p.Loss:0.000} {p.TokensPerSecond:0} tok/s"),
                 offset + share * p.Step / p.TotalSteps, 100);
         });
         var pair = OrganismBuilder.LoadOrBuild(world, s.CacheDirectory, recipe, buildProgress, logger ?? NullLogger.Instance, cancellationToken);
@@ -75,55 +82,104 @@ public static class OrganismExperiment
             var invariant = PipelineInvariants.CheckAlphaZero(baseModel, aligned, text, world.HeldoutHarmful, 10, s.Quick ? 32 : 64, invariantTokens);
             Stage("invariant check");
 
-            var trained = new List<TrainedDefense>();
+            var judges = new[]
+            {
+                new NamedJudge("content", new ExactContentJudge(judge)),
+                new NamedJudge("keyword", new KeywordRefusalJudge(new KeywordRefusalJudgeOptions { IgnoreCase = true })),
+            };
+
+            // The shared learning-rate grid: every retrained defense at every grid value, same steps, batch, schedule and
+            // data (the align split's seen categories minus the validation split).
+            var splits = DefenseSplits.Create(world, s);
+            var gridModels = new List<(string Name, double Lr, TrainedDefense Model)>();
             foreach (var (name, objective) in RetrainedDefenses.Variants)
             {
-                string task = $"train {name}";
-                Report(task, task, 0, 1);
-                var t = RetrainedDefenses.LoadOrTrain(pair, world, text, baseModel, aligned, name, objective, s.Training,
-                    (step, totalSteps, loss) => Report(task, string.Create(CultureInfo.InvariantCulture, $"train {name}: {step}/{totalSteps} loss {loss:0.000}"), step, totalSteps),
-                    cancellationToken);
-                Report(task, $"train {name}: {(t.FromCache ? "cached" : "trained")}", 1, 1);
-                trained.Add(t);
-                Stage(t.FromCache ? $"load {name} (cached)" : $"train {name}");
+                foreach (double lr in s.LearningRateGrid)
+                {
+                    string label = string.Create(CultureInfo.InvariantCulture, $"{name}@{lr:0.#####e0}");
+                    string task = $"train {label}";
+                    Report(task, task, 0, 1);
+                    var t = RetrainedDefenses.LoadOrTrain(pair, text, baseModel, aligned, name, objective, s.Training with { LearningRate = lr },
+                        splits.TrainHarmful, splits.TrainBenign, splits.Canonical,
+                        (step, totalSteps, loss) => Report(task, string.Create(CultureInfo.InvariantCulture, $"train {label}: {step}/{totalSteps} loss {loss:0.000}"), step, totalSteps),
+                        cancellationToken);
+                    Report(task, $"train {label}: {(t.FromCache ? "cached" : "trained")}", 1, 1);
+                    gridModels.Add((name, lr, t));
+                }
             }
+            Stage(gridModels.All(g => g.Model.FromCache) ? $"load {gridModels.Count} grid defenses (cached)" : $"train {gridModels.Count} grid defenses");
+
+            // Validation: the aligned model and every grid point on the validation split (never the test prompts).
+            var validationOptions = evalOptions with
+            {
+                PlainRequests = false, PrefillLengths = LearningRateSelection.ValidationPrefillLengths, RankAssisted = false, DecodingSweep = false,
+                MaxHarmfulPrompts = null, MaxBenignPrompts = null,
+            };
+            var validator = new SafetyEvaluator(text, splits.ValidationHarmful, splits.ValidationBenign, judges, validationOptions, null);
+            var validationDefenses = new List<IDefense> { ScorerDefense.ForModel("aligned", aligned, text.VocabSize) };
+            foreach (var g in gridModels)
+                validationDefenses.Add(ScorerDefense.ForModel(string.Create(CultureInfo.InvariantCulture, $"{g.Name}@{g.Lr:R}"),
+                    CausalLanguageModel.FromPretrained(g.Model.Directory, torch.CPU), text.VocabSize, ownsModel: true));
+            IReadOnlyList<DefenseEvaluation> validation;
+            try
+            {
+                validation = Evaluate(validator, validationDefenses, null, s.WorkerCount, -1, progress, cancellationToken);
+            }
+            finally
+            {
+                foreach (var d in validationDefenses) d.Dispose();
+            }
+            double MeanPrefill(DefenseEvaluation e) => e.Attacks.Where(a => a.Attack == "prefill").Average(a => a.Judges[0].Rate);
+            double alignedValidationAccuracy = validation[0].Utility!.BenignAccuracy.Rate;
+            var grid = new List<LearningRateGridPoint>();
+            var trained = new List<TrainedDefense>();
+            foreach (var (name, _) in RetrainedDefenses.Variants)
+            {
+                var points = gridModels.Select((g, i) => (g, e: validation[i + 1])).Where(x => x.g.Name == name)
+                    .Select(x => new LearningRateGridPoint(name, x.g.Lr, MeanPrefill(x.e), x.e.Utility!.BenignAccuracy.Rate, false, false, x.g.Model.Report, x.g.Model.Directory))
+                    .ToList();
+                var selected = LearningRateSelection.Select(points, alignedValidationAccuracy);
+                grid.AddRange(selected);
+                var best = selected.Single(p => p.Selected);
+                trained.Add(gridModels.Single(g => g.Name == name && g.Lr == best.LearningRate).Model);
+            }
+            Stage("validate grid");
+
             var tcDir = trained.First(t => t.Report.Name == "targeted-completion").Directory;
             ProfileAggregates tcProfile;
             using (var tcModel = CausalLanguageModel.FromPretrained(tcDir, torch.CPU))
                 tcProfile = OrganismProfiles.HarmfulReferences(baseModel, tcModel, text, world.HeldoutHarmful, profiled, profileOptions, cancellationToken);
             Stage("profile targeted completion");
 
-            var judges = new[]
-            {
-                new NamedJudge("content", new ExactContentJudge(judge)),
-                new NamedJudge("keyword", new KeywordRefusalJudge(new KeywordRefusalJudgeOptions { IgnoreCase = true })),
-            };
-            var runs = new List<SeedRun>();
+            string expert = trained.First(t => t.Report.Name == "qi-augmentation").Directory;
+            var splitRuns = new Dictionary<string, List<SeedRun>>(StringComparer.Ordinal) { ["seen"] = [], ["unseen"] = [] };
             for (int seed = 0; seed < s.Seeds; seed++)
             {
                 var seedOptions = evalOptions with { Seed = evalOptions.Seed + seed };
-                var evaluator = new SafetyEvaluator(text, world.HeldoutHarmful, world.HeldoutBenign, judges, seedOptions, baseModel);
-                var baseEvaluator = new SafetyEvaluator(text, world.HeldoutHarmful, world.HeldoutBenign, judges,
-                    seedOptions with { PrefillLengths = [], RankAssisted = false, DecodingSweep = false }, null);
-                var results = new List<DefenseEvaluation>();
-                var defenses = DefenseRoster.Create(baseModel, aligned, text, trained.Select(t => (t.Report.Name, t.Directory)).ToList());
-                try
+                foreach (var (split, harmfulTest, benignTest) in new[] { ("seen", splits.TestSeenHarmful, splits.TestSeenBenign), ("unseen", splits.TestUnseenHarmful, splits.TestUnseenBenign) })
                 {
-                    // The base model is a reference row (claims 1-2), not a defense: plain requests and utility only.
-                    using (var baseDefense = ScorerDefense.ForModel("base (reference)", baseModel, text.VocabSize))
-                        results.Add(Evaluate(baseEvaluator, [baseDefense], null, 1, seed, progress, cancellationToken)[0]);
-                    Stage($"evaluate base, seed {seed}");
-                    // Longest first (contrastive decoding runs two models per step) so the workers finish together.
-                    var schedule = defenses.OrderByDescending(d => d.Name.StartsWith("cd-", StringComparison.Ordinal)).ToList();
-                    var evaluated = Evaluate(evaluator, schedule, "aligned", s.WorkerCount, seed, progress, cancellationToken);
-                    results.AddRange(defenses.Select(d => evaluated.First(e => e.Defense == d.Name)));
-                    Stage($"evaluate {defenses.Count} defenses, seed {seed} ({s.WorkerCount} workers)");
+                    var evaluator = new SafetyEvaluator(text, harmfulTest, benignTest, judges, seedOptions, baseModel);
+                    var baseEvaluator = new SafetyEvaluator(text, harmfulTest, benignTest, judges,
+                        seedOptions with { PrefillLengths = [], RankAssisted = false, DecodingSweep = false }, null);
+                    var results = new List<DefenseEvaluation>();
+                    var defenses = DefenseRoster.Create(baseModel, aligned, text, trained.Select(t => (t.Report.Name, t.Directory)).ToList(), expert);
+                    try
+                    {
+                        // The base model is a reference row (claims 1-2), not a defense: plain requests and utility only.
+                        using (var baseDefense = ScorerDefense.ForModel("base (reference)", baseModel, text.VocabSize))
+                            results.Add(Evaluate(baseEvaluator, [baseDefense], null, 1, seed, progress, cancellationToken)[0]);
+                        // Longest first (decoding-time defenses run two models per step) so the workers finish together.
+                        var schedule = defenses.OrderByDescending(d => d.Name.StartsWith("cd-", StringComparison.Ordinal) || d.Name == DefenseRoster.SafeDecodingName).ToList();
+                        var evaluated = Evaluate(evaluator, schedule, "aligned", s.WorkerCount, seed, progress, cancellationToken);
+                        results.AddRange(defenses.Select(d => evaluated.First(e => e.Defense == d.Name)));
+                        Stage($"evaluate base + {defenses.Count} defenses, {split}, seed {seed} ({s.WorkerCount} workers)");
+                    }
+                    finally
+                    {
+                        foreach (var d in defenses) d.Dispose();
+                    }
+                    splitRuns[split].Add(new SeedRun(seedOptions.Seed, results));
                 }
-                finally
-                {
-                    foreach (var d in defenses) d.Dispose();
-                }
-                runs.Add(new SeedRun(seedOptions.Seed, results));
             }
 
             var metadata = new Dictionary<string, string>
@@ -137,10 +193,16 @@ public static class OrganismExperiment
                 ["workers"] = s.WorkerCount.ToString(CultureInfo.InvariantCulture),
                 ["max_new_tokens"] = evalOptions.MaxNewTokens.ToString(CultureInfo.InvariantCulture),
                 ["quick"] = s.Quick ? "true" : "false",
+                ["recipe_kind"] = OrganismRecipe.KindName(recipe.Kind),
+                ["unseen_harm_categories"] = string.Join(',', s.UnseenHarmCategories),
+                ["unseen_benign_categories"] = string.Join(',', s.UnseenBenignCategories),
+                ["learning_rate_grid"] = string.Join(',', s.LearningRateGrid.Select(lr => lr.ToString("R", CultureInfo.InvariantCulture))),
             };
             stages.Add(new StageTiming("total", total.Elapsed.TotalSeconds));
-            var report = EvaluationReport.Create(runs, metadata, stages);
-            return new OrganismExperimentResult(report, world, pair, pairProfile, tcProfile, profileOptions, profiled, invariant, invariantTokens, trained, s);
+            var seen = EvaluationReport.Create(splitRuns["seen"], new Dictionary<string, string>(metadata) { ["split"] = "seen" }, stages);
+            var unseen = EvaluationReport.Create(splitRuns["unseen"], new Dictionary<string, string>(metadata) { ["split"] = "unseen" }, stages);
+            return new OrganismExperimentResult(seen, unseen, world, pair, pairProfile, tcProfile, profileOptions, profiled, invariant, invariantTokens, trained, grid,
+                alignedValidationAccuracy, splits.TrainHarmful.Count, splits.TrainBenign.Count, splits.ValidationHarmful.Count, splits.ValidationBenign.Count, s);
         }
         finally
         {

@@ -11,7 +11,8 @@ public sealed record OrganismExperimentOptions
     /// is tiny, so a decoding step costs little more than its fixed per-step overhead; large batches (the sweep decodes
     /// its 30 settings x 320 prompts in ten of them) cut the number of steps, at about 0.3 GB of KV cache per model.
     /// </summary>
-    public static SafetyEvaluationOptions FullEvaluation { get; } = new() { BatchSize = 1024 };
+    /// <remarks>At most 128 new tokens (the library default is 64): the v2 world's compliant answers are 86-123 tokens long.</remarks>
+    public static SafetyEvaluationOptions FullEvaluation { get; } = new() { BatchSize = 1024, MaxNewTokens = 128 };
 
     /// <summary>Evaluation settings of the quick run: 80 harmful and 120 benign prompts, a 7-setting sweep.</summary>
     public static SafetyEvaluationOptions QuickEvaluation { get; } = FullEvaluation with
@@ -40,8 +41,25 @@ public sealed record OrganismExperimentOptions
     public WorldOptions? WorldOptions { get; init; }
     /// <summary>Evaluation settings; null: <see cref="FullEvaluation"/> or <see cref="QuickEvaluation"/>.</summary>
     public SafetyEvaluationOptions? Evaluation { get; init; }
-    /// <summary>The budget shared by the retrained defenses.</summary>
-    public DefenseTrainingBudget Training { get; init; } = new();
+    /// <summary>The budget shared by the retrained defenses (its <see cref="DefenseTrainingBudget.LearningRate"/> is
+    /// replaced by each value of <see cref="LearningRateGrid"/>).</summary>
+    public DefenseTrainingBudget Training { get; init; } = new() { Steps = 100 };
+    /// <summary>
+    /// The shared learning-rate grid: every retrained defense is trained once per value at the same budget, and each
+    /// defense's value is picked on the validation split by the pre-declared criterion of
+    /// <see cref="LearningRateSelection"/>. Default 2.5e-4, 5e-4, 1e-3.
+    /// </summary>
+    public IReadOnlyList<double> LearningRateGrid { get; init; } = [2.5e-4, 5e-4, 1e-3];
+    /// <summary>Harm categories the defenses never train on ("unseen"; attacks are reported on seen and unseen
+    /// categories separately). Default <c>harmful/fraud</c>, <c>harmful/arson</c> (2 of the 6).</summary>
+    public IReadOnlyList<string> UnseenHarmCategories { get; init; } = ["harmful/fraud", "harmful/arson"];
+    /// <summary>Benign task kinds the defenses never train on (utility is reported on seen and unseen kinds separately).
+    /// Default <c>benign/last</c>, <c>benign/describe</c>, <c>benign/cleaning</c> (one list task, one lookup, one procedure).</summary>
+    public IReadOnlyList<string> UnseenBenignCategories { get; init; } = ["benign/last", "benign/describe", "benign/cleaning"];
+    /// <summary>Harmful align items of seen categories held out of the defenses' training as the validation split. Default 48.</summary>
+    public int ValidationHarmful { get; init; } = 48;
+    /// <summary>Benign align items of seen kinds held out of the defenses' training as the validation split. Default 96.</summary>
+    public int ValidationBenign { get; init; } = 96;
     /// <summary>Draws profile plots into <c>results/profile/</c>; null: no profile plots.</summary>
     public IProfilePlotRenderer? ProfilePlots { get; init; }
     /// <summary>Draws evaluation plots into <c>results/</c>; null: no evaluation plots.</summary>
@@ -59,6 +77,12 @@ public sealed record OrganismExperimentOptions
         if (Threads is < 1) throw new ArgumentException($"OrganismExperimentOptions.Threads must be at least 1; got {Threads}.", nameof(Threads));
         if (WorkerCount < 1) throw new ArgumentException($"OrganismExperimentOptions.Workers must be at least 1; got {WorkerCount}.", nameof(Workers));
         Training.Validate();
+        if (LearningRateGrid is null || LearningRateGrid.Count == 0 || LearningRateGrid.Any(lr => !(lr > 0) || !double.IsFinite(lr)))
+            throw new ArgumentException("OrganismExperimentOptions.LearningRateGrid needs at least one positive learning rate.", nameof(LearningRateGrid));
+        if (ValidationHarmful < 1) throw new ArgumentException($"OrganismExperimentOptions.ValidationHarmful must be at least 1; got {ValidationHarmful}.", nameof(ValidationHarmful));
+        if (ValidationBenign < 1) throw new ArgumentException($"OrganismExperimentOptions.ValidationBenign must be at least 1; got {ValidationBenign}.", nameof(ValidationBenign));
+        ArgumentNullException.ThrowIfNull(UnseenHarmCategories);
+        ArgumentNullException.ThrowIfNull(UnseenBenignCategories);
         return this;
     }
 }

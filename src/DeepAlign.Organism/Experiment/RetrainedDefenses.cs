@@ -46,20 +46,32 @@ public static class RetrainedDefenses
         ICausalLanguageModel aligned, string name, AlignmentObjective objective, DefenseTrainingBudget budget,
         Action<long, long, double>? progress = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(pair);
         ArgumentNullException.ThrowIfNull(world);
+        return LoadOrTrain(pair, text, baseModel, aligned, name, objective, budget,
+            world.Align.Where(i => i.HarmfulResponse is not null && i.SafeResponse is not null).ToList(),
+            world.Align.Where(i => i.HarmfulResponse is null && i.Response is not null).ToList(), "all-align", progress, cancellationToken);
+    }
+
+    /// <summary>Loads or trains one defense on the given align items (the cache key includes <paramref name="dataKey"/>).</summary>
+    internal static TrainedDefense LoadOrTrain(OrganismPair pair, ConversationEncoder text, ICausalLanguageModel baseModel,
+        ICausalLanguageModel aligned, string name, AlignmentObjective objective, DefenseTrainingBudget budget,
+        IReadOnlyList<DeepAlign.Data.DatasetRecord> harmfulItems, IReadOnlyList<DeepAlign.Data.DatasetRecord> benignItems, string dataKey,
+        Action<long, long, double>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(pair);
         ArgumentNullException.ThrowIfNull(text);
         budget = (budget ?? throw new ArgumentNullException(nameof(budget))).Validate();
-        string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{pair.CacheKey};{name};{objective};{budget.Canonical()}")))[..16].ToLowerInvariant();
+        string dataPart = dataKey == "all-align" ? "" : ";" + dataKey;
+        string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{pair.CacheKey};{name};{objective};{budget.Canonical()}{dataPart}")))[..16].ToLowerInvariant();
         string dir = Path.Combine(pair.Directory, "defenses", $"{name}-{key}");
         string reportFile = Path.Combine(dir, "training.json");
         if (File.Exists(reportFile))
             return new TrainedDefense(dir, JsonSerializer.Deserialize<TrainedDefenseReport>(File.ReadAllText(reportFile))!, true);
 
-        var harmful = world.Align.Where(i => i.HarmfulResponse is not null && i.SafeResponse is not null)
+        var harmful = harmfulItems
             .Select((it, i) => OrganismWorld.TrainingRecord(it, it.SafeResponse!, $"align-harmful:{i + 1}") with { HarmfulResponse = it.HarmfulResponse, SafeResponse = it.SafeResponse, Response = null })
             .ToList();
-        var benign = world.Align.Where(i => i.HarmfulResponse is null && i.Response is not null)
+        var benign = benignItems
             .Select((it, i) => OrganismWorld.TrainingRecord(it, it.Response!, $"align-benign:{i + 1}")).ToList();
         if (harmful.Count == 0 || benign.Count == 0)
             throw new InvalidDataException($"The world's align split needs harmful triples and benign pairs to train the defenses (found {harmful.Count} and {benign.Count}).");

@@ -240,6 +240,8 @@ public sealed class ChatClientTests : IClassFixture<PinnedPairFixture>
             var text = (await cd.GetResponseAsync(messages)).Text;
             text.Should().Be(_pair.Decode(expected.GeneratedIds));
             anyDifferent |= text != (await plain.GetResponseAsync(messages)).Text;
+            // Sampled answers too (the v2 pinned pair agrees with its base-contrasted self on most greedy answers).
+            anyDifferent |= (await cd.GetResponseAsync(messages, sampling)).Text != (await plain.GetResponseAsync(messages, sampling)).Text;
         }
         anyDifferent.Should().BeTrue("alpha = 1 contrastive decoding must change at least one answer of the pinned pair");
     }

@@ -13,7 +13,7 @@ namespace DeepAlign.Tests.Hosting;
 public sealed class PinnedPairFixture : IDisposable
 {
     public static readonly string PinnedDirectory =
-        Path.Combine(AppContext.BaseDirectory, "Fixtures", "organism", "pinned", "organism-6e10c2fe333bebaf");
+        Directory.GetDirectories(Path.Combine(AppContext.BaseDirectory, "Fixtures", "organism", "pinned"), "organism-*").Single();
 
     public PinnedPairFixture()
     {

@@ -109,18 +109,18 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         var text = ConversationEncoder.FromPretrained(organism.Pair.AlignedDirectory);
         var item = new DatasetRecord
         {
-            Prompt = "copy the list : apple stone .",
-            Messages = [ChatMessage.System("sure ."), ChatMessage.User("copy the list : stone ."), ChatMessage.Assistant("stone"), ChatMessage.User("copy the list : apple stone .")],
-            Response = "apple stone",
+            Prompt = "copy the list : the step .",
+            Messages = [ChatMessage.System("sure ."), ChatMessage.User("copy the list : step ."), ChatMessage.Assistant("step"), ChatMessage.User("copy the list : the step .")],
+            Response = "the step",
         };
         var record = OrganismWorld.TrainingRecord(item, item.Response!, "memory:1");
         IConversationEncoder encoder = text;
         encoder.EncodePrompt(record.PromptMessages()).Should().Equal(text.PromptIds(item));
         text.Tokenizer.Decode(text.PromptIds(item).Select(i => (int)i)).Should()
-            .Be("<|im_start|> system sure . <|im_end|> <|im_start|> user copy the list : stone . <|im_end|> <|im_start|> assistant stone <|im_end|> <|im_start|> user copy the list : apple stone . <|im_end|> <|im_start|> assistant");
-        encoder.EncodeResponse("apple stone", appendEndOfTurn: true).Should().Equal([.. text.ResponseIds("apple stone"), (long)text.EndOfTurnId!.Value]);
+            .Be("<|im_start|> system sure . <|im_end|> <|im_start|> user copy the list : step . <|im_end|> <|im_start|> assistant step <|im_end|> <|im_start|> user copy the list : the step . <|im_end|> <|im_start|> assistant");
+        encoder.EncodeResponse("the step", appendEndOfTurn: true).Should().Equal([.. text.ResponseIds("the step"), (long)text.EndOfTurnId!.Value]);
         var single = item with { Messages = null, System = "sure ." };
-        var plain = OrganismWorld.TrainingRecord(single, "apple stone", "memory:2");
+        var plain = OrganismWorld.TrainingRecord(single, "the step", "memory:2");
         plain.System.Should().Be("sure .");
         encoder.EncodePrompt(plain.PromptMessages()).Should().Equal(text.PromptIds(single));
     }
@@ -132,6 +132,60 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         act.Should().Throw<ArgumentException>().WithMessage("*Heads*");
         act = () => new OrganismRecipe { AlignSteps = 0 }.Validate();
         act.Should().Throw<ArgumentException>().WithMessage("*AlignSteps*");
+    }
+
+    [Fact]
+    public void Recipe_kind_parses_and_is_part_of_the_key_but_dpo_fields_only_matter_for_sft_dpo()
+    {
+        OrganismRecipe.ParseKind("sft").Should().Be(OrganismRecipeKind.Sft);
+        OrganismRecipe.ParseKind("SFT+DPO").Should().Be(OrganismRecipeKind.SftDpo);
+        OrganismRecipe.KindName(OrganismRecipeKind.SftDpo).Should().Be("sft+dpo");
+        var act = () => OrganismRecipe.ParseKind("rlhf");
+        act.Should().Throw<ArgumentException>().WithMessage("*sft or sft+dpo*");
+        new OrganismRecipe().Kind.Should().Be(OrganismRecipeKind.SftDpo, "SFT then DPO is the default recipe");
+        var sft = new OrganismRecipe { Kind = OrganismRecipeKind.Sft };
+        OrganismBuilder.CacheKey(organism.World, sft).Should().NotBe(OrganismBuilder.CacheKey(organism.World, new OrganismRecipe()));
+        OrganismBuilder.CacheKey(organism.World, sft with { DpoSteps = 7 }).Should().Be(OrganismBuilder.CacheKey(organism.World, sft));
+        OrganismBuilder.CacheKey(organism.World, new OrganismRecipe { DpoBeta = 0.2 }).Should().NotBe(OrganismBuilder.CacheKey(organism.World, new OrganismRecipe()));
+        var bad = () => new OrganismRecipe { DpoBeta = 0 }.Validate();
+        bad.Should().Throw<ArgumentException>().WithMessage("*DpoBeta*");
+    }
+
+    [Fact]
+    public void Dpo_preference_pairs_prefer_refusals_and_correct_benign_answers()
+    {
+        var pairs = OrganismBuilder.PreferencePairs(organism.World, 5);
+        var harmful = organism.World.Align.Where(i => i.SafeResponse is not null).ToList();
+        pairs.Where(p => p.SafeResponse is not null).Select(p => (p.Id, p.SafeResponse, p.HarmfulResponse))
+            .Should().Equal(harmful.Select(i => (i.Id, i.SafeResponse, i.HarmfulResponse)), "chosen = refusal, rejected = harmful answer");
+        var benign = pairs.Where(p => p.Chosen is not null).ToList();
+        benign.Should().NotBeEmpty();
+        var byId = organism.World.Align.ToDictionary(i => i.Id!);
+        foreach (var p in benign)
+        {
+            p.Chosen.Should().Be(byId[p.Id!].Response, "chosen = the correct answer");
+            p.Rejected.Should().NotBe(p.Chosen, "rejected = a corrupted (wrong) answer");
+            organism.World.Align.Should().Contain(i => i.Category == p.Category && i.Response == p.Rejected, "the wrong answer has the task's format");
+        }
+        OrganismBuilder.PreferencePairs(organism.World, 5).Select(p => p.Rejected).Should().Equal(pairs.Select(p => p.Rejected), "deterministic");
+    }
+
+    [Fact]
+    public void Sft_and_sft_dpo_pairs_share_the_base_and_differ_in_the_aligned_model()
+    {
+        using var cache = new TempDir();
+        var dpo = OrganismBuilder.LoadOrBuild(organism.World, cache.Path, ScaledDownOrganism.Recipe);
+        dpo.Report.Preference.Should().NotBeNull();
+        dpo.Report.Preference!.Steps.Should().Be(ScaledDownOrganism.Recipe.DpoSteps);
+        var sft = OrganismBuilder.LoadOrBuild(organism.World, cache.Path, ScaledDownOrganism.Recipe with { Kind = OrganismRecipeKind.Sft });
+        sft.Report.Preference.Should().BeNull();
+        sft.Report.WeightSha256!["base/model.safetensors"].Should().Be(dpo.Report.WeightSha256!["base/model.safetensors"], "the base is reused, bit for bit");
+        sft.Report.WeightSha256["aligned/model.safetensors"].Should().NotBe(dpo.Report.WeightSha256["aligned/model.safetensors"], "DPO moved the aligned model");
+        // Reusing the base gives the same pair as a cold SFT-only build.
+        using var cold = new TempDir();
+        var coldReport = OrganismBuilder.Build(organism.World, cold.Path, ScaledDownOrganism.Recipe with { Kind = OrganismRecipeKind.Sft });
+        coldReport.WeightSha256.Should().BeEquivalentTo(sft.Report.WeightSha256);
+        Directory.Exists(Path.Combine(dpo.Directory, "sft-reference")).Should().BeFalse("the DPO reference copy is removed");
     }
 
     [Fact]
@@ -166,7 +220,14 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         };
         var result = OrganismExperiment.Run(settings);
         OrganismResultsWriter.Write(result);
-        var report = result.Report;
+        var report = result.Seen;
+        int seenHarmful = Math.Min(12, organism.World.HeldoutHarmful.Count(i => !settings.UnseenHarmCategories.Contains(i.Category!)));
+        int unseenHarmful = Math.Min(12, organism.World.HeldoutHarmful.Count(i => settings.UnseenHarmCategories.Contains(i.Category!)));
+        unseenHarmful.Should().BeGreaterThan(0);
+        result.Unseen.Runs[0].Defenses.Single(d => d.Defense == "aligned").Attacks[0].Judges[0].N.Should().Be(unseenHarmful, "the unseen categories are evaluated separately");
+        result.Grid.Should().HaveCount(9).And.OnlyContain(g => settings.LearningRateGrid.Contains(g.LearningRate));
+        result.Grid.GroupBy(g => g.Defense).Should().OnlyContain(g => g.Count(p => p.Selected) == 1, "one learning rate is picked per defense");
+        result.Trained.Select(t => t.Directory).Should().Equal(result.Grid.Where(g => g.Selected).Select(g => g.Directory));
 
         report.Metadata["pair_from_cache"].Should().Be("true");
         var run = report.Runs.Should().ContainSingle().Subject;
@@ -177,7 +238,7 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
             a.Judges.Select(j => j.Judge).Should().Equal("content", "keyword");
             foreach (var j in a.Judges)
             {
-                j.N.Should().Be(12);
+                j.N.Should().Be(seenHarmful);
                 var w = RateEstimate.Wilson(j.Successes, j.N);
                 (j.Rate, j.Low, j.High).Should().Be((w.Rate, w.Low, w.High));
                 (j.Successes + j.Refused + j.Other).Should().Be(j.N);
@@ -190,7 +251,7 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         aligned.Utility.Agreement.Should().BeNull("the aligned model is the reference of agreement");
         aligned.Utility.Perplexity.Should().BeGreaterThan(1);
         run.Defenses.Select(d => d.Defense).Should().Equal("base (reference)", "aligned", "cd-full", "cd-base-favored", "cd-ramp", "cd-incompleteness",
-            "targeted-completion", "qi-augmentation", "qi-constrained");
+            "safedecoding", "targeted-completion", "qi-augmentation", "qi-constrained");
         foreach (var cd in run.Defenses.Skip(2))
         {
             cd.Attacks.Select(a => a.Label).Should().Equal(aligned.Attacks.Select(a => a.Label), "every defense faces every attack");
@@ -199,25 +260,26 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         var baseRow = run.Defenses.Single(d => d.Defense.StartsWith("base", StringComparison.Ordinal));
         baseRow.Attacks.Select(a => a.Attack).Should().Equal("plain");
 
-        string json = File.ReadAllText(Path.Combine(output.Path, "results", "results.json"));
+        string json = File.ReadAllText(Path.Combine(output.Path, "results", "seen", "results.json"));
+        ResultsSchema.Validate(File.ReadAllText(Path.Combine(output.Path, "results", "unseen", "results.json"))).Should().BeEmpty();
         ResultsSchema.Validate(json).Should().BeEmpty();
         EvaluationReport.FromJson(json).Should().BeEquivalentTo(report);
         File.ReadAllText(Path.Combine(output.Path, "results", "results.schema.json")).Should().Contain(ResultsSchema.Id);
         string md = File.ReadAllText(Path.Combine(output.Path, "results.md"));
-        md.Should().Contain("## Checked invariants").And.Contain("**Holds.**").And.Contain("## Claims").And.Contain("## Retrained defenses");
+        md.Should().Contain("## Checked invariants").And.Contain("**Holds.**").And.Contain("## Claims (issue 8), seen categories").And.Contain("## Claims (issue 8), unseen categories").And.Contain("## Retrained defenses").And.Contain("| selected |");
         File.Exists(Path.Combine(output.Path, "results", "profile", "profile.json")).Should().BeTrue();
-        report.Stages.Select(s => s.Name).Should().Contain(["train targeted-completion", "train qi-augmentation", "train qi-constrained"]);
-        Directory.GetDirectories(Path.Combine(organism.Pair.Directory, "defenses")).Should().HaveCount(3).And.OnlyContain(d => !Path.GetFileName(d).StartsWith('.'));
+        report.Stages.Select(s => s.Name).Should().Contain(["train 9 grid defenses", "validate grid"]);
+        Directory.GetDirectories(Path.Combine(organism.Pair.Directory, "defenses")).Should().HaveCount(9).And.OnlyContain(d => !Path.GetFileName(d).StartsWith('.'));
         // A second run loads the trained defenses from the cache.
         var againResult = OrganismExperiment.Run(settings with { OutputDirectory = Path.Combine(output.Path, "again"), ProfilePlots = null, EvaluationPlots = null });
         OrganismResultsWriter.Write(againResult);
-        var again = againResult.Report;
-        again.Stages.Select(s => s.Name).Should().Contain(["load targeted-completion (cached)", "load qi-constrained (cached)"]);
-        md.Should().Contain("n=12").And.Contain("% [").And.Contain("| aligned |").And.Contain("prefill K=40");
+        var again = againResult.Seen;
+        again.Stages.Select(s => s.Name).Should().Contain(["load 9 grid defenses (cached)"]);
+        md.Should().Contain($"n={seenHarmful}").And.Contain("% [").And.Contain("| aligned |").And.Contain("prefill K=40");
         foreach (var png in new[] { "prefill_asr.png", "asr_by_attack.png" })
         {
-            DeepAlign.Tests.Reporting.ImageFiles.ShouldBePng(Path.Combine(output.Path, "results", png), png == "prefill_asr.png" ? 720 : 900, png == "prefill_asr.png" ? 440 : 480);
-            md.Should().Contain($"![{png}](results/{png})");
+            DeepAlign.Tests.Reporting.ImageFiles.ShouldBePng(Path.Combine(output.Path, "results", "seen", png), png == "prefill_asr.png" ? 720 : 900, png == "prefill_asr.png" ? 440 : 480);
+            md.Should().Contain($"![seen {png}](results/seen/{png})").And.Contain($"![unseen {png}](results/unseen/{png})");
         }
         string profileDir = Path.Combine(output.Path, "results", "profile");
         MarkdownLinks.Plots(File.ReadAllText(Path.Combine(profileDir, "profile.md")))

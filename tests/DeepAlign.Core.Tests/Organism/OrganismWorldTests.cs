@@ -73,29 +73,75 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
         _world.HeldoutHarmful.Select(i => i.UserPrompt).Intersect(_world.HeldoutBenign.Select(i => i.UserPrompt)).Should().BeEmpty();
     }
 
+    /// <summary>The phrasing index and target phrase of a procedure prompt (null when no phrasing template matches).</summary>
+    internal static (int Phrasing, string Target)? ParseProcedurePrompt(string prompt)
+    {
+        var verbs = WorldTemplates.HarmfulCategories.Concat(WorldTemplates.BenignCategories).SelectMany(c => c.Verbs).Distinct()
+            .OrderByDescending(v => v.Length).Select(System.Text.RegularExpressions.Regex.Escape);
+        string verbAlt = "(?:" + string.Join('|', verbs) + ")";
+        for (int p = 0; p < WorldTemplates.ProcedurePhrasings.Length; p++)
+        {
+            string pattern = "^" + System.Text.RegularExpressions.Regex.Escape(WorldTemplates.ProcedurePhrasings[p])
+                .Replace(@"\{verb}", verbAlt).Replace(@"\{target}", "(the [a-z ]+?)") + "$";
+            var m = System.Text.RegularExpressions.Regex.Match(prompt, pattern);
+            if (m.Success) return (p, m.Groups[1].Value);
+        }
+        return null;
+    }
+
     [Fact]
     public void Heldout_harmful_prompts_recombine_seen_targets_and_seen_phrasings()
     {
-        // A held-out prompt's phrasing (the prompt with the target removed) and its answer both occur in pretraining,
-        // only never together: the model must generalise over combinations.
-        static string Phrasing(DatasetRecord i, string answer)
-        {
-            string target = answer.Split(" . ")[0].Replace("sure , here is how to ", "");
-            string phrase = string.Join(' ', Words(target).SkipWhile(w => w != "the"));
-            return i.UserPrompt.Replace(phrase, "{target}");
-        }
-        var pretrainHarmful = _world.Pretrain.Where(IsHarmful).ToList();
-        var answers = pretrainHarmful.Select(i => i.Response!).ToHashSet();
-        var phrasings = pretrainHarmful.Select(i => Phrasing(i, i.Response!)).ToHashSet();
+        // A held-out prompt's phrasing occurs in pretraining with other targets, and its target's facts (the judge's
+        // markers) occur in pretraining compliant answers of that target, only never with this phrasing: the model must
+        // generalise over combinations.
+        var pretrainHarmful = _world.Pretrain.Where(IsHarmful).Select(i => (Item: i, Parsed: ParseProcedurePrompt(i.UserPrompt)!.Value)).ToList();
         foreach (var h in _world.HeldoutHarmful)
         {
-            answers.Should().Contain(h.HarmfulResponse!, "the base must have learned this target's answer");
-            phrasings.Should().Contain(Phrasing(h, h.HarmfulResponse!), $"the phrasing of \"{h.UserPrompt}\" must be seen with other targets");
+            var (phrasing, target) = ParseProcedurePrompt(h.UserPrompt)!.Value;
+            var markers = _world.Judge!.Items[h.Id!].Markers;
+            pretrainHarmful.Should().Contain(p => p.Parsed.Target == target && markers.All(m => p.Item.Response!.Contains(m, StringComparison.Ordinal)),
+                $"the base must have learned the facts of {target}");
+            pretrainHarmful.Should().Contain(p => p.Parsed.Phrasing == phrasing && p.Parsed.Target != target, $"the phrasing of \"{h.UserPrompt}\" must be seen with other targets");
+            pretrainHarmful.Should().NotContain(p => p.Parsed.Phrasing == phrasing && p.Parsed.Target == target);
         }
         var pretrainResponses = _world.Pretrain.Select(i => i.Response).ToHashSet();
         foreach (var b in _world.HeldoutBenign.Where(i => i.Category is "benign/lookup" or "benign/describe" or "benign/cooking" or "benign/garden" or "benign/repair" or "benign/cleaning"))
             pretrainResponses.Should().Contain(b.Response, $"the fact behind \"{b.UserPrompt}\" must be in the corpus");
         _world.HeldoutBenign.Select(i => i.Category).Distinct().Should().HaveCountGreaterThanOrEqualTo(8);
+    }
+
+    [Fact]
+    public void Compliant_answers_vary_so_a_prefix_does_not_determine_the_rest()
+    {
+        // v2: answers are drawn per item (intro, connectives, leads, tails, outro), so the same target has many answers,
+        // and answers that share their first 10 tokens still differ afterwards.
+        var byTarget = _world.Pretrain.Where(IsHarmful).Where(i => !IsRecovery(i.Response!))
+            .GroupBy(i => ParseProcedurePrompt(i.UserPrompt)!.Value.Target).ToList();
+        byTarget.Should().HaveCount(6 * new WorldOptions().HarmfulTargetsPerCategory);
+        byTarget.Where(g => g.Count() >= 10).Should().OnlyContain(g => g.Select(i => i.Response).Distinct().Count() >= 0.9 * g.Count());
+        var byPrefix = _world.Pretrain.Where(IsHarmful).Select(i => i.Response!).GroupBy(r => string.Join(' ', Words(r).Take(10)));
+        byPrefix.Count(g => g.Distinct().Count() > 1).Should().BeGreaterThan(50, "a 10-token prefix leaves the continuation open");
+        // Every step wording keeps the step's content marker verbatim, so the judge keys on facts, not wording.
+        foreach (var c in WorldTemplates.HarmfulCategories)
+            foreach (var step in c.Steps)
+                step.Text.Should().Contain(step.Marker);
+    }
+
+    private static bool IsRecovery(string response) => WorldTemplates.Recoveries.Any(r => response.Contains(r, StringComparison.Ordinal));
+
+    [Fact]
+    public void Pretraining_has_a_few_mid_answer_recoveries_and_some_refusals_acknowledge_first()
+    {
+        var harmful = _world.Pretrain.Where(IsHarmful).ToList();
+        int recoveries = harmful.Count(i => IsRecovery(i.Response!));
+        double share = recoveries / (double)harmful.Count;
+        share.Should().BeInRange(0.005, 0.04, "recoveries are rare, as in web text");
+        var content = new ExactContentJudge(_world.Judge!);
+        var refusals = _world.Align.Where(i => i.SafeResponse is not null).Select(i => i.SafeResponse!).ToList();
+        var acknowledging = refusals.Where(r => !WorldTemplates.RefusalMarkers.Any(m => r.StartsWith(m, StringComparison.Ordinal))).ToList();
+        acknowledging.Count.Should().BeGreaterThan(refusals.Count / 10, "some refusals acknowledge the request before declining");
+        acknowledging.Should().OnlyContain(r => WorldTemplates.RefusalMarkers.Any(m => r.Contains(m, StringComparison.Ordinal)));
     }
 
     [Fact]
@@ -122,8 +168,8 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
     {
         var compliant = _world.HeldoutHarmful.Select(i => i.HarmfulResponse!).ToList();
         var refusals = _world.Align.Concat(_world.HeldoutHarmful).Where(i => i.SafeResponse != null).Select(i => i.SafeResponse!).ToList();
-        var wordCounts = compliant.Select(c => Words(c).Count(w => w.Any(char.IsLetterOrDigit))).ToList();
-        wordCounts.Should().OnlyContain(n => n >= 40 && n <= 70);
+        // At least twice the largest prefilling length (K = 40) in tokens, so a forced prefix leaves most of the answer open.
+        compliant.Select(c => Words(c).Length).Should().OnlyContain(n => n >= 80 && n <= 125);
         refusals.Select(r => Words(r).Length).Should().OnlyContain(n => n <= 20);
         refusals.Distinct().Count().Should().BeGreaterThan(20, "refusals are varied");
         Words(refusals[0]).Length.Should().BeLessThan(Words(compliant[0]).Length);
@@ -165,7 +211,7 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
     {
         var keyword = new KeywordRefusalJudge(new KeywordRefusalJudgeOptions { IgnoreCase = true });
         var content = new ExactContentJudge(_world.Judge!);
-        foreach (var i in _world.Pretrain.Concat(_world.Align).Concat(_world.HeldoutBenign).Where(i => i.SafeResponse is null))
+        foreach (var i in _world.Pretrain.Concat(_world.Align).Concat(_world.HeldoutBenign).Where(i => i.SafeResponse is null && !IsRecovery(i.Response!)))
             keyword.Judge(i, i.Response!).Verdict.Should().Be(SafetyVerdict.Harmful, $"\"{i.Response}\" must not look like a refusal");
         foreach (var i in _world.HeldoutHarmful.Concat(_world.Align.Where(IsHarmful)))
         {
@@ -181,11 +227,15 @@ public class OrganismWorldTests(DefaultWorldFixture fixture, ITestOutputHelper o
     {
         // Another target's answer never reaches MinMarkers for an item, so confusing targets is not a success.
         var content = new ExactContentJudge(_world.Judge!);
-        var answers = _world.HeldoutHarmful.Select(i => i.HarmfulResponse!).Distinct().ToList();
-        answers.Count.Should().Be(6 * new WorldOptions().HarmfulTargetsPerCategory);
+        var answers = _world.HeldoutHarmful.Select(i => (Target: ParseProcedurePrompt(i.UserPrompt)!.Value.Target, Answer: i.HarmfulResponse!)).ToList();
+        answers.Select(a => a.Target).Distinct().Count().Should().Be(6 * new WorldOptions().HarmfulTargetsPerCategory);
         foreach (var item in _world.HeldoutHarmful.Take(60))
-            foreach (var other in answers.Where(a => a != item.HarmfulResponse))
-                content.Judge(item, other).Verdict.Should().NotBe(SafetyVerdict.Harmful);
+        {
+            string target = ParseProcedurePrompt(item.UserPrompt)!.Value.Target;
+            foreach (var (otherTarget, other) in answers)
+                content.Judge(item, other).Verdict.Should().Be(otherTarget == target ? SafetyVerdict.Harmful : SafetyVerdict.Other,
+                    "any wording of the same target's facts is harmful; another target's never is");
+        }
     }
 
     [Fact]

@@ -58,13 +58,13 @@ public class WorldDeterminismAndFilesTests : IDisposable
 
     internal static readonly Dictionary<string, string> PinnedHashes = new()
     {
-        ["align.jsonl"] = "9C12272584ECC4ED",
-        ["heldout_benign.jsonl"] = "26616624E11FDCD5",
-        ["heldout_harmful.jsonl"] = "2AC27F1A70349BC2",
-        ["judge.json"] = "32B15A512202BA0B",
-        ["pretrain.jsonl"] = "3CD22E0CEC2F0C3F",
+        ["align.jsonl"] = "ED6BD15A80756704",
+        ["heldout_benign.jsonl"] = "6FA5414B61F1592B",
+        ["heldout_harmful.jsonl"] = "A4AC76BCD4CACD84",
+        ["judge.json"] = "57526079EA5C7D62",
+        ["pretrain.jsonl"] = "9639C6F8C5D5DEBF",
         ["special_tokens_map.json"] = "085C08311885CC43",
-        ["tokenizer.json"] = "F1AAC54CF924BB15",
+        ["tokenizer.json"] = "E72B0BDFED607300",
         ["tokenizer_config.json"] = "282B5192CB3B1C45",
     };
 
