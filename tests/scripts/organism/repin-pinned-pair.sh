@@ -4,8 +4,8 @@
 # `deepalign organism` job, and replaces the shipped organism-KEY/ folder by the new base/, aligned/ and build.json
 # (build.json carries the SHA-256 of both weight files). See docs/organism.md, "Keeping the pinned pair honest".
 #
-#   tests/scripts/organism/repin-pinned-pair.sh           # --quick evaluation into a temporary folder (pair build ~5 min + ~1 min)
-#   tests/scripts/organism/repin-pinned-pair.sh --full    # full evaluation written to docs/ (refreshes docs/results.md, ~11 min)
+#   tests/scripts/organism/repin-pinned-pair.sh           # --quick evaluation into a temporary folder (v2: pair build ~16 min on a loaded machine + ~8 min)
+#   tests/scripts/organism/repin-pinned-pair.sh --full    # full evaluation written to docs/ (refreshes docs/results.md)
 #
 # Afterwards: run the organism tests (PinnedPairClaimsTests check claims 1-2 on the new pair) and commit the folder.
 set -euo pipefail
