@@ -46,8 +46,8 @@ internal static class OrganismCommand
             };
             var result = Run(options, AnsiConsole.Console, token);
             string written = OrganismResultsWriter.Write(result);
-            PrintTable(AnsiConsole.Console, result.Seen, "seen categories");
-            PrintTable(AnsiConsole.Console, result.Unseen, "unseen categories");
+            PrintTable(AnsiConsole.Console, result.Seen, "seen categories", timings: false);
+            PrintTable(AnsiConsole.Console, result.Unseen, "unseen categories", timings: true);
             AnsiConsole.WriteLine();
             AnsiConsole.Write(new Markup($"[green]wrote[/] {Markup.Escape(written)}\n"));
             return result.Seen.Runs.Count > 0 ? ExitCodes.Success : ExitCodes.Failure;
@@ -86,7 +86,7 @@ internal static class OrganismCommand
         return result!;
     }
 
-    private static void PrintTable(IAnsiConsole console, EvaluationReport report, string split)
+    private static void PrintTable(IAnsiConsole console, EvaluationReport report, string split, bool timings)
     {
         var run = report.Runs[0];
         var labels = run.Defenses.SelectMany(d => d.Attacks).Select(a => a.Label).Distinct().ToList();
@@ -107,11 +107,12 @@ internal static class OrganismCommand
             table.AddRow(cells.Select(Markup.Escape).ToArray());
         }
         console.Write(table);
-        var timings = new Table().Title("timings");
-        timings.AddColumn("stage");
-        timings.AddColumn(new TableColumn("seconds").RightAligned());
-        foreach (var st in report.Stages) timings.AddRow(Markup.Escape(st.Name), st.Seconds.ToString("0.0", CultureInfo.InvariantCulture));
-        console.Write(timings);
+        if (!timings) return;
+        var timingTable = new Table().Title("timings");
+        timingTable.AddColumn("stage");
+        timingTable.AddColumn(new TableColumn("seconds").RightAligned());
+        foreach (var st in report.Stages) timingTable.AddRow(Markup.Escape(st.Name), st.Seconds.ToString("0.0", CultureInfo.InvariantCulture));
+        console.Write(timingTable);
     }
 
     private sealed class ConsoleProgress<T>(Action<T> report) : IProgress<T>
