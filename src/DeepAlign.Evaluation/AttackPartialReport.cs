@@ -191,7 +191,7 @@ public sealed record AttackPartialReport
             var examples = ordered.SelectMany(p => p.Evaluation.Attacks[a].Examples.Select((e, k) => (Example: e, Index: p.ExampleRecordIndices[a][k])))
                 .OrderBy(t => SettingOf(t.Example) is { } s && settingOrder.TryGetValue(s, out int o) ? o : -1).ThenBy(t => t.Index)
                 .Take(first.ExamplesPerAttack).Select(t => t.Example).ToList();
-            attacks.Add(new AttackResult(template.Attack, template.Label, template.Parameters, judges, settings, examples,
+            attacks.Add(new AttackResult(template.Attack, template.Label, MergeParameters(ordered.Select(p => p.Evaluation.Attacks[a].Parameters).ToList()), judges, settings, examples,
                 ordered.Sum(p => p.Evaluation.Attacks[a].Seconds)));
         }
         var metadata = new Dictionary<string, string>
@@ -216,8 +216,32 @@ public sealed record AttackPartialReport
     private static string? SettingOf(ExampleResponse e) =>
         e.Response.StartsWith('[') && e.Response.IndexOf("] ", StringComparison.Ordinal) is int end and > 0 ? e.Response[1..end] : null;
 
+    /// <summary>Attack parameters that are counts over the prompts (they add up across shards).</summary>
+    private static readonly HashSet<string> CountParameters = new(StringComparer.Ordinal) { "forced_from_reference", "forced_from_base" };
+
+    /// <summary>Parameters derived from counts, recomputed from the merged counts.</summary>
+    private static readonly HashSet<string> DerivedParameters = new(StringComparer.Ordinal) { "forced_from_reference_share" };
+
     private static bool SameParameters(IReadOnlyDictionary<string, double> a, IReadOnlyDictionary<string, double> b) =>
-        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out double v) && v.Equals(kv.Value));
+        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out double v)
+            && (v.Equals(kv.Value) || CountParameters.Contains(kv.Key) || DerivedParameters.Contains(kv.Key)));
+
+    /// <summary>Settings are equal across shards (checked); counts add; the forced-token share is recomputed from the counts
+    /// exactly as <see cref="Attacks.RankAssistedPrefillingAttack"/> computes it.</summary>
+    private static Dictionary<string, double> MergeParameters(IReadOnlyList<IReadOnlyDictionary<string, double>> parts)
+    {
+        var merged = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (key, value) in parts[0])
+            merged[key] = CountParameters.Contains(key) ? parts.Sum(p => p[key]) : value;
+        if (merged.ContainsKey("forced_from_reference_share"))
+        {
+            if (merged.TryGetValue("forced_from_reference", out double fromReference) && merged.TryGetValue("forced_from_base", out double fromBase))
+                merged["forced_from_reference_share"] = fromReference / Math.Max(1, fromReference + fromBase);
+            else
+                throw new ShardMergeException(ShardMergeError.Mismatched, "forced_from_reference_share cannot be merged without the forced_from_reference and forced_from_base counts (partials from an older build).");
+        }
+        return merged;
+    }
 
     private static void Mismatch(string part, string reference, string field) =>
         throw new ShardMergeException(ShardMergeError.Mismatched, $"{part}: {field} differ from {reference}'s; every shard must run with the same settings.");
