@@ -33,17 +33,20 @@ public sealed class SafetyEvaluator
     /// <param name="options">Settings.</param>
     /// <param name="baseModel">The base model, needed by the rank-assisted attack (skipped without it).</param>
     /// <param name="attacks">The attacks to run, in order; null: <see cref="SafetyEvaluationOptions.CreateAttacks"/>.</param>
+    /// <param name="harmfulRecordIndices">When <paramref name="harmful"/> is one shard of a dataset: each prompt's index in
+    /// the whole dataset (seeds derive from it; see <see cref="AttackContext"/>). Null: the whole dataset.</param>
     /// <exception cref="ArgumentException">A harmful record has no harmful_response, a benign record no response, there is
-    /// no judge, or two attacks share a label.</exception>
+    /// no judge, two attacks share a label, or the record indices do not fit the prompts.</exception>
     public SafetyEvaluator(ConversationEncoder encoder, IReadOnlyList<DatasetRecord> harmful, IReadOnlyList<DatasetRecord> benign,
         IReadOnlyList<NamedJudge> judges, SafetyEvaluationOptions? options = null, ICausalLanguageModel? baseModel = null,
-        IReadOnlyList<IAttack>? attacks = null)
+        IReadOnlyList<IAttack>? attacks = null, IReadOnlyList<int>? harmfulRecordIndices = null)
     {
         _encoder = encoder ?? throw new ArgumentNullException(nameof(encoder));
         ArgumentNullException.ThrowIfNull(harmful);
         ArgumentNullException.ThrowIfNull(benign);
         Options = (options ?? new SafetyEvaluationOptions()).Validate();
-        _context = new AttackContext(encoder, harmful.Take(Options.MaxHarmfulPrompts ?? int.MaxValue).ToArray(), judges, Options, baseModel);
+        var prompts = harmful.Take(Options.MaxHarmfulPrompts ?? int.MaxValue).ToArray();
+        _context = new AttackContext(encoder, prompts, judges, Options, baseModel, harmfulRecordIndices?.Take(prompts.Length).ToArray());
         _benign = benign.Take(Options.MaxBenignPrompts ?? int.MaxValue).ToArray();
         foreach (var b in _benign)
             if (b.Response is null) throw new ArgumentException($"{b.Location}: benign item \"{b.Id}\" has no response.", nameof(benign));
@@ -58,6 +61,8 @@ public sealed class SafetyEvaluator
     public SafetyEvaluationOptions Options { get; }
     /// <summary>The attacks that run, in order (attacks needing a base model are dropped when there is none).</summary>
     public IReadOnlyList<IAttack> Attacks { get; }
+    /// <summary>The attacks' shared context (prompts, judges, seeds).</summary>
+    public AttackContext Context => _context;
     /// <summary>The harmful prompts in use.</summary>
     public IReadOnlyList<DatasetRecord> HarmfulItems => _context.Prompts;
     /// <summary>The benign prompts in use.</summary>

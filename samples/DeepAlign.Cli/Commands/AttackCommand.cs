@@ -14,9 +14,11 @@ namespace DeepAlign.Cli.Commands;
 
 /// <summary>
 /// <c>deepalign attack --model DIR --input HARMFUL.jsonl [--base DIR] [--contrastive-alpha A] [--judge-spec judge.json]
-/// [--prefill 5,10,20,40] [--sweep] [--max-prompts N] [--max-new-tokens N] [--seed S] [--output F] [--json]</c>:
+/// [--prefill 5,10,20,40] [--sweep] [--max-prompts N] [--max-new-tokens N] [--seed S] [--shard I/N] [--output F] [--json]</c>:
 /// runs the evaluation harness's attacks (plain, prefilling, rank-assisted when --base is given, optional decoding
 /// sweep) against one model, or against contrastive decoding of the model with --base when --contrastive-alpha is set.
+/// With <c>--shard I/N</c> only the prompts whose index mod N is I are attacked (seeds from the dataset index) and
+/// --output receives a partial report for <c>deepalign merge</c> (docs/scale-out.md).
 /// </summary>
 internal static class AttackCommand
 {
@@ -36,9 +38,10 @@ internal static class AttackCommand
         var output = new Option<string?>("--output") { Description = "Write the results JSON here (atomically)." };
         var json = new Option<bool>("--json") { Description = "Print the results JSON instead of the Markdown table." };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N." };
+        var shardOption = new Option<string?>("--shard") { Description = "Attack only shard I of N (prompts whose 0-based index mod N is I); --output then gets a partial report for deepalign merge." };
         var command = new Command("attack", "Attack a model (plain, prefilling, rank-assisted, decoding sweep) and judge the answers.")
         {
-            model, input, baseDir, cdAlpha, judgeSpec, prefill, sweep, maxPrompts, maxNew, batchSize, seed, output, json, device,
+            model, input, baseDir, cdAlpha, judgeSpec, prefill, sweep, maxPrompts, maxNew, batchSize, seed, output, json, device, shardOption,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -50,14 +53,18 @@ internal static class AttackCommand
             var lengths = parse.GetValue(prefill)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int k) && k > 0 ? k
                     : throw new ArgumentException($"--prefill: '{s}' is not a positive token count.")).ToArray();
-            var harmful = JsonlDatasetReader.ReadFile(inputPath);
+            var shard = parse.GetValue(shardOption) is string sh ? ShardSpec.Parse(sh) : (ShardSpec?)null;
+            if (shard is not null && parse.GetValue(output) is null) throw new ArgumentException("--shard needs --output (the partial report).");
+            var all = JsonlDatasetReader.ReadFile(inputPath).Take(parse.GetValue(maxPrompts) ?? int.MaxValue).ToArray();
+            var part = (shard ?? ShardSpec.Whole).Select(all).ToArray();
+            var harmful = part.Select(t => t.Item).ToArray();
             var judges = new List<NamedJudge>();
             if (parse.GetValue(judgeSpec) is { } spec) judges.Add(new NamedJudge("content", new ExactContentJudge(JudgeSpec.Read(spec))));
             judges.Add(new NamedJudge("keyword", new KeywordRefusalJudge()));
             var options = new SafetyEvaluationOptions
             {
                 PrefillLengths = lengths, RankAssisted = basePath is not null, DecodingSweep = parse.GetValue(sweep), Utility = false,
-                MaxHarmfulPrompts = parse.GetValue(maxPrompts), MaxNewTokens = parse.GetValue(maxNew), Seed = parse.GetValue(seed),
+                MaxNewTokens = parse.GetValue(maxNew), Seed = parse.GetValue(seed),
                 BatchSize = parse.GetValue(batchSize),
             }.Validate();
 
@@ -65,10 +72,19 @@ internal static class AttackCommand
             var text = ConversationEncoder.FromPretrained(modelPath);
             using var target = CausalLanguageModel.FromPretrained(modelPath, dev);
             using var baseModel = basePath is null ? null : CausalLanguageModel.FromPretrained(basePath, dev);
-            var evaluator = new SafetyEvaluator(text, harmful, Array.Empty<DatasetRecord>(), judges, options, baseModel);
+            var evaluator = new SafetyEvaluator(text, harmful, Array.Empty<DatasetRecord>(), judges, options, baseModel,
+                harmfulRecordIndices: part.Select(t => t.RecordIndex).ToArray());
             using IDefense defense = alpha is double a ? Contrastive(target, baseModel!, text, a)
                 : ScorerDefense.ForModel(Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath)), target, text.VocabSize);
             var result = evaluator.Evaluate(defense);
+            if (shard is ShardSpec done)
+            {
+                var partial = AttackPartialReport.Create(done, DatasetFingerprint.OfFile(inputPath), all.Length, evaluator, result);
+                string partialPath = AtomicFile.WriteAllText(parse.GetValue(output)!, partial.ToJson());
+                Console.WriteLine(parse.GetValue(json) ? partial.ToJson()
+                    : string.Create(CultureInfo.InvariantCulture, $"shard {done}: {harmful.Length} of {all.Length} prompts; wrote {partialPath}"));
+                return ExitCodes.Success;
+            }
             var report = EvaluationReport.Create(new[] { new SeedRun(options.Seed, new[] { result }) });
             if (parse.GetValue(output) is { } outPath) AtomicFile.WriteAllText(outPath, report.ToJson());
             Console.WriteLine(parse.GetValue(json) ? report.ToJson() : report.ToMarkdown());

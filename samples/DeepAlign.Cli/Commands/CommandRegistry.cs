@@ -18,5 +18,6 @@ internal static class CommandRegistry
         yield return ProfileCommand.Create();
         yield return OrganismCommand.Create();
         yield return AttackCommand.Create();
+        yield return MergeCommand.Create();
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using DeepAlign.Data;
 using DeepAlign.Method.Detection;
 using DeepAlign.Models;
 using DeepAlign.Reporting;
@@ -10,9 +11,11 @@ namespace DeepAlign.Cli.Commands;
 
 /// <summary>
 /// <c>deepalign profile --base DIR --aligned DIR --input F --output DIR [--batch-size N] [--tau T] [--top-k K]
-/// [--max-response-tokens N] [--probe N] [--generate-prefix K --max-new-tokens N] [--json] [--device D] [--dtype T]</c>:
+/// [--max-response-tokens N] [--probe N] [--generate-prefix K --max-new-tokens N] [--shard I/N] [--json] [--device D] [--dtype T]</c>:
 /// the incompleteness profile of a base/aligned pair on a JSONL dataset, written as profile.json, profile.md,
-/// sequences.jsonl and plots (docs/profile-report.md).
+/// sequences.jsonl and plots (docs/profile-report.md). With <c>--shard I/N</c> it profiles only the lines whose index
+/// mod N is I and writes profile.partial.json (sufficient statistics) and sequences.jsonl; <c>deepalign merge</c> joins
+/// the parts (docs/scale-out.md).
 /// </summary>
 internal static class ProfileCommand
 {
@@ -26,7 +29,8 @@ internal static class ProfileCommand
         var tau = new Option<double?>("--tau") { Description = "Base-favored threshold tau (default 0)." };
         var topK = new Option<int?>("--top-k") { Description = "kB, the base model's candidate set size (default 50)." };
         var maxTokens = new Option<int?>("--max-response-tokens") { Description = "Profile at most this many response tokens per line (default 256)." };
-        var probe = new Option<int>("--probe") { Description = "Run the gradient signal probe on the aligned model over the first N lines (default 32; 0 turns it off).", DefaultValueFactory = _ => 32 };
+        var probe = new Option<int?>("--probe") { Description = "Run the gradient signal probe on the aligned model over the first N lines (default 32; 0 turns it off; not with --shard)." };
+        var shardOption = new Option<string?>("--shard") { Description = "Profile only shard I of N (lines whose 0-based index mod N is I) and write profile.partial.json for deepalign merge." };
         var generatePrefix = new Option<int?>("--generate-prefix") { Description = "Profile the aligned model's own responses after forcing the first K response tokens (instead of the given responses)." };
         var maxNewTokens = new Option<int>("--max-new-tokens") { Description = "New tokens generated per line with --generate-prefix (default 64).", DefaultValueFactory = _ => 64 };
         var chatFormat = new Option<string?>("--chat-format") { Description = $"Chat template when the tokenizer has none ({string.Join(", ", ChatFormats.Names)})." };
@@ -35,7 +39,7 @@ internal static class ProfileCommand
         var dtype = new Option<string?>("--dtype") { Description = "float32 (default on CPU), bfloat16 or float16." };
         var command = new Command("profile", "Incompleteness profile of a base/aligned pair: per-position KL, base-favored tokens, U, gradient signal.")
         {
-            baseDir, alignedDir, input, output, batchSize, tau, topK, maxTokens, probe, generatePrefix, maxNewTokens, chatFormat, json, device, dtype,
+            baseDir, alignedDir, input, output, batchSize, tau, topK, maxTokens, probe, generatePrefix, maxNewTokens, chatFormat, json, device, dtype, shardOption,
         };
         command.SetAction(parse => CommandRunner.Run(() =>
         {
@@ -45,8 +49,11 @@ internal static class ProfileCommand
             if (parse.GetValue(topK) is int k) options = options with { TopKBase = k };
             if (parse.GetValue(maxTokens) is int m) options = options with { MaxResponseTokens = m };
             options.Validate();
-            int probeCount = parse.GetValue(probe);
+            var shard = parse.GetValue(shardOption) is string sh ? ShardSpec.Parse(sh) : (ShardSpec?)null;
+            int probeCount = parse.GetValue(probe) ?? (shard is null ? 32 : 0);
             if (probeCount < 0) throw new ArgumentException($"--probe must be >= 0 (got {probeCount}).");
+            if (shard is not null && probeCount > 0)
+                throw new ArgumentException("--probe is not sharded: run the gradient probe once without --shard (docs/scale-out.md).");
             int? prefix = parse.GetValue(generatePrefix);
             var generated = prefix is int p
                 ? new GeneratedProfileOptions { ForcedPrefixTokens = p, Generation = new Generation.GenerationOptions { MaxNewTokens = parse.GetValue(maxNewTokens) } }.Validate()
@@ -61,6 +68,7 @@ internal static class ProfileCommand
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
             Console.CancelKeyPress += onCancel;
             var createdOutput = false;
+            int records = 0;
             try
             {
                 using var baseModel = CausalLanguageModel.FromPretrained(basePath, dev, type);
@@ -83,11 +91,29 @@ internal static class ProfileCommand
                 using (var writer = new ProfileSequenceWriter(Path.Combine(outDir, ProfileSequenceWriter.DefaultFileName)))
                 {
                     var inputs = reader.ReadJsonl(inputPath, cts.Token);
+                    var recordIndices = new Queue<int>();
+                    if (shard is ShardSpec part)
+                        inputs = part.Select(inputs.Select(x => { records++; return x; })).Select(t => { recordIndices.Enqueue(t.RecordIndex); return t.Item; });
                     var profiles = generated is null
                         ? detector.Profile(inputs, progress, cts.Token)
                         : detector.ProfileGenerated(inputs, generated, progress, cts.Token);
+                    // A shard's sequences keep their index in the whole dataset.
+                    if (shard is not null) profiles = profiles.Select(p => p with { Index = recordIndices.Dequeue() });
                     foreach (var _ in writer.WriteAll(aggregator.AddAll(profiles))) { }
                     writer.Commit();
+                }
+                if (shard is ShardSpec done)
+                {
+                    var partial = new ProfilePartialReport
+                    {
+                        Shard = done, DatasetFingerprint = DatasetFingerprint.OfFile(inputPath), DatasetRecords = records, Options = options,
+                        Statistics = aggregator.Statistics(), Mode = generated is null ? "teacher_forcing" : "generated",
+                        ForcedPrefixTokens = generated?.ForcedPrefixTokens, BaseModel = basePath, AlignedModel = alignedPath, Input = inputPath,
+                    };
+                    string partialPath = AtomicFile.WriteAllText(Path.Combine(outDir, ProfilePartialReport.DefaultFileName), partial.ToJson());
+                    Console.WriteLine(parse.GetValue(json) ? partial.ToJson()
+                        : string.Create(CultureInfo.InvariantCulture, $"shard {done}: {partial.Statistics.Sequences} of {records} sequences; wrote {partialPath}"));
+                    return ExitCodes.Success;
                 }
                 GradientProbeResult? probeResult = null;
                 if (probeCount > 0)

@@ -16,6 +16,7 @@ namespace DeepAlign.Evaluation.Attacks;
 public sealed class AttackContext
 {
     private readonly long[][] _promptIds, _harmfulIds;
+    private readonly int[]? _recordIndices;
 
     /// <summary>Creates the context; the prompts are encoded here, once.</summary>
     /// <param name="encoder">Tokenizer and chat template of the models under test.</param>
@@ -23,9 +24,13 @@ public sealed class AttackContext
     /// <param name="judges">Judges; the first is primary.</param>
     /// <param name="options">Decoding settings (seed, batch size, temperature, top-p, answer length, examples kept).</param>
     /// <param name="baseModel">The base model, for attacks that need it (rank-assisted prefilling).</param>
-    /// <exception cref="ArgumentException">A prompt has no harmful_response, or there is no judge.</exception>
+    /// <param name="recordIndices">Index of each prompt in the whole dataset when <paramref name="harmful"/> is one shard of it
+    /// (<see cref="ShardSpec"/>): seeds are derived from these indices, so a shard's rows equal the same rows of one run over
+    /// the whole dataset. Null: the prompts are the whole dataset (index = position).</param>
+    /// <exception cref="ArgumentException">A prompt has no harmful_response, there is no judge, or
+    /// <paramref name="recordIndices"/> does not have one strictly increasing non-negative index per prompt.</exception>
     public AttackContext(ConversationEncoder encoder, IReadOnlyList<DatasetRecord> harmful, IReadOnlyList<NamedJudge> judges,
-        SafetyEvaluationOptions options, ICausalLanguageModel? baseModel = null)
+        SafetyEvaluationOptions options, ICausalLanguageModel? baseModel = null, IReadOnlyList<int>? recordIndices = null)
     {
         Encoder = encoder ?? throw new ArgumentNullException(nameof(encoder));
         ArgumentNullException.ThrowIfNull(harmful);
@@ -34,6 +39,15 @@ public sealed class AttackContext
         if (judges.Count == 0) throw new ArgumentException("At least one judge is needed.", nameof(judges));
         foreach (var h in harmful)
             if (h.HarmfulResponse is null) throw new ArgumentException($"{h.Location}: harmful item \"{h.Id}\" has no harmful_response.", nameof(harmful));
+        if (recordIndices is not null)
+        {
+            if (recordIndices.Count != harmful.Count)
+                throw new ArgumentException($"{recordIndices.Count} record indices for {harmful.Count} prompts.", nameof(recordIndices));
+            for (int i = 0; i < recordIndices.Count; i++)
+                if (recordIndices[i] < 0 || (i > 0 && recordIndices[i] <= recordIndices[i - 1]))
+                    throw new ArgumentException($"Record indices must be non-negative and strictly increasing (entry {i} is {recordIndices[i]}).", nameof(recordIndices));
+            _recordIndices = recordIndices.ToArray();
+        }
         Prompts = harmful;
         Judges = judges;
         Options = options;
@@ -61,10 +75,23 @@ public sealed class AttackContext
     /// <param name="index">Prompt index.</param>
     public IReadOnlyList<long> HarmfulResponseIds(int index) => _harmfulIds[index];
 
-    /// <summary>The seed of row <paramref name="row"/> of attack <paramref name="attackId"/>: a hash of (evaluation seed, attack id, row).</summary>
+    /// <summary>Index in the whole dataset of prompt <paramref name="row"/> (the row itself unless the prompts are a shard).</summary>
+    /// <param name="row">Prompt index in <see cref="Prompts"/>.</param>
+    public int RecordIndex(int row) => _recordIndices is null ? row : _recordIndices[row];
+
+    /// <summary>
+    /// The seed of row <paramref name="row"/> of attack <paramref name="attackId"/>: a hash of (evaluation seed, attack id,
+    /// the row's <see cref="RecordIndex"/>), so a prompt gets the same seed whichever shard evaluates it.
+    /// </summary>
     /// <param name="attackId">An id fixed per attack (built-in: plain 1, rank-assisted 2, prefill 100 + K, sweep 1000 + setting).</param>
-    /// <param name="row">Prompt index (0 for the attack's own stream).</param>
-    public long Seed(int attackId, int row = 0) => (long)(SplitMix64.Combine(Options.Seed, attackId, row) & 0x7FFFFFFFFFFFFFFFUL);
+    /// <param name="row">Prompt index in <see cref="Prompts"/>.</param>
+    public long Seed(int attackId, int row) => StreamSeed(attackId, RecordIndex(row));
+
+    /// <summary>The seed of attack <paramref name="attackId"/>'s own stream (not tied to a prompt).</summary>
+    /// <param name="attackId">The attack id.</param>
+    public long Seed(int attackId) => StreamSeed(attackId, 0);
+
+    private long StreamSeed(int attackId, int row) => (long)(SplitMix64.Combine(Options.Seed, attackId, row) & 0x7FFFFFFFFFFFFFFFUL);
 
     /// <summary>The attacks' sampling settings (temperature, top-p, answer length) with the attack's own seed.</summary>
     /// <param name="attackId">The attack id.</param>

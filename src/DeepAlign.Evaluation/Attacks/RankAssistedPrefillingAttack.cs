@@ -57,7 +57,12 @@ public sealed class RankAssistedPrefillingAttack : IAttack
         }
         int forced = Math.Max(1, fromReference + fromBase);
         return context.JudgeAll(Kind, Label,
-            new Dictionary<string, double> { ["k"] = Steps, ["r"] = TopR, ["forced_from_reference_share"] = (double)fromReference / forced },
+            new Dictionary<string, double>
+            {
+                ["k"] = Steps, ["r"] = TopR, ["forced_from_reference_share"] = (double)fromReference / forced,
+                // The counts behind the share, so that sharded runs merge it exactly (AttackPartialReport).
+                ["forced_from_reference"] = fromReference, ["forced_from_base"] = fromBase,
+            },
             texts, clock);
     }
 }

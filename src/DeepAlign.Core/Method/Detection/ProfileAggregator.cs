@@ -66,6 +66,37 @@ public sealed class ProfileAggregator
         }
     }
 
+    /// <summary>The sufficient statistics of everything added so far (for a partial report of one shard).</summary>
+    /// <returns>A snapshot.</returns>
+    public ProfileStatistics Statistics() => new(_sequences, _tokens, _positions.Select(p => p.ToSums()).ToArray(),
+        _bucketSums.Select(b => b.ToSums()).ToArray(), _bucketTokens.ToArray());
+
+    /// <summary>
+    /// Adds the statistics of other sequences (e.g. another shard's <see cref="Statistics"/>): counts, sums and sums of
+    /// squares add, so adding the statistics of disjoint parts gives the aggregates of their union.
+    /// </summary>
+    /// <param name="statistics">Statistics gathered with the same bucket starts.</param>
+    /// <exception cref="ArgumentException">The bucket count differs from this aggregator's, or a sums vector does not have 4 values.</exception>
+    public void Add(ProfileStatistics statistics)
+    {
+        ArgumentNullException.ThrowIfNull(statistics);
+        if (statistics.ByBucket.Count != _bucketSums.Length || statistics.BucketTokens.Count != _bucketSums.Length)
+            throw new ArgumentException($"The statistics have {statistics.ByBucket.Count} buckets; this aggregator has {_bucketSums.Length}.", nameof(statistics));
+        if (statistics.Sequences < 0 || statistics.Tokens < 0) throw new ArgumentException("Counts must be non-negative.", nameof(statistics));
+        for (int i = 0; i < statistics.ByPosition.Count; i++)
+        {
+            while (_positions.Count <= i) _positions.Add(new Sums());
+            _positions[i].Add(statistics.ByPosition[i]);
+        }
+        for (int b = 0; b < _bucketSums.Length; b++)
+        {
+            _bucketSums[b].Add(statistics.ByBucket[b]);
+            _bucketTokens[b] += statistics.BucketTokens[b];
+        }
+        _sequences += statistics.Sequences;
+        _tokens += statistics.Tokens;
+    }
+
     /// <summary>The aggregates of everything added so far.</summary>
     /// <returns>A snapshot.</returns>
     public ProfileAggregates Result()
@@ -98,6 +129,16 @@ public sealed class ProfileAggregator
             Span<double> v = [kl, klr, u, bf];
             for (int i = 0; i < 4; i++) { _sum[i] += v[i]; _sumSq[i] += v[i] * v[i]; }
         }
+
+        public void Add(QuantitySums sums)
+        {
+            if (sums.Sums.Count != 4 || sums.SumsOfSquares.Count != 4 || sums.N < 0)
+                throw new ArgumentException("Each sums entry needs a non-negative n and 4 sums and sums of squares.", nameof(sums));
+            N += sums.N;
+            for (int i = 0; i < 4; i++) { _sum[i] += sums.Sums[i]; _sumSq[i] += sums.SumsOfSquares[i]; }
+        }
+
+        public QuantitySums ToSums() => new(N, _sum.ToArray(), _sumSq.ToArray());
 
         private MeanWithError Get(int i)
         {
