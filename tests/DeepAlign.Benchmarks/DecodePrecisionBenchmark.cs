@@ -26,7 +26,7 @@ internal static class DecodePrecisionBenchmark
     {
         int threads = Arg(args, "--threads", 1), batch = Arg(args, "--batch", 1), prompt = Arg(args, "--prompt", 128);
         int decode = Arg(args, "--decode", 64), repeats = Arg(args, "--repeats", 3);
-        var variants = Arg(args, "--variants", "fp32,fp32-kernels,bf16,bf16-kernels,int8").Split(',');
+        var variants = Arg(args, "--variants", "fp32,fp32-kernels,bf16,bf16-kernels,int8,w8a8").Split(',');
         torch.set_num_threads(threads);
         var config = Arg(args, "--config", "") is { Length: > 0 } realistic ? RealisticScaleBenchmark.Config(realistic)
             : TinyModelFactory.LlamaConfig(vocabSize: 32000, hiddenSize: 768, layers: 12, heads: 12, kvHeads: 4, intermediateSize: 2048, maxPositionEmbeddings: 2048);
@@ -45,7 +45,7 @@ internal static class DecodePrecisionBenchmark
         foreach (var variant in variants)
         {
             using var model = Build(config, variant);
-            var (rates, logits) = Measure(model, ids, batch, prompt, decode, repeats);
+            var (rates, logits, projectionShare) = Measure(model, ids, batch, prompt, decode, repeats);
             referenceLogits ??= variant == "fp32" ? logits : null;
             string error = "";
             if (referenceLogits is not null && variant != "fp32")
@@ -65,7 +65,7 @@ internal static class DecodePrecisionBenchmark
             double stepsPerSecond = median / batch;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{{\"impl\": \"DeepAlign\", \"variant\": \"{variant}\", \"batch\": {batch}, \"decode_tok_s\": {median:F1}, \"range\": \"{rates[0]:F1}-{rates[^1]:F1}\", " +
-                $"\"weight_MB_per_step\": {bytes / 1e6:F1}, \"weight_GB_s\": {bytes * stepsPerSecond / 1e9:F2}, \"bandwidth_share\": {bytes * stepsPerSecond / 1e9 / bandwidth:F2}{error}}}"));
+                $"\"weight_MB_per_step\": {bytes / 1e6:F1}, \"weight_GB_s\": {bytes * stepsPerSecond / 1e9:F2}, \"bandwidth_share\": {bytes * stepsPerSecond / 1e9 / bandwidth:F2}, \"kernel_projection_share_of_step\": {projectionShare:F2}{error}}}"));
         }
         return 0;
     }
@@ -76,22 +76,26 @@ internal static class DecodePrecisionBenchmark
         var model = CausalLanguageModel.Create(config, CPU, dtype, seed: 0);
         if (variant.EndsWith("-kernels", StringComparison.Ordinal)) model.Quantize(new QuantizationOptions { Format = WeightFormat.Dense });
         else if (variant == "int8") model.Quantize(new QuantizationOptions { Format = WeightFormat.Int8 });
+        else if (variant == "w8a8") model.Quantize(new QuantizationOptions { Format = WeightFormat.W8A8 });
         else if (variant is not ("fp32" or "bf16")) throw new ArgumentException($"unknown variant '{variant}'");
         return model;
     }
 
-    private static (List<double> Rates, float[] Logits) Measure(DecoderOnlyCausalLM model, long[] ids, int batch, int prompt, int decode, int repeats)
+    private static (List<double> Rates, float[] Logits, double ProjectionShare) Measure(DecoderOnlyCausalLM model, long[] ids, int batch, int prompt, int decode, int repeats)
     {
         using var noGrad = no_grad();
         using var input = tensor(ids, dtype: ScalarType.Int64).reshape(batch, prompt);
         var rates = new List<double>();
         float[] logits = Array.Empty<float>();
+        long projectionTicks = 0, stepTicks = 0;
         for (int r = 0; r <= repeats; r++) // round 0 is warm-up and records the logits
         {
             using var cache = model.CreateCache(batch, prompt + decode);
             var collected = new List<float[]>();
             using (var first = model.Forward(input, cache: cache, lastPositionOnly: true)) if (r == 0) collected.Add(first.data<float>().ToArray());
             // Teacher-forced fixed tokens, so every variant decodes the same sequence and logits compare position by position.
+            KernelLinear.ProfileTicks = 0;
+            KernelLinear.Profiling = r > 0;
             var sw = Stopwatch.StartNew();
             for (int s = 0; s < decode; s++)
             {
@@ -102,10 +106,12 @@ internal static class DecodePrecisionBenchmark
                 else step.argmax(-1).data<long>();
             }
             double seconds = sw.Elapsed.TotalSeconds;
+            KernelLinear.Profiling = false;
+            if (r > 0) { projectionTicks += KernelLinear.ProfileTicks; stepTicks += sw.ElapsedTicks; }
             if (r == 0) { logits = collected.SelectMany(x => x).ToArray(); continue; }
             rates.Add(batch * decode / seconds);
         }
-        return (rates, logits);
+        return (rates, logits, stepTicks == 0 ? 0 : (double)projectionTicks / stepTicks);
     }
 
     private static int Top1Agreement(float[] a, float[] b, int vocab)

@@ -17,7 +17,7 @@ internal static unsafe class KernelBenchmark
     {
         int inF = Arg(args, "--in", 768), outF = Arg(args, "--out", 2048), rows = Arg(args, "--rows", 1), mats = Arg(args, "--layers", 48);
         Console.WriteLine($"kernels: {LinearKernels.InstructionSet}; read bandwidth {LinearKernels.MeasureReadBandwidth():F1} GB/s");
-        foreach (var kind in new[] { KernelWeights.Float32, KernelWeights.BFloat16, KernelWeights.Int8 })
+        foreach (var kind in new[] { KernelWeights.Float32, KernelWeights.BFloat16, KernelWeights.Int8, KernelWeights.Int8W8A8 })
         {
             int size = kind == KernelWeights.Float32 ? 4 : kind == KernelWeights.BFloat16 ? 2 : 1;
             long bytes = (long)inF * outF * size;
@@ -32,7 +32,7 @@ internal static unsafe class KernelBenchmark
             for (int r = 0; r < 5; r++)
             {
                 var sw = Stopwatch.StartNew();
-                for (int m = 0; m < mats; m++) LinearKernels.Run(kind, w + m * bytes, kind == KernelWeights.Int8 ? s : null, null, x, y, rows, inF, outF, 1);
+                for (int m = 0; m < mats; m++) LinearKernels.Run(kind, w + m * bytes, kind is KernelWeights.Int8 or KernelWeights.Int8W8A8 ? s : null, null, x, y, rows, inF, outF, 1);
                 best = Math.Min(best, sw.Elapsed.TotalSeconds);
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{kind}: {bytes * mats / best / 1e9:F2} GB/s of weights, {best / mats * 1e6:F0} us per matrix"));

@@ -52,6 +52,36 @@ public class GenerateCommandTests
         json["text"].Should().NotBeNull();
     }
 
+    [Theory]
+    [InlineData("w8a8", "auto")]
+    [InlineData("int8", "float32")]
+    public void Quantize_and_dtype_auto_load_and_convert_as_the_library_does(string quantize, string dtype)
+    {
+        using var dir = new TempDir();
+        var model = Folder(dir, "m", seed: 3);
+        var (code, output, err) = Run("generate", "--model", model, "--prompt-ids", "2 4 7 8", "--max-new-tokens", "6", "--device", "cpu",
+            "--quantize", quantize, "--dtype", dtype, "--json");
+        code.Should().Be(0, err);
+        var json = JsonNode.Parse(output)!;
+
+        using var lm = CausalLanguageModel.FromPretrained(model, torch.CPU, CausalLanguageModel.ParseDType(dtype, torch.CPU));
+        lm.DType.Should().Be(dtype == "auto" ? DeepAlign.Runtime.InferencePrecision.DefaultFor(torch.CPU)!.Value : torch.ScalarType.Float32);
+        DeepAlign.Models.Quantization.ModelQuantization.Quantize(lm, DeepAlign.Models.Quantization.QuantizationOptions.Parse(quantize));
+        using var plain = new Generator(lm, vocabSize: 21);
+        var expected = plain.Generate(new[] { new GenerationRequest(new long[] { 2, 4, 7, 8 }) }, new GenerationOptions { MaxNewTokens = 6, StopTokenIds = new long[] { 3 } }).Single();
+        Ids(json, "generated_ids").Should().Equal(expected.GeneratedIds);
+    }
+
+    [Fact]
+    public void Unknown_quantization_is_a_usage_error()
+    {
+        using var dir = new TempDir();
+        var model = Folder(dir, "m", seed: 3);
+        var (code, _, err) = Run("generate", "--model", model, "--prompt-ids", "2 4", "--device", "cpu", "--quantize", "int4");
+        code.Should().Be(2);
+        err.Should().Contain("int4");
+    }
+
     [Fact]
     public void Seeded_sampling_with_a_prefix_matches_contrastive_decoding_at_alpha_zero_beta_zero()
     {

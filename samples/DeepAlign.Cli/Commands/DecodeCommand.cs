@@ -51,9 +51,8 @@ internal static class DecodeCommand
             shared.Check(parse, tokenizer, $"'{alignedPath}' or '{basePath}'");
 
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(shared.Device));
-            var dt = CausalLanguageModel.ParseDType(parse.GetValue(shared.DType));
-            using var aligned = CausalLanguageModel.FromPretrained(alignedPath, dev, dt);
-            using var baseModel = CausalLanguageModel.FromPretrained(basePath, dev, dt);
+            using var aligned = shared.LoadModel(parse, alignedPath, dev);
+            using var baseModel = shared.LoadModel(parse, basePath, dev);
             if (tokenizer is not null && (tokenizer.VocabSize < aligned.VocabSize || tokenizer.VocabSize < baseModel.VocabSize))
                 decoderOptions = decoderOptions with { VocabSize = tokenizer.VocabSize };
             generation = generation with { StopTokenIds = GenerationArguments.StopIds(aligned.Config.EosTokenIds, tokenizer) };

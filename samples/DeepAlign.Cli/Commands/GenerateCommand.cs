@@ -24,7 +24,7 @@ internal static class GenerateCommand
             var tokenizer = GenerationArguments.TryLoadTokenizer(modelPath);
             shared.Check(parse, tokenizer, $"'{modelPath}'");
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(shared.Device));
-            using var lm = CausalLanguageModel.FromPretrained(modelPath, dev, CausalLanguageModel.ParseDType(parse.GetValue(shared.DType)));
+            using var lm = shared.LoadModel(parse, modelPath, dev);
             generation = generation with { StopTokenIds = GenerationArguments.StopIds(lm.Config.EosTokenIds, tokenizer) };
             var request = shared.Request(parse, tokenizer);
             using var generator = new Generator(lm, tokenizer is not null && tokenizer.VocabSize < lm.VocabSize ? tokenizer.VocabSize : null);

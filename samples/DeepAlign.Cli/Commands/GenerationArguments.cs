@@ -25,13 +25,14 @@ internal sealed class GenerationArguments
     public Option<long?> Seed { get; } = new("--seed") { Description = "Sampling seed." };
     public Option<string[]> Stop { get; } = new("--stop") { Description = "Stop string (repeatable; needs a tokenizer)." };
     public Option<string?> Device { get; } = new("--device") { Description = "cpu, cuda or cuda:N (default: CUDA when available)." };
-    public Option<string?> DType { get; } = new("--dtype") { Description = "float32 (default on CPU), bfloat16 or float16." };
+    public Option<string?> DType { get; } = new("--dtype") { Description = "float32 (default on CPU), bfloat16, float16 or auto (bfloat16 on CPUs with native bfloat16, else float32)." };
+    public Option<string?> Quantize { get; } = new("--quantize") { Description = "int8 (weight-only), w8a8 (int8 weights and activations), dense (SIMD kernels over the model's weights) or none (default)." };
     public Option<bool> Json { get; } = new("--json") { Description = "Print the result as JSON." };
 
     /// <summary>Adds every shared option to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (Option o in new Option[] { Prompt, PromptIds, Raw, Prefix, PrefixIds, MaxNewTokens, Sample, Temperature, TopP, TopK, Seed, Stop, Device, DType, Json })
+        foreach (Option o in new Option[] { Prompt, PromptIds, Raw, Prefix, PrefixIds, MaxNewTokens, Sample, Temperature, TopP, TopK, Seed, Stop, Device, DType, Quantize, Json })
             command.Options.Add(o);
     }
 
@@ -48,6 +49,16 @@ internal sealed class GenerationArguments
             TopK = parse.GetValue(TopK) ?? 0,
             Seed = parse.GetValue(Seed),
         }.Validate();
+    }
+
+    /// <summary>Loads a model folder with --dtype (auto included) and applies --quantize.</summary>
+    public DeepAlign.Models.Common.DecoderOnlyCausalLM LoadModel(ParseResult parse, string directory, TorchSharp.torch.Device device)
+    {
+        var dtype = DeepAlign.Models.CausalLanguageModel.ParseDType(parse.GetValue(DType), device);
+        var quantization = DeepAlign.Models.Quantization.QuantizationOptions.Parse(parse.GetValue(Quantize));
+        var model = DeepAlign.Models.CausalLanguageModel.FromPretrained(directory, device, dtype);
+        if (quantization is not null) DeepAlign.Models.Quantization.ModelQuantization.Quantize(model, quantization);
+        return model;
     }
 
     /// <summary>Stop strings given with --stop.</summary>

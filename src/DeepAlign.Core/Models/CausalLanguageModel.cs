@@ -97,6 +97,15 @@ public static class CausalLanguageModel
         _ => throw new ArgumentException($"Unknown dtype '{name}' (use float32, bfloat16 or float16).", nameof(name)),
     };
 
+    /// <summary>As <see cref="ParseDType(string?)"/>, plus <c>auto</c>: the documented inference default for
+    /// <paramref name="device"/> (<see cref="Runtime.InferencePrecision.DefaultFor"/>: bfloat16 on CPUs with native
+    /// bfloat16, else float32; the checkpoint's dtype on other devices).</summary>
+    /// <param name="name">A dtype name, <c>auto</c>, or null/empty for the loader's default.</param>
+    /// <param name="device">The device the model will run on.</param>
+    /// <exception cref="ArgumentException">Unknown name.</exception>
+    public static ScalarType? ParseDType(string? name, Device device) =>
+        string.Equals(name?.Trim(), "auto", StringComparison.OrdinalIgnoreCase) ? Runtime.InferencePrecision.DefaultFor(device) : ParseDType(name);
+
     /// <summary>The <c>torch_dtype</c> spelling of a dtype (<c>float32</c>, <c>bfloat16</c>, <c>float16</c>, <c>float64</c>).</summary>
     /// <param name="dtype">A floating dtype.</param>
     public static string DTypeName(ScalarType dtype) => dtype switch

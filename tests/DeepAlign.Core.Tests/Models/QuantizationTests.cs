@@ -67,6 +67,85 @@ public class QuantizationTests
         }
     }
 
+    /// <summary>W8A8 on odd shapes (whole and partial activation blocks), AVX-VNNI and scalar paths, against an independent
+    /// reference: activations quantized per block of 32 (max |x| / 127, round half to even), exact integer block sums,
+    /// then the block and channel scales in float64.</summary>
+    [Fact]
+    public void W8A8_kernels_equal_an_exact_integer_reference_on_odd_shapes_for_both_paths()
+    {
+        var rng = new Random(5);
+        foreach (bool scalar in new[] { false, true })
+        foreach (var (rows, inF, outF, threads) in new[] { (1, 1, 1, 1), (1, 7, 3, 1), (3, 37, 13, 1), (5, 100, 33, 2), (2, 32, 4, 1), (4, 257, 131, 2), (1, 64, 9, 1), (2, 96, 40, 2) })
+        {
+            var x = Enumerable.Range(0, rows * inF).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+            var q = Enumerable.Range(0, outF * inF).Select(_ => (sbyte)rng.Next(-127, 128)).ToArray();
+            var u = q.Select(v => (byte)(v + 128)).ToArray();
+            var scales = Enumerable.Range(0, outF).Select(_ => (float)(0.001 + rng.NextDouble() * 0.01)).ToArray();
+            var bias = Enumerable.Range(0, outF).Select(_ => (float)rng.NextDouble()).ToArray();
+            var y = new float[rows * outF];
+            LinearKernels.ForceScalar = scalar;
+            try { LinearKernels.Run(KernelWeights.Int8W8A8, u, scales, bias, x, y, rows, inF, outF, threads); }
+            finally { LinearKernels.ForceScalar = false; }
+            for (int r = 0; r < rows; r++)
+            {
+                var xq = new int[inF];
+                var xs = new double[(inF + 31) / 32];
+                for (int b = 0; b < xs.Length; b++)
+                {
+                    int i0 = b * 32, len = Math.Min(32, inF - i0);
+                    float max = 0;
+                    for (int i = 0; i < len; i++) max = Math.Max(max, Math.Abs(x[r * inF + i0 + i]));
+                    float s = max / 127f;
+                    xs[b] = s;
+                    for (int i = 0; i < len; i++) xq[i0 + i] = s == 0 ? 0 : (int)Math.Clamp(Math.Round(x[r * inF + i0 + i] * (1f / s), MidpointRounding.ToEven), -127, 127);
+                }
+                for (int o = 0; o < outF; o++)
+                {
+                    double expected = 0, magnitude = 0;
+                    for (int b = 0; b < xs.Length; b++)
+                    {
+                        long sum = 0, abs = 0;
+                        for (int i = b * 32; i < Math.Min(inF, b * 32 + 32); i++) { sum += q[o * inF + i] * xq[i]; abs += Math.Abs(q[o * inF + i] * xq[i]) + 128L * Math.Abs(xq[i]); }
+                        expected += xs[b] * sum;
+                        magnitude += xs[b] * abs;
+                    }
+                    expected = expected * scales[o] + bias[o];
+                    y[r * outF + o].Should().BeApproximately((float)expected, (float)(1e-6 * magnitude * scales[o] + 1e-6 * Math.Abs(expected) + 1e-7),
+                        $"W8A8 {(scalar ? "scalar" : LinearKernels.W8A8Simd ? "AVX-VNNI" : "scalar (no VNNI)")} rows {rows} in {inF} out {outF} at [{r}, {o}]");
+                }
+            }
+        }
+    }
+
+    /// <summary>W8A8 bound stated in docs/performance.md: max |logit error| below 3% of the fp32 logits' largest magnitude,
+    /// and the prefill (weights dequantised, activations unquantized) equal to weight-only int8's.</summary>
+    [Theory]
+    [InlineData("llama", false)]
+    [InlineData("llama", true)]
+    [InlineData("qwen2", true)]
+    [InlineData("qwen2", false)]
+    public void W8A8_logits_stay_within_the_stated_bound_of_float32(string family, bool tied)
+    {
+        using var reference = Model(family, tied);
+        var expected = DecodeLogits(reference);
+        double scale = expected.Max(v => Math.Abs(v));
+        using var w8a8 = Model(family, tied);
+        w8a8.Quantize(new QuantizationOptions { Format = WeightFormat.W8A8 }).Should().Be(2 * 7 + 1);
+        w8a8.WeightFormat.Should().Be(WeightFormat.W8A8);
+        var logits = DecodeLogits(w8a8);
+        double maxError = logits.Zip(expected).Max(p => Math.Abs(p.First - p.Second));
+        maxError.Should().BeGreaterThan(0);
+        maxError.Should().BeLessThan(0.03 * scale);
+        using var int8 = Model(family, tied);
+        int8.Quantize(new QuantizationOptions { Format = WeightFormat.Int8, MaxKernelRows = 0 });
+        using var w8a8Blocks = Model(family, tied);
+        w8a8Blocks.Quantize(new QuantizationOptions { Format = WeightFormat.W8A8, MaxKernelRows = 0 });
+        var a = DecodeLogits(int8);
+        var b = DecodeLogits(w8a8Blocks);
+        a.Zip(b).Max(p => Math.Abs(p.First - p.Second)).Should().BeLessThan((float)(1e-6 * scale), "both dequantise the same int8 weights above MaxKernelRows");
+        FluentActions.Invoking(() => w8a8.SavePretrained(Path.Combine(Path.GetTempPath(), "never-written-w8a8"))).Should().Throw<InvalidOperationException>();
+    }
+
     [Fact]
     public void BFloat16_rounding_is_round_to_nearest_even_as_libtorch()
     {

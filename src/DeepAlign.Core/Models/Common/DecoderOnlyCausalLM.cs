@@ -188,7 +188,7 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
     public void SavePretrained(string directory, long? maxShardBytes = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (WeightFormat == Quantization.WeightFormat.Int8)
+        if (WeightFormat is Quantization.WeightFormat.Int8 or Quantization.WeightFormat.W8A8)
             throw new InvalidOperationException("An int8-quantized model cannot be saved: save the model before quantizing it (docs/performance.md, \"Decoding precision\").");
         Directory.CreateDirectory(directory);
         SafetensorsWriter.SaveCheckpoint(directory, NamedParameters().Select(p => (p.Name, (Tensor)p.Parameter)), maxShardBytes);

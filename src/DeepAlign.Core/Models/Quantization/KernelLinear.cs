@@ -54,11 +54,19 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
         return new KernelLinear(weight, null, bias, kind, maxKernelRows, register, ownsWeight: false);
     }
 
-    /// <summary>An int8 copy of <paramref name="weight"/> with per-output-channel scales (max |w| / 127).</summary>
-    public static KernelLinear Int8(Tensor weight, Tensor? bias, int maxKernelRows)
+    /// <summary>An int8 copy of <paramref name="weight"/> with per-output-channel scales (max |w| / 127);
+    /// <paramref name="activations8"/>: store the weights offset (<c>q + 128</c>, bytes) for the W8A8 kernels
+    /// (<see cref="WeightFormat.W8A8"/>).</summary>
+    public static KernelLinear Int8(Tensor weight, Tensor? bias, int maxKernelRows, bool activations8 = false)
     {
         var (q, scales) = QuantizeRows(weight);
-        return new KernelLinear(q, scales, bias, KernelWeights.Int8, maxKernelRows, register: false, ownsWeight: true);
+        if (!activations8) return new KernelLinear(q, scales, bias, KernelWeights.Int8, maxKernelRows, register: false, ownsWeight: true);
+        Tensor u;
+        using (q)
+        using (var wide = q.to_type(ScalarType.Int16))
+        using (var shifted = wide.add(128))
+            u = shifted.to_type(ScalarType.Byte).DetachFromDisposeScope();
+        return new KernelLinear(u, scales, bias, KernelWeights.Int8W8A8, maxKernelRows, register: false, ownsWeight: true);
     }
 
     /// <summary>Row-wise symmetric int8 quantisation, computed in float32 in blocks of rows.</summary>
@@ -95,11 +103,20 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
         if (rows <= _maxKernelRows && !needsGrad && x.device_type == DeviceType.CPU && TensorData.Available
             && x.dtype is ScalarType.Float32 or ScalarType.BFloat16)
             return KernelForward(x, rows);
-        return _kind == KernelWeights.Int8 ? DequantForward(x) : nn.functional.linear(x, _weight, _bias);
+        return _kind is KernelWeights.Int8 or KernelWeights.Int8W8A8 ? DequantForward(x) : nn.functional.linear(x, _weight, _bias);
     }
+
+    /// <summary>When true, <see cref="ProfileTicks"/> accumulates the Stopwatch ticks spent in kernel projections (a
+    /// benchmark hook: docs/performance.md, "Where a decode step goes").</summary>
+    internal static bool Profiling { get; set; }
+
+    /// <summary>Stopwatch ticks spent inside kernel projections while <see cref="Profiling"/> was on (whole
+    /// <c>KernelForward</c>: output allocation, pointer look-ups and the kernel).</summary>
+    internal static long ProfileTicks { get; set; }
 
     private Tensor KernelForward(Tensor x, long rows)
     {
+        long start = Profiling ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         // Few libtorch calls per projection: decoding runs ~100 of these per token.
         var shape = x.shape;
         shape[^1] = _out;
@@ -116,6 +133,7 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
             LinearKernels.RunBFloat16Activations(_kind, TensorData.Pointer(_weight), (float*)scales, (float*)bias, (ushort*)TensorData.Pointer(src),
                 (ushort*)TensorData.Pointer(y), (int)rows, (int)_in, (int)_out, threads);
         copy?.Dispose();
+        if (Profiling) ProfileTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
         return y;
     }
 
@@ -128,7 +146,9 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
         for (long o0 = 0; o0 < _out; o0 += block)
         {
             long n = Math.Min(block, _out - o0);
-            var w = _weight.narrow(0, o0, n).to_type(x.dtype).mul(_scales!.narrow(0, o0, n).unsqueeze(1).to_type(x.dtype));
+            var w = _weight.narrow(0, o0, n).to_type(x.dtype);
+            if (_kind == KernelWeights.Int8W8A8) w = w.sub_(128); // offset bytes back to int8 values (exact in bf16 too)
+            w = w.mul(_scales!.narrow(0, o0, n).unsqueeze(1).to_type(x.dtype));
             parts.Add(nn.functional.linear(x, w, _bias?.narrow(0, o0, n)));
         }
         var y = parts.Count == 1 ? parts[0] : cat(parts, -1);

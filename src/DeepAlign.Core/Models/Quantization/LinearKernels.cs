@@ -11,6 +11,11 @@ internal enum KernelWeights
     Float32,
     BFloat16,
     Int8,
+
+    /// <summary>int8 weights stored offset as unsigned bytes (<c>q + 128</c>) with per-output-channel scales, multiplied
+    /// with int8 activations (per block of 32, <c>scale = max |x| / 127</c>) by integer dot products
+    /// (<see cref="LinearKernels.RunW8A8"/>).</summary>
+    Int8W8A8,
 }
 
 /// <summary>
@@ -24,6 +29,13 @@ internal static unsafe class LinearKernels
 {
     /// <summary>The widest instruction set the kernels use on this CPU.</summary>
     public static string InstructionSet => Avx512F.IsSupported ? "AVX-512" : Avx2.IsSupported && Fma.IsSupported ? "AVX2+FMA" : "scalar";
+
+    /// <summary>Whether the W8A8 kernels use integer dot-product instructions (AVX-VNNI) on this CPU and runtime.</summary>
+#if NET9_0_OR_GREATER
+    public static bool W8A8Simd => AvxVnni.IsSupported && Fma.IsSupported;
+#else
+    public static bool W8A8Simd => false;
+#endif
 
     /// <summary>Forces the scalar code (a test hook, to check it against the SIMD paths).</summary>
     internal static bool ForceScalar { get; set; }
@@ -67,6 +79,11 @@ internal static unsafe class LinearKernels
 
     public static void Run(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* y, int rows, int inFeatures, int outFeatures, int threads)
     {
+        if (kind == KernelWeights.Int8W8A8)
+        {
+            RunW8A8((byte*)w, scales, bias, x, y, rows, inFeatures, outFeatures, threads);
+            return;
+        }
         int blocks = (outFeatures + 3) / 4;
         if (threads <= 1 || blocks < 8)
         {
@@ -233,6 +250,143 @@ internal static unsafe class LinearKernels
         public Vector256<float> L8(byte* row, int i) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)row + i));
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public float S(byte* row, int i) => ((sbyte*)row)[i];
     }
+
+    /// <summary>Activation block of the W8A8 path (as llama.cpp's q8_0).</summary>
+    public const int W8A8Block = 32;
+
+    /// <summary>
+    /// Weight-and-activation int8: <c>y[r, o] = scale[o] * sum_b sx[r, b] * sum_{i in b} (u[o, i] - 128) qx[r, i] + bias[o]</c>,
+    /// with <c>u</c> the offset weights (<c>q + 128</c>, row-major <c>[out, in]</c> bytes) and each input row quantized per
+    /// block of <see cref="W8A8Block"/> values to <c>qx = round(x / sx)</c>, <c>sx = max |x| / 127</c>. The integer products
+    /// run through <c>vpdpbusd</c> (AVX-VNNI: unsigned weights x signed activations, 32 per instruction, int32 sums);
+    /// the offset's share, <c>128 * sum_b sx_b sum qx_b</c>, depends on the input row only and is subtracted once per row.
+    /// Without AVX-VNNI (or with <see cref="ForceScalar"/>) the same integer sums are computed by scalar code.
+    /// </summary>
+    public static void RunW8A8(byte* w, float* scales, float* bias, float* x, float* y, int rows, int n, int outFeatures, int threads)
+    {
+        int blocks = (n + W8A8Block - 1) / W8A8Block;
+        long padded = (long)blocks * W8A8Block;
+        var buffer = (byte*)NativeMemory.AlignedAlloc((nuint)(rows * padded + (long)rows * blocks * 4 + rows * 4), 64);
+        try
+        {
+            sbyte* qx = (sbyte*)buffer;
+            float* sx = (float*)(buffer + rows * padded);
+            float* correction = sx + (long)rows * blocks;
+            for (int r = 0; r < rows; r++)
+                correction[r] = QuantizeActivations(x + (long)r * n, n, qx + r * padded, sx + (long)r * blocks);
+            int groups = (outFeatures + 3) / 4;
+            if (threads <= 1 || groups < 8)
+            {
+                W8A8Groups(w, scales, bias, qx, sx, correction, y, rows, n, outFeatures, 0, groups);
+                return;
+            }
+            int parts = Math.Min(threads, groups / 4);
+            nint wp = (nint)w, sp = (nint)scales, bp = (nint)bias, qp = (nint)qx, xsp = (nint)sx, cp = (nint)correction, yp = (nint)y;
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+            {
+                int from = (int)((long)groups * part / parts), to = (int)((long)groups * (part + 1) / parts);
+                W8A8Groups((byte*)wp, (float*)sp, (float*)bp, (sbyte*)qp, (float*)xsp, (float*)cp, (float*)yp, rows, n, outFeatures, from, to);
+            });
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(buffer);
+        }
+    }
+
+    /// <summary>Quantizes one row per block (zero-padded to whole blocks); returns the offset correction
+    /// <c>128 * sum_b sx_b * sum qx_b</c> over the blocks the SIMD path handles whole.</summary>
+    internal static float QuantizeActivations(float* x, int n, sbyte* qx, float* sx)
+    {
+        int blocks = (n + W8A8Block - 1) / W8A8Block;
+        double correction = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            int i0 = b * W8A8Block, len = Math.Min(W8A8Block, n - i0);
+            float max = 0;
+            for (int i = 0; i < len; i++) max = Math.Max(max, Math.Abs(x[i0 + i]));
+            float scale = max / 127f;
+            float inv = scale > 0 ? 1f / scale : 0f;
+            int sum = 0;
+            for (int i = 0; i < W8A8Block; i++)
+            {
+                int q = i < len ? (int)Math.Clamp(MathF.Round(x[i0 + i] * inv, MidpointRounding.ToEven), -127f, 127f) : 0;
+                qx[i0 + i] = (sbyte)q;
+                sum += q;
+            }
+            sx[b] = scale;
+            if (len == W8A8Block) correction += 128.0 * scale * sum;
+        }
+        return (float)correction;
+    }
+
+    private static void W8A8Groups(byte* w, float* scales, float* bias, sbyte* qx, float* sx, float* correction, float* y, int rows, int n, int outFeatures, int from, int to)
+    {
+        int blocks = (n + W8A8Block - 1) / W8A8Block, whole = n / W8A8Block;
+        long padded = (long)blocks * W8A8Block;
+#if NET9_0_OR_GREATER
+        bool simd = !ForceScalar && AvxVnni.IsSupported && Fma.IsSupported;
+#else
+        const bool simd = false; // AvxVnni is a preview API before .NET 9: the scalar sums
+#endif
+        Span<float> acc = stackalloc float[4];
+        for (int g = from; g < to; g++)
+        {
+            int o0 = g * 4, count = Math.Min(4, outFeatures - o0);
+            for (int r = 0; r < rows; r++)
+            {
+                sbyte* q = qx + r * padded;
+                float* s = sx + (long)r * blocks;
+                int done = 0;
+                acc.Clear();
+                if (simd && count == 4 && whole > 0)
+                {
+                    W8A8Dot4(w + (long)o0 * n, n, q, s, whole, acc);
+                    for (int k = 0; k < 4; k++) acc[k] -= correction[r];
+                    done = whole;
+                }
+                for (int k = 0; k < count; k++)
+                {
+                    byte* row = w + (long)(o0 + k) * n;
+                    float v = acc[k];
+                    for (int b = done; b < blocks; b++)
+                    {
+                        int i0 = b * W8A8Block, len = Math.Min(W8A8Block, n - i0), sum = 0;
+                        for (int i = 0; i < len; i++) sum += (row[i0 + i] - 128) * q[i0 + i];
+                        v += s[b] * sum;
+                    }
+                    v *= scales[o0 + k];
+                    if (bias != null) v += bias[o0 + k];
+                    y[(long)r * outFeatures + o0 + k] = v;
+                }
+            }
+        }
+    }
+
+#if NET9_0_OR_GREATER
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void W8A8Dot4(byte* w0, long stride, sbyte* q, float* s, int whole, Span<float> result)
+    {
+        Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+        for (int b = 0; b < whole; b++)
+        {
+            int i = b * W8A8Block;
+            var xv = Avx.LoadVector256(q + i);
+            var sv = Vector256.Create(s[b]);
+            var d0 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx.LoadVector256(w0 + i), xv);
+            var d1 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx.LoadVector256(w0 + stride + i), xv);
+            var d2 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx.LoadVector256(w0 + 2 * stride + i), xv);
+            var d3 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx.LoadVector256(w0 + 3 * stride + i), xv);
+            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(d0), sv, a0);
+            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(d1), sv, a1);
+            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(d2), sv, a2);
+            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(d3), sv, a3);
+        }
+        result[0] = Vector256.Sum(a0); result[1] = Vector256.Sum(a1); result[2] = Vector256.Sum(a2); result[3] = Vector256.Sum(a3);
+    }
+#else
+    private static void W8A8Dot4(byte* w0, long stride, sbyte* q, float* s, int whole, Span<float> result) => throw new PlatformNotSupportedException();
+#endif
 
     /// <summary>bfloat16 bits of a float32 value, rounded to nearest even (NaN stays NaN), as libtorch converts.</summary>
     public static ushort ToBFloat16(float value)

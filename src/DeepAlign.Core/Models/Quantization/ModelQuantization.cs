@@ -37,9 +37,10 @@ public static class ModelQuantization
             var weight = linear.weight!;
             var bias = linear.bias;
             KernelLinear replacement;
-            if (options.Format == WeightFormat.Int8)
+            if (options.Format is WeightFormat.Int8 or WeightFormat.W8A8)
             {
-                replacement = KernelLinear.Int8(weight, bias is null ? null : bias.detach().clone().DetachFromDisposeScope(), options.MaxKernelRows);
+                replacement = KernelLinear.Int8(weight, bias is null ? null : bias.detach().clone().DetachFromDisposeScope(), options.MaxKernelRows,
+                    activations8: options.Format == WeightFormat.W8A8);
                 model.ReplaceLinear(name, replacement);
                 linear.Dispose(); // the dense weight is no longer used
             }
@@ -53,8 +54,8 @@ public static class ModelQuantization
         if (options.IncludeOutputHead)
         {
             var head = model.HeadWeight;
-            model.HeadOverride = options.Format == WeightFormat.Int8
-                ? KernelLinear.Int8(head, null, options.MaxKernelRows)
+            model.HeadOverride = options.Format is WeightFormat.Int8 or WeightFormat.W8A8
+                ? KernelLinear.Int8(head, null, options.MaxKernelRows, activations8: options.Format == WeightFormat.W8A8)
                 : KernelLinear.Dense(head, null, options.MaxKernelRows, register: false);
             replaced++;
             // An untied int8 head keeps lm_head.weight allocated (it is still a registered parameter); a tied one shares
@@ -75,7 +76,7 @@ public static class ModelQuantization
         long perLayer = (long)c.HiddenSize * c.NumAttentionHeads * c.HeadDim * 2 + (long)c.HiddenSize * c.KeyValueHeads * c.HeadDim * 2
             + 3L * c.HiddenSize * c.IntermediateSize;
         long head = (long)c.VocabSize * c.HiddenSize;
-        double elementBytes = model.WeightFormat == WeightFormat.Int8 ? 1 : model.DType == ScalarType.Float32 ? 4 : 2;
+        double elementBytes = model.WeightFormat is WeightFormat.Int8 or WeightFormat.W8A8 ? 1 : model.DType == ScalarType.Float32 ? 4 : 2;
         bytes += (long)((perLayer * c.NumHiddenLayers + head) * elementBytes);
         return bytes;
     }

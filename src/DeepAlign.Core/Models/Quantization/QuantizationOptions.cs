@@ -14,6 +14,20 @@ public sealed record QuantizationOptions
     /// matmul (dense) or dequantised blocks (int8). Default 8: decoding steps of small batches.</summary>
     public int MaxKernelRows { get; init; } = 8;
 
+    /// <summary>Options for a format name as command lines spell it: <c>int8</c> (<see cref="WeightFormat.Int8"/>),
+    /// <c>w8a8</c> (<see cref="WeightFormat.W8A8"/>), <c>dense</c> or <c>kernels</c> (<see cref="WeightFormat.Dense"/>);
+    /// null for null, empty or <c>none</c> (no conversion).</summary>
+    /// <param name="name">The format name (case-insensitive).</param>
+    /// <exception cref="ArgumentException">Unknown name.</exception>
+    public static QuantizationOptions? Parse(string? name) => name?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "none" => null,
+        "int8" => new QuantizationOptions { Format = WeightFormat.Int8 },
+        "w8a8" => new QuantizationOptions { Format = WeightFormat.W8A8 },
+        "dense" or "kernels" => new QuantizationOptions { Format = WeightFormat.Dense },
+        _ => throw new ArgumentException($"Unknown quantization '{name}' (use int8, w8a8, dense or none).", nameof(name)),
+    };
+
     /// <summary>Checks every field; throws an <see cref="ArgumentException"/> naming the first bad one.</summary>
     /// <returns>This instance.</returns>
     public QuantizationOptions Validate()

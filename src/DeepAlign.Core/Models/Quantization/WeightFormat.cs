@@ -12,4 +12,11 @@ public enum WeightFormat
     /// kernels, which read the int8 weights once per call; larger batches dequantise row blocks into a libtorch matmul.
     /// Inference only: no gradients flow into the int8 weights.</summary>
     Int8,
+
+    /// <summary>Weight-and-activation int8, as llama.cpp's q8_0 multiplies: the weights as <see cref="Int8"/> (one
+    /// float32 scale per output channel) and, in the small-batch CPU kernels, each activation row quantized to int8 per
+    /// block of 32 values (<c>scale = max |x| / 127</c>), multiplied by integer dot products (AVX-VNNI <c>vpdpbusd</c>)
+    /// with int32 sums. Larger batches (prefill) dequantise the weights as <see cref="Int8"/> does (activations stay
+    /// in the model dtype). Inference only.</summary>
+    W8A8,
 }
