@@ -1,3 +1,4 @@
+using DeepAlign.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -54,6 +55,9 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
         return new KernelLinear(weight, null, bias, kind, maxKernelRows, register, ownsWeight: false);
     }
 
+    // Cached: an implicit Scalar can be finalized while native code still reads it (docs/troubleshooting.md).
+    private static readonly Scalar ByteOffset = 128L.ToScalar();
+
     /// <summary>An int8 copy of <paramref name="weight"/> with per-output-channel scales (max |w| / 127);
     /// <paramref name="activations8"/>: store the weights offset (<c>q + 128</c>, bytes) for the W8A8 kernels
     /// (<see cref="WeightFormat.W8A8"/>).</summary>
@@ -64,7 +68,7 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
         Tensor u;
         using (q)
         using (var wide = q.to_type(ScalarType.Int16))
-        using (var shifted = wide.add(128))
+        using (var shifted = wide.add(ByteOffset, Scalars.One))
             u = shifted.to_type(ScalarType.Byte).DetachFromDisposeScope();
         return new KernelLinear(u, scales, bias, KernelWeights.Int8W8A8, maxKernelRows, register: false, ownsWeight: true);
     }
@@ -147,7 +151,7 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
         {
             long n = Math.Min(block, _out - o0);
             var w = _weight.narrow(0, o0, n).to_type(x.dtype);
-            if (_kind == KernelWeights.Int8W8A8) w = w.sub_(128); // offset bytes back to int8 values (exact in bf16 too)
+            if (_kind == KernelWeights.Int8W8A8) w = w.sub_(ByteOffset); // offset bytes back to int8 values (exact in bf16 too)
             w = w.mul(_scales!.narrow(0, o0, n).unsqueeze(1).to_type(x.dtype));
             parts.Add(nn.functional.linear(x, w, _bias?.narrow(0, o0, n)));
         }
