@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using DeepAlign.Data;
-using DeepAlign.Runtime;
 
 namespace DeepAlign.Evaluation;
 
@@ -102,8 +101,7 @@ public sealed record AttackPartialReport
         Dto dto;
         try { dto = JsonSerializer.Deserialize<Dto>(json, EvaluationReport.JsonOptions) ?? throw new JsonException("null document"); }
         catch (JsonException e) { throw Bad(source, $"not valid partial JSON ({e.Message})", e); }
-        if (dto.Kind != Kind) throw Bad(source, $"kind is '{dto.Kind}', expected '{Kind}'");
-        if (dto.SchemaVersion != SchemaVersion) throw Bad(source, $"schema_version {dto.SchemaVersion} is not supported (this build reads {SchemaVersion})");
+        ShardCoverage.CheckKindAndVersion(source, dto.Kind, Kind, dto.SchemaVersion, SchemaVersion);
         var shardDto = dto.Shard ?? throw Bad(source, "shard is missing");
         var evaluation = dto.Evaluation ?? throw Bad(source, "evaluation is missing");
         var examples = dto.ExampleRecordIndices ?? throw Bad(source, "example_record_indices is missing");
@@ -130,8 +128,7 @@ public sealed record AttackPartialReport
     public static AttackPartialReport ReadFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"Partial report '{path}' does not exist.", path);
-        return FromJson(SafeFiles.ReadAllText(path, SafeFiles.MaxJsonBytes, (m, e) => new ShardMergeException(ShardMergeError.Format, m, e)), path);
+        return FromJson(ShardCoverage.ReadPartialText(path), path);
     }
 
     /// <summary>
@@ -246,7 +243,7 @@ public sealed record AttackPartialReport
     private static void Mismatch(string part, string reference, string field) =>
         throw new ShardMergeException(ShardMergeError.Mismatched, $"{part}: {field} differ from {reference}'s; every shard must run with the same settings.");
 
-    private static ShardMergeException Bad(string source, string what, Exception? inner = null) => new(ShardMergeError.Format, $"{source}: {what}.", inner);
+    private static ShardMergeException Bad(string source, string what, Exception? inner = null) => ShardCoverage.FormatError(source, what, inner);
 
     private sealed class Dto
     {

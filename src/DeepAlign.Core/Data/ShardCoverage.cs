@@ -1,8 +1,32 @@
+using DeepAlign.Runtime;
+
 namespace DeepAlign.Data;
 
-/// <summary>The checks every partial-report merge shares: one dataset, one shard count, each shard exactly once.</summary>
+/// <summary>
+/// What every partial-report format shares (profile and attack partials): reading the file, the header checks, and the
+/// merge's coverage check (one dataset, one shard count, each shard exactly once).
+/// </summary>
 internal static class ShardCoverage
 {
+    /// <summary>A <see cref="ShardMergeError.Format"/> error naming the source.</summary>
+    public static ShardMergeException FormatError(string source, string what, Exception? inner = null) =>
+        new(ShardMergeError.Format, $"{source}: {what}.", inner);
+
+    /// <summary>The text of a partial file (bounded like every JSON file the library reads).</summary>
+    /// <exception cref="FileNotFoundException">It does not exist.</exception>
+    public static string ReadPartialText(string file)
+    {
+        if (!File.Exists(file)) throw new FileNotFoundException($"Partial report '{file}' does not exist.", file);
+        return SafeFiles.ReadAllText(file, SafeFiles.MaxJsonBytes, (m, e) => new ShardMergeException(ShardMergeError.Format, m, e));
+    }
+
+    /// <summary>Throws a format error unless the partial's kind and schema version are the expected ones.</summary>
+    public static void CheckKindAndVersion(string source, string? kind, string expectedKind, int version, int expectedVersion)
+    {
+        if (kind != expectedKind) throw FormatError(source, $"kind is '{kind}', expected '{expectedKind}'");
+        if (version != expectedVersion) throw FormatError(source, $"schema_version {version} is not supported (this build reads {expectedVersion})");
+    }
+
     /// <summary>Throws <see cref="ShardMergeException"/> unless the parts are shards 0..N-1 of one dataset, each once.</summary>
     /// <param name="parts">(file, shard, dataset fingerprint, records in the whole dataset) per part.</param>
     public static void Check(IReadOnlyList<(string File, ShardSpec Shard, string Fingerprint, int Records)> parts)

@@ -101,8 +101,7 @@ public sealed record ProfilePartialReport
         Dto dto;
         try { dto = JsonSerializer.Deserialize<Dto>(json, Json) ?? throw new JsonException("null document"); }
         catch (JsonException e) { throw Bad(source, $"not valid partial JSON ({e.Message})", e); }
-        if (dto.Kind != Kind) throw Bad(source, $"kind is '{dto.Kind}', expected '{Kind}'");
-        if (dto.SchemaVersion != SchemaVersion) throw Bad(source, $"schema_version {dto.SchemaVersion} is not supported (this build reads {SchemaVersion})");
+        ShardCoverage.CheckKindAndVersion(source, dto.Kind, Kind, dto.SchemaVersion, SchemaVersion);
         var shardDto = dto.Shard ?? throw Bad(source, "shard is missing");
         var o = dto.Options ?? throw Bad(source, "options are missing");
         var s = dto.Statistics ?? throw Bad(source, "statistics are missing");
@@ -142,8 +141,7 @@ public sealed record ProfilePartialReport
     {
         ArgumentNullException.ThrowIfNull(path);
         string file = Directory.Exists(path) ? Path.Combine(path, DefaultFileName) : path;
-        if (!File.Exists(file)) throw new FileNotFoundException($"Partial report '{file}' does not exist.", file);
-        return FromJson(SafeFiles.ReadAllText(file, SafeFiles.MaxJsonBytes, (m, e) => new ShardMergeException(ShardMergeError.Format, m, e)), file);
+        return FromJson(ShardCoverage.ReadPartialText(file), file);
     }
 
     /// <summary>
@@ -198,8 +196,7 @@ public sealed record ProfilePartialReport
         a.Tau.Equals(b.Tau) && a.TopKBase == b.TopKBase && a.ReportTopItems == b.ReportTopItems && a.BucketStarts.SequenceEqual(b.BucketStarts)
         && a.MaxResponseTokens == b.MaxResponseTokens && a.CompletionMargin.Equals(b.CompletionMargin);
 
-    private static ShardMergeException Bad(string source, string what, Exception? inner = null) =>
-        new(ShardMergeError.Format, $"{source}: {what}.", inner);
+    private static ShardMergeException Bad(string source, string what, Exception? inner = null) => ShardCoverage.FormatError(source, what, inner);
 
     private sealed class Dto
     {
