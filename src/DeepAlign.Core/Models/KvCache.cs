@@ -97,6 +97,36 @@ public sealed class KvCache : IDisposable
         if (newCapacity > Capacity) Capacity = newCapacity;
     }
 
+    /// <summary>Key/value heads per layer.</summary>
+    internal int KeyValueHeads => _kvHeads;
+
+    /// <summary>Dimension of each head.</summary>
+    internal int HeadDim => _headDim;
+
+    /// <summary>Element type of the buffers.</summary>
+    internal ScalarType DType => _dtype;
+
+    /// <summary>Device of the buffers.</summary>
+    internal Device Device => _device;
+
+    /// <summary>Makes every layer's buffers hold at least <paramref name="needed"/> positions (growing them as
+    /// <see cref="Append"/> does) and returns layer <paramref name="layer"/>'s whole buffers
+    /// <c>[batch, kvHeads, capacity, headDim]</c> (contiguous, owned by the cache), for code that writes the new positions
+    /// in place (the fused decoding step, <c>Quantization/KernelDecoder</c>) and then calls <see cref="Advance"/>.</summary>
+    internal (Tensor Keys, Tensor Values) Buffers(int layer, int needed)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCapacity(layer, needed);
+        return (_keys[layer]!, _values[layer]!);
+    }
+
+    /// <summary>Counts <paramref name="added"/> positions written in place through <see cref="Buffers"/> into every layer.</summary>
+    internal void Advance(int added)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Length += added;
+    }
+
     /// <summary>Forgets all cached positions (buffers are kept for reuse).</summary>
     public void Reset() => Length = 0;
 

@@ -155,6 +155,8 @@ internal sealed class DecoderLayer : nn.Module
 
     public DecoderAttention SelfAttention => self_attn;
     public GatedMlp Mlp => mlp;
+    public RmsNorm InputNorm => input_layernorm;
+    public RmsNorm PostAttentionNorm => post_attention_layernorm;
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
     {

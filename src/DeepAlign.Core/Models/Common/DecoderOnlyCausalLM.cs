@@ -75,6 +75,10 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
             throw new ArgumentException(
                 $"attentionMask must be [batch, past + new] = [{batch}, {past + newTokens}], got [{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
 
+        if (newTokens == 1 && cache is not null && FusedDecoder is { } fused
+            && fused.TryForward(inputIds, attentionMask, cache, _root.training && Config.AttentionDropout > 0) is { } fusedLogits)
+            return fusedLogits;
+
         using var scope = NewDisposeScope();
         Tensor positions;
         if (attentionMask is not null)
@@ -111,6 +115,13 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
     /// <summary>An output projection used instead of <c>lm_head</c> / the tied embedding (set by
     /// <see cref="Quantization.ModelQuantization.Quantize"/>); null for the plain head.</summary>
     internal nn.Module<Tensor, Tensor>? HeadOverride { get; set; }
+
+    /// <summary>The fused single-token step over the kernels (<see cref="Quantization.QuantizationOptions.FusedDecode"/>),
+    /// or null.</summary>
+    internal Quantization.KernelDecoder? FusedDecoder { get; set; }
+
+    /// <summary>The decoder layers, embedding and final norm.</summary>
+    internal DecoderBackbone Backbone => _root.Model;
 
     /// <summary>The weight format applied by <see cref="Quantization.ModelQuantization.Quantize"/>, or null for the plain model.</summary>
     public Quantization.WeightFormat? WeightFormat { get; internal set; }
@@ -249,6 +260,7 @@ public abstract class DecoderOnlyCausalLM : ICausalLanguageModel
         _disposed = true;
         _root.Dispose();
         HeadOverride?.Dispose();
+        FusedDecoder?.Dispose();
         _rope.Dispose();
         GC.SuppressFinalize(this);
     }

@@ -25,6 +25,9 @@ internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
     public Parameter Weight => weight;
 
+    /// <summary>The epsilon added to the mean square.</summary>
+    public double Eps => _eps;
+
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();

@@ -141,6 +141,29 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
         return y;
     }
 
+    /// <summary>Input features.</summary>
+    public int InFeatures => (int)_in;
+
+    /// <summary>Output features.</summary>
+    public int OutFeatures => (int)_out;
+
+    /// <summary>Rows up to which <see cref="forward"/> uses the kernels.</summary>
+    public int MaxKernelRows => _maxKernelRows;
+
+    /// <summary>The tensors the kernels read (weight, scales, float32 bias), e.g. to check <c>requires_grad</c>.</summary>
+    public Tensor Weight => _weight;
+
+    /// <summary><c>y = x W^T (+ bias)</c> for <paramref name="rows"/> float32 rows on raw memory (<c>[rows, in]</c> to
+    /// <c>[rows, out]</c>), whatever the weight format: the fused decoding step's entry (<see cref="KernelDecoder"/>).</summary>
+    public void RunFloat32(float* x, float* y, int rows, int threads)
+    {
+        long start = Profiling ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        void* scales = _scales is null ? null : TensorData.Pointer(_scales);
+        void* bias = _bias32 is null ? null : TensorData.Pointer(_bias32);
+        LinearKernels.Run(_kind, TensorData.Pointer(_weight), (float*)scales, (float*)bias, x, y, rows, (int)_in, (int)_out, threads);
+        if (Profiling) ProfileTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
+    }
+
     /// <summary>Larger batches (prefill) and other devices: dequantise blocks of rows into the activation dtype and matmul.</summary>
     private Tensor DequantForward(Tensor x)
     {

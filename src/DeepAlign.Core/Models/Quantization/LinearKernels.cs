@@ -37,6 +37,11 @@ internal static unsafe class LinearKernels
     public static bool W8A8Simd => false;
 #endif
 
+    /// <summary>How far ahead of each weight row the SIMD loops prefetch (bytes): about two blocks of four rows of the
+    /// model's projections, far enough to cover DRAM latency at the single-thread bandwidth (measured best between 8 and 16
+    /// KiB on the development machine).</summary>
+    internal const int PrefetchDistance = 16 * 1024;
+
     /// <summary>Forces the scalar code (a test hook, to check it against the SIMD paths).</summary>
     internal static bool ForceScalar { get; set; }
 
@@ -146,8 +151,19 @@ internal static unsafe class LinearKernels
         {
             // Two independent accumulators per row hide the FMA latency.
             Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            int bytes = 32 * ld.Size;
             for (; i + 32 <= n; i += 32)
             {
+                // The weights are read once, so the hardware prefetcher's short per-row streams leave DRAM idle: request
+                // the lines PrefetchDistance bytes ahead of each row into L2 (docs/performance.md, round 3).
+                byte* p = w0 + PrefetchDistance + (long)i * ld.Size;
+                for (int l = 0; l < bytes; l += 64)
+                {
+                    Sse.Prefetch1(p + l);
+                    Sse.Prefetch1(p + stride + l);
+                    Sse.Prefetch1(p + 2 * stride + l);
+                    Sse.Prefetch1(p + 3 * stride + l);
+                }
                 var xv = Avx512F.LoadVector512(x + i);
                 var xw = Avx512F.LoadVector512(x + i + 16);
                 a0 = Avx512F.FusedMultiplyAdd(ld.L16(w0, i), xv, a0);
@@ -174,6 +190,14 @@ internal static unsafe class LinearKernels
             Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
             for (; i + 8 <= n; i += 8)
             {
+                if (((i * ld.Size) & 63) == 0)
+                {
+                    byte* p = w0 + PrefetchDistance + (long)i * ld.Size;
+                    Sse.Prefetch1(p);
+                    Sse.Prefetch1(p + stride);
+                    Sse.Prefetch1(p + 2 * stride);
+                    Sse.Prefetch1(p + 3 * stride);
+                }
                 var xv = Avx.LoadVector256(x + i);
                 a0 = Fma.MultiplyAdd(ld.L8(w0, i), xv, a0);
                 a1 = Fma.MultiplyAdd(ld.L8(w0 + stride, i), xv, a1);

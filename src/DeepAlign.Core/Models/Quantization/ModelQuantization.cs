@@ -62,6 +62,7 @@ public static class ModelQuantization
             // the embedding, which the input lookup needs.
         }
         model.WeightFormat = options.Format;
+        if (options.FusedDecode) model.FusedDecoder = KernelDecoder.TryCreate(model.Config, model.Backbone, model.HeadOverride);
         return replaced;
     }
 

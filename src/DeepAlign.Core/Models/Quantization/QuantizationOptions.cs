@@ -14,6 +14,12 @@ public sealed record QuantizationOptions
     /// matmul (dense) or dequantised blocks (int8). Default 8: decoding steps of small batches.</summary>
     public int MaxKernelRows { get; init; } = 8;
 
+    /// <summary>Run single-token cached steps of at most <see cref="MaxKernelRows"/> rows as one fused step in C# (norms,
+    /// RoPE, attention over the cache, SiLU gate and residuals on raw memory around the kernels; activations in float32
+    /// between the projections) instead of ~50 libtorch calls per layer. Default true; false keeps the libtorch ops
+    /// between the kernel projections (whose activations follow the model dtype).</summary>
+    public bool FusedDecode { get; init; } = true;
+
     /// <summary>Options for a format name as command lines spell it: <c>int8</c> (<see cref="WeightFormat.Int8"/>),
     /// <c>w8a8</c> (<see cref="WeightFormat.W8A8"/>), <c>dense</c> or <c>kernels</c> (<see cref="WeightFormat.Dense"/>);
     /// null for null, empty or <c>none</c> (no conversion).</summary>
