@@ -25,9 +25,12 @@ public class QuantizationTests
     {
         var kind = (KernelWeights)kindIndex;
         var rng = new Random(7);
-        foreach (bool scalar in new[] { false, true })
-        foreach (var (rows, inF, outF, threads) in new[] { (1, 1, 1, 1), (1, 7, 3, 1), (3, 37, 13, 1), (5, 100, 33, 2), (2, 16, 4, 1), (4, 257, 131, 2), (1, 64, 9, 1) })
+        var paths = new List<string> { "best", "scalar" };
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.X86.Avx2.IsSupported) paths.Add("avx2");
+        foreach (var path in paths)
+        foreach (var (rows, inF, outF, threads) in new[] { (1, 1, 1, 1), (1, 7, 3, 1), (3, 37, 13, 1), (5, 100, 33, 2), (2, 16, 4, 1), (4, 257, 131, 2), (1, 64, 9, 1), (2, 200, 12, 1) })
         {
+            bool scalar = path == "scalar";
             var x = Enumerable.Range(0, rows * inF).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
             var wf = Enumerable.Range(0, outF * inF).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
             var scales = Enumerable.Range(0, outF).Select(_ => (float)(0.5 + rng.NextDouble())).ToArray();
@@ -42,6 +45,7 @@ public class QuantizationTests
             };
             var y = new float[rows * outF];
             LinearKernels.ForceScalar = scalar;
+            LinearKernels.ForceAvx2 = path == "avx2";
             try
             {
                 var w = kind switch
@@ -55,6 +59,7 @@ public class QuantizationTests
             finally
             {
                 LinearKernels.ForceScalar = false;
+                LinearKernels.ForceAvx2 = false;
             }
             for (int r = 0; r < rows; r++)
                 for (int o = 0; o < outF; o++)
@@ -62,20 +67,25 @@ public class QuantizationTests
                     double expected = bias[o], magnitude = Math.Abs(bias[o]);
                     for (int i = 0; i < inF; i++) { expected += W(o, i) * x[r * inF + i]; magnitude += Math.Abs(W(o, i) * x[r * inF + i]); }
                     y[r * outF + o].Should().BeApproximately((float)expected, (float)(1e-6 * magnitude + 1e-7),
-                        $"{kind} {(scalar ? "scalar" : LinearKernels.InstructionSet)} rows {rows} in {inF} out {outF} at [{r}, {o}]");
+                        $"{kind} {(path == "best" ? LinearKernels.InstructionSet : path)} rows {rows} in {inF} out {outF} at [{r}, {o}]");
                 }
         }
     }
 
-    /// <summary>W8A8 on odd shapes (whole and partial activation blocks), AVX-VNNI and scalar paths, against an independent
+    /// <summary>W8A8 on odd shapes (whole and partial activation blocks, odd and even block counts), every path this CPU runs
+    /// (scalar, AVX2 and AVX-512BW <c>vpmaddubsw</c>, AVX-VNNI), against an independent
     /// reference: activations quantized per block of 32 (max |x| / 127, round half to even), exact integer block sums,
     /// then the block and channel scales in float64.</summary>
     [Fact]
     public void W8A8_kernels_equal_an_exact_integer_reference_on_odd_shapes_for_both_paths()
     {
         var rng = new Random(5);
-        foreach (bool scalar in new[] { false, true })
-        foreach (var (rows, inF, outF, threads) in new[] { (1, 1, 1, 1), (1, 7, 3, 1), (3, 37, 13, 1), (5, 100, 33, 2), (2, 32, 4, 1), (4, 257, 131, 2), (1, 64, 9, 1), (2, 96, 40, 2) })
+        var paths = new List<LinearKernels.W8A8Path> { LinearKernels.W8A8Path.Scalar };
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported) paths.Add(LinearKernels.W8A8Path.Avx2);
+        if (System.Runtime.Intrinsics.X86.Avx512BW.IsSupported) paths.Add(LinearKernels.W8A8Path.Avx512BW);
+        if (LinearKernels.BestW8A8Path == LinearKernels.W8A8Path.AvxVnni) paths.Add(LinearKernels.W8A8Path.AvxVnni);
+        foreach (var path in paths)
+        foreach (var (rows, inF, outF, threads) in new[] { (1, 1, 1, 1), (1, 7, 3, 1), (3, 37, 13, 1), (5, 100, 33, 2), (2, 32, 4, 1), (4, 257, 131, 2), (1, 64, 9, 1), (2, 96, 40, 2), (1, 160, 8, 1), (3, 224, 12, 1) })
         {
             var x = Enumerable.Range(0, rows * inF).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
             var q = Enumerable.Range(0, outF * inF).Select(_ => (sbyte)rng.Next(-127, 128)).ToArray();
@@ -83,9 +93,9 @@ public class QuantizationTests
             var scales = Enumerable.Range(0, outF).Select(_ => (float)(0.001 + rng.NextDouble() * 0.01)).ToArray();
             var bias = Enumerable.Range(0, outF).Select(_ => (float)rng.NextDouble()).ToArray();
             var y = new float[rows * outF];
-            LinearKernels.ForceScalar = scalar;
+            LinearKernels.ForceW8A8Path = path;
             try { LinearKernels.Run(KernelWeights.Int8W8A8, u, scales, bias, x, y, rows, inF, outF, threads); }
-            finally { LinearKernels.ForceScalar = false; }
+            finally { LinearKernels.ForceW8A8Path = null; }
             for (int r = 0; r < rows; r++)
             {
                 var xq = new int[inF];
@@ -111,7 +121,7 @@ public class QuantizationTests
                     }
                     expected = expected * scales[o] + bias[o];
                     y[r * outF + o].Should().BeApproximately((float)expected, (float)(1e-6 * magnitude * scales[o] + 1e-6 * Math.Abs(expected) + 1e-7),
-                        $"W8A8 {(scalar ? "scalar" : LinearKernels.W8A8Simd ? "AVX-VNNI" : "scalar (no VNNI)")} rows {rows} in {inF} out {outF} at [{r}, {o}]");
+                        $"W8A8 {path} rows {rows} in {inF} out {outF} at [{r}, {o}]");
                 }
             }
         }

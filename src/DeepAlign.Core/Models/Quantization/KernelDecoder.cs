@@ -35,6 +35,10 @@ internal sealed unsafe class KernelDecoder : IDisposable
     private long _scratchFloats;
     private bool _disposed;
 
+    /// <summary>Stopwatch ticks spent in RoPE, the cache writes and attention while <see cref="KernelLinear.Profiling"/>
+    /// is on (a benchmark hook).</summary>
+    internal static long AttentionTicks { get; set; }
+
     /// <summary>Steps run through this decoder (a test and benchmark hook).</summary>
     internal long Steps { get; private set; }
 
@@ -142,6 +146,7 @@ internal sealed unsafe class KernelDecoder : IDisposable
             p[0].RunFloat32(xn, q, rows, threads);
             p[1].RunFloat32(xn, k, rows, threads);
             p[2].RunFloat32(xn, v, rows, threads);
+            long t0 = KernelLinear.Profiling ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             for (int r = 0; r < rows; r++)
             {
                 for (int hh = 0; hh < heads; hh++) Rope(q + (r * heads + hh) * headDim, cos + r * half, sin + r * half, half);
@@ -166,6 +171,7 @@ internal sealed unsafe class KernelDecoder : IDisposable
                     Attend(q + (r * heads + hh) * headDim, kb + head0 * elem, vb + head0 * elem, bf16Cache, headDim, total, scale,
                         real is null ? null : real.AsSpan(r * total, total), scores, att + (r * heads + hh) * headDim);
                 }
+            if (KernelLinear.Profiling) AttentionTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             p[3].RunFloat32(att, proj, rows, threads);
             Add(h, proj, rows * hidden);
             Norm(_postNorms[l], h, xn, rows, hidden);

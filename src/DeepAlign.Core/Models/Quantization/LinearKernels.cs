@@ -30,17 +30,14 @@ internal static unsafe class LinearKernels
     /// <summary>The widest instruction set the kernels use on this CPU.</summary>
     public static string InstructionSet => Avx512F.IsSupported ? "AVX-512" : Avx2.IsSupported && Fma.IsSupported ? "AVX2+FMA" : "scalar";
 
-    /// <summary>Whether the W8A8 kernels use integer dot-product instructions (AVX-VNNI) on this CPU and runtime.</summary>
-#if NET9_0_OR_GREATER
-    public static bool W8A8Simd => AvxVnni.IsSupported && Fma.IsSupported;
-#else
-    public static bool W8A8Simd => false;
-#endif
 
     /// <summary>How far ahead of each weight row the SIMD loops prefetch (bytes): about two blocks of four rows of the
     /// model's projections, far enough to cover DRAM latency at the single-thread bandwidth (measured best between 8 and 16
     /// KiB on the development machine).</summary>
     internal const int PrefetchDistance = 16 * 1024;
+
+    /// <summary>Skips the AVX-512 loops of the float kernels, so the AVX2 + FMA code runs (a test hook).</summary>
+    internal static bool ForceAvx2 { get; set; }
 
     /// <summary>Forces the scalar code (a test hook, to check it against the SIMD paths).</summary>
     internal static bool ForceScalar { get; set; }
@@ -147,7 +144,7 @@ internal static unsafe class LinearKernels
         var ld = default(TLoad);
         int i = 0;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        if (!ForceScalar && Avx512F.IsSupported && n >= 16)
+        if (!ForceScalar && !ForceAvx2 && Avx512F.IsSupported && n >= 16)
         {
             // Two independent accumulators per row hide the FMA latency.
             Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -223,7 +220,7 @@ internal static unsafe class LinearKernels
         var ld = default(TLoad);
         int i = 0;
         float s = 0;
-        if (!ForceScalar && Avx512F.IsSupported && n >= 16)
+        if (!ForceScalar && !ForceAvx2 && Avx512F.IsSupported && n >= 16)
         {
             var a = Vector512<float>.Zero;
             for (; i + 16 <= n; i += 16) a = Avx512F.FusedMultiplyAdd(ld.L16(w, i), Avx512F.LoadVector512(x + i), a);
@@ -278,38 +275,73 @@ internal static unsafe class LinearKernels
     /// <summary>Activation block of the W8A8 path (as llama.cpp's q8_0).</summary>
     public const int W8A8Block = 32;
 
+    /// <summary>The code that computes the W8A8 integer sums.</summary>
+    internal enum W8A8Path
+    {
+        /// <summary>Scalar integer sums.</summary>
+        Scalar,
+
+        /// <summary>256-bit <c>vpmaddubsw</c> + <c>vpmaddwd</c> (unsigned |activation| x sign-adjusted weight).</summary>
+        Avx2,
+
+        /// <summary>512-bit <c>vpmaddubsw</c> + <c>vpmaddwd</c>, two blocks per instruction.</summary>
+        Avx512BW,
+
+        /// <summary>256-bit AVX-VNNI <c>vpdpbusd</c> (offset weight x activation, offset subtracted once per row).</summary>
+        AvxVnni,
+    }
+
+    /// <summary>The fastest W8A8 path this CPU and runtime run.</summary>
+    public static W8A8Path BestW8A8Path =>
+#if NET9_0_OR_GREATER
+        AvxVnni.IsSupported && Fma.IsSupported ? W8A8Path.AvxVnni :
+#endif
+        Avx512BW.IsSupported ? W8A8Path.Avx512BW : Avx2.IsSupported && Fma.IsSupported ? W8A8Path.Avx2 : W8A8Path.Scalar;
+
+    /// <summary>Whether the W8A8 kernels use SIMD integer dot products on this CPU and runtime.</summary>
+    public static bool W8A8Simd => BestW8A8Path != W8A8Path.Scalar;
+
+    /// <summary>Runs the W8A8 sums through this path instead of the best one (a test hook; it must be supported here).</summary>
+    internal static W8A8Path? ForceW8A8Path { get; set; }
+
+    private static W8A8Path CurrentW8A8Path => ForceScalar ? W8A8Path.Scalar : ForceW8A8Path ?? BestW8A8Path;
+
     /// <summary>
-    /// Weight-and-activation int8: <c>y[r, o] = scale[o] * sum_b sx[r, b] * sum_{i in b} (u[o, i] - 128) qx[r, i] + bias[o]</c>,
-    /// with <c>u</c> the offset weights (<c>q + 128</c>, row-major <c>[out, in]</c> bytes) and each input row quantized per
-    /// block of <see cref="W8A8Block"/> values to <c>qx = round(x / sx)</c>, <c>sx = max |x| / 127</c>. The integer products
-    /// run through <c>vpdpbusd</c> (AVX-VNNI: unsigned weights x signed activations, 32 per instruction, int32 sums);
-    /// the offset's share, <c>128 * sum_b sx_b sum qx_b</c>, depends on the input row only and is subtracted once per row.
-    /// Without AVX-VNNI (or with <see cref="ForceScalar"/>) the same integer sums are computed by scalar code.
+    /// Weight-and-activation int8: <c>y[r, o] = scale[o] * sum_b sx[r, b] * sum_{i in b} q[o, i] qx[r, i] + bias[o]</c>,
+    /// with the weights stored offset as bytes <c>u = q + 128</c> (row-major <c>[out, in]</c>; <c>q = u xor 0x80</c>) and
+    /// each input row quantized per block of <see cref="W8A8Block"/> values to <c>qx = round(x / sx)</c>,
+    /// <c>sx = max |x| / 127</c> (round half to even). Integer products, by <see cref="CurrentW8A8Path"/>:
+    /// AVX-VNNI <c>vpdpbusd</c> on the offset bytes (the offset's share, <c>128 * sum_b sx_b sum qx_b</c>, depends on the
+    /// input row only and is subtracted once per row); else <c>vpmaddubsw</c> of <c>|qx|</c> (unsigned, at most 127) with
+    /// the weight carrying the activation's sign (<c>(u xor m') - m</c>, <c>m</c> = 0xFF where <c>qx &lt; 0</c>,
+    /// <c>m' = m xor 0x80</c>; pair sums at most 2 * 127 * 127, so no saturation) and <c>vpmaddwd</c> into int32,
+    /// 512-bit with AVX-512BW; else scalar code. Then one float FMA per block with the block scale.
     /// </summary>
     public static void RunW8A8(byte* w, float* scales, float* bias, float* x, float* y, int rows, int n, int outFeatures, int threads)
     {
         int blocks = (n + W8A8Block - 1) / W8A8Block;
         long padded = (long)blocks * W8A8Block;
-        var buffer = (byte*)NativeMemory.AlignedAlloc((nuint)(rows * padded + (long)rows * blocks * 4 + rows * 4), 64);
+        // Per row: qx, |qx|, m', m (bytes, padded), block scales, block scales repeated 8 times, correction.
+        long rowBytes = 4 * padded + 4L * blocks + 32L * blocks + 4;
+        var buffer = (byte*)NativeMemory.AlignedAlloc((nuint)(rows * rowBytes + 64), 64);
         try
         {
-            sbyte* qx = (sbyte*)buffer;
-            float* sx = (float*)(buffer + rows * padded);
-            float* correction = sx + (long)rows * blocks;
+            var path = CurrentW8A8Path;
+            var a = new W8A8Rows(buffer, rows, n, blocks, padded);
             for (int r = 0; r < rows; r++)
-                correction[r] = QuantizeActivations(x + (long)r * n, n, qx + r * padded, sx + (long)r * blocks);
+                a.Correction[r] = QuantizeActivations(x + (long)r * n, n, a.Q(r), a.S(r), a.Abs(r), a.SignX(r), a.Sign(r), a.Expanded(r));
             int groups = (outFeatures + 3) / 4;
             if (threads <= 1 || groups < 8)
             {
-                W8A8Groups(w, scales, bias, qx, sx, correction, y, rows, n, outFeatures, 0, groups);
+                W8A8Groups(path, w, scales, bias, a, y, outFeatures, 0, groups);
                 return;
             }
             int parts = Math.Min(threads, groups / 4);
-            nint wp = (nint)w, sp = (nint)scales, bp = (nint)bias, qp = (nint)qx, xsp = (nint)sx, cp = (nint)correction, yp = (nint)y;
+            nint wp = (nint)w, sp = (nint)scales, bp = (nint)bias, yp = (nint)y;
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
             {
                 int from = (int)((long)groups * part / parts), to = (int)((long)groups * (part + 1) / parts);
-                W8A8Groups((byte*)wp, (float*)sp, (float*)bp, (sbyte*)qp, (float*)xsp, (float*)cp, (float*)yp, rows, n, outFeatures, from, to);
+                W8A8Groups(path, (byte*)wp, (float*)sp, (float*)bp, a, (float*)yp, outFeatures, from, to);
             });
         }
         finally
@@ -318,55 +350,120 @@ internal static unsafe class LinearKernels
         }
     }
 
-    /// <summary>Quantizes one row per block (zero-padded to whole blocks); returns the offset correction
-    /// <c>128 * sum_b sx_b * sum qx_b</c> over the blocks the SIMD path handles whole.</summary>
-    internal static float QuantizeActivations(float* x, int n, sbyte* qx, float* sx)
+    /// <summary>Views of the per-row quantized activations inside one buffer (64-byte aligned sections).</summary>
+    private readonly struct W8A8Rows
+    {
+        private readonly byte* _base;
+        public readonly int Rows, N, Blocks;
+        public readonly long Padded;
+        public readonly float* Correction;
+
+        public W8A8Rows(byte* buffer, int rows, int n, int blocks, long padded)
+        {
+            _base = buffer;
+            Rows = rows; N = n; Blocks = blocks; Padded = padded;
+            Correction = (float*)(buffer + rows * (4 * padded + 4L * blocks + 32L * blocks));
+        }
+
+        // Layout: [qx | abs | m' | m] bytes for all rows, then float block scales, then float expanded scales.
+        public sbyte* Q(int r) => (sbyte*)(_base + r * Padded);
+        public byte* Abs(int r) => _base + (Rows + r) * Padded;
+        public byte* SignX(int r) => _base + (2L * Rows + r) * Padded;
+        public byte* Sign(int r) => _base + (3L * Rows + r) * Padded;
+        public float* S(int r) => (float*)(_base + 4L * Rows * Padded) + (long)r * Blocks;
+        public float* Expanded(int r) => (float*)(_base + 4L * Rows * Padded + 4L * Rows * Blocks) + (long)r * Blocks * 8;
+    }
+
+    /// <summary>Quantizes one row per block (zero-padded to whole blocks) into <paramref name="qx"/> and
+    /// <paramref name="sx"/>, plus the forms the SIMD paths read (|qx|, the sign masks m' and m, each block scale repeated
+    /// 8 times); returns the AVX-VNNI offset correction <c>128 * sum_b sx_b * sum qx_b</c> over the whole blocks.</summary>
+    internal static float QuantizeActivations(float* x, int n, sbyte* qx, float* sx, byte* abs, byte* signX, byte* sign, float* expanded)
     {
         int blocks = (n + W8A8Block - 1) / W8A8Block;
         double correction = 0;
+        bool simd = CurrentW8A8Path != W8A8Path.Scalar && Avx2.IsSupported;
         for (int b = 0; b < blocks; b++)
         {
             int i0 = b * W8A8Block, len = Math.Min(W8A8Block, n - i0);
             float max = 0;
-            for (int i = 0; i < len; i++) max = Math.Max(max, Math.Abs(x[i0 + i]));
+            if (simd && len == W8A8Block)
+            {
+                var m = Vector256.Max(Vector256.Max(Vector256.Abs(Avx.LoadVector256(x + i0)), Vector256.Abs(Avx.LoadVector256(x + i0 + 8))),
+                    Vector256.Max(Vector256.Abs(Avx.LoadVector256(x + i0 + 16)), Vector256.Abs(Avx.LoadVector256(x + i0 + 24))));
+                var m4 = Sse.Max(m.GetLower(), m.GetUpper());
+                m4 = Sse.Max(m4, Sse.Shuffle(m4, m4, 0b_01_00_11_10));
+                m4 = Sse.Max(m4, Sse.Shuffle(m4, m4, 0b_10_11_00_01));
+                max = m4.ToScalar();
+            }
+            else
+                for (int i = 0; i < len; i++) max = Math.Max(max, Math.Abs(x[i0 + i]));
             float scale = max / 127f;
             float inv = scale > 0 ? 1f / scale : 0f;
             int sum = 0;
+            if (simd && len == W8A8Block)
+            {
+                // cvtps2dq rounds half to even (the default MXCSR mode), as MathF.Round(.., ToEven).
+                var iv = Vector256.Create(inv);
+                var lo = Vector256.Create(-127);
+                var hi = Vector256.Create(127);
+                var q0 = Avx2.Min(Avx2.Max(Avx.ConvertToVector256Int32(Avx.Multiply(Avx.LoadVector256(x + i0), iv)), lo), hi);
+                var q1 = Avx2.Min(Avx2.Max(Avx.ConvertToVector256Int32(Avx.Multiply(Avx.LoadVector256(x + i0 + 8), iv)), lo), hi);
+                var q2 = Avx2.Min(Avx2.Max(Avx.ConvertToVector256Int32(Avx.Multiply(Avx.LoadVector256(x + i0 + 16), iv)), lo), hi);
+                var q3 = Avx2.Min(Avx2.Max(Avx.ConvertToVector256Int32(Avx.Multiply(Avx.LoadVector256(x + i0 + 24), iv)), lo), hi);
+                sum = Vector256.Sum(q0 + q1 + q2 + q3);
+                // Pack 32 int32 to 32 int8 in order: packs work per 128-bit lane, a final dword permute restores the order.
+                var w01 = Avx2.PackSignedSaturate(q0, q1);
+                var w23 = Avx2.PackSignedSaturate(q2, q3);
+                var bytes = Avx2.PackSignedSaturate(w01, w23);
+                bytes = Avx2.PermuteVar8x32(bytes.AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsSByte();
+                bytes.Store(qx + i0);
+            }
+            else
+                for (int i = 0; i < W8A8Block; i++)
+                {
+                    int q = i < len ? (int)Math.Clamp(MathF.Round(x[i0 + i] * inv, MidpointRounding.ToEven), -127f, 127f) : 0;
+                    qx[i0 + i] = (sbyte)q;
+                    sum += q;
+                }
             for (int i = 0; i < W8A8Block; i++)
             {
-                int q = i < len ? (int)Math.Clamp(MathF.Round(x[i0 + i] * inv, MidpointRounding.ToEven), -127f, 127f) : 0;
-                qx[i0 + i] = (sbyte)q;
-                sum += q;
+                int q = qx[i0 + i];
+                abs[i0 + i] = (byte)Math.Abs(q);
+                byte m = q < 0 ? (byte)0xFF : (byte)0;
+                sign[i0 + i] = m;
+                signX[i0 + i] = (byte)(m ^ 0x80);
             }
             sx[b] = scale;
+            for (int k = 0; k < 8; k++) expanded[b * 8 + k] = scale;
             if (len == W8A8Block) correction += 128.0 * scale * sum;
         }
         return (float)correction;
     }
 
-    private static void W8A8Groups(byte* w, float* scales, float* bias, sbyte* qx, float* sx, float* correction, float* y, int rows, int n, int outFeatures, int from, int to)
+    private static void W8A8Groups(W8A8Path path, byte* w, float* scales, float* bias, W8A8Rows a, float* y, int outFeatures, int from, int to)
     {
-        int blocks = (n + W8A8Block - 1) / W8A8Block, whole = n / W8A8Block;
-        long padded = (long)blocks * W8A8Block;
-#if NET9_0_OR_GREATER
-        bool simd = !ForceScalar && AvxVnni.IsSupported && Fma.IsSupported;
-#else
-        const bool simd = false; // AvxVnni is a preview API before .NET 9: the scalar sums
-#endif
+        int n = a.N, blocks = a.Blocks, whole = n / W8A8Block;
         Span<float> acc = stackalloc float[4];
         for (int g = from; g < to; g++)
         {
             int o0 = g * 4, count = Math.Min(4, outFeatures - o0);
-            for (int r = 0; r < rows; r++)
+            for (int r = 0; r < a.Rows; r++)
             {
-                sbyte* q = qx + r * padded;
-                float* s = sx + (long)r * blocks;
+                sbyte* q = a.Q(r);
+                float* s = a.S(r);
                 int done = 0;
                 acc.Clear();
-                if (simd && count == 4 && whole > 0)
+                if (path != W8A8Path.Scalar && count == 4 && whole > 0)
                 {
-                    W8A8Dot4(w + (long)o0 * n, n, q, s, whole, acc);
-                    for (int k = 0; k < 4; k++) acc[k] -= correction[r];
+                    switch (path)
+                    {
+                        case W8A8Path.AvxVnni:
+                            W8A8Dot4Vnni(w + (long)o0 * n, n, q, s, whole, acc);
+                            for (int k = 0; k < 4; k++) acc[k] -= a.Correction[r];
+                            break;
+                        case W8A8Path.Avx512BW: W8A8Dot4Avx512(w + (long)o0 * n, n, a.Abs(r), a.SignX(r), a.Sign(r), a.Expanded(r), whole, acc); break;
+                        default: W8A8Dot4Avx2(w + (long)o0 * n, n, a.Abs(r), a.SignX(r), a.Sign(r), a.Expanded(r), 0, whole, acc); break;
+                    }
                     done = whole;
                 }
                 for (int k = 0; k < count; k++)
@@ -387,14 +484,66 @@ internal static unsafe class LinearKernels
         }
     }
 
+    /// <summary>Blocks <paramref name="fromBlock"/> to <paramref name="whole"/> of four rows, 256-bit: the signed sums
+    /// of <c>|qx|</c> x sign-adjusted weights, one block per instruction.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void W8A8Dot4Avx2(byte* w0, long stride, byte* abs, byte* signX, byte* sign, float* expanded, int fromBlock, int whole, Span<float> result)
+    {
+        Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+        var ones = Vector256.Create((short)1);
+        for (int b = fromBlock; b < whole; b++)
+        {
+            int i = b * W8A8Block;
+            byte* p = w0 + PrefetchDistance + i;
+            Sse.Prefetch1(p); Sse.Prefetch1(p + stride); Sse.Prefetch1(p + 2 * stride); Sse.Prefetch1(p + 3 * stride);
+            var ax = Avx.LoadVector256(abs + i);
+            var mx = Avx.LoadVector256(signX + i);
+            var m = Avx.LoadVector256(sign + i);
+            var sv = Avx.LoadVector256(expanded + b * 8);
+            a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Subtract(Avx2.Xor(Avx.LoadVector256(w0 + i), mx), m).AsSByte()), ones)), sv, a0);
+            a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Subtract(Avx2.Xor(Avx.LoadVector256(w0 + stride + i), mx), m).AsSByte()), ones)), sv, a1);
+            a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Subtract(Avx2.Xor(Avx.LoadVector256(w0 + 2 * stride + i), mx), m).AsSByte()), ones)), sv, a2);
+            a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Subtract(Avx2.Xor(Avx.LoadVector256(w0 + 3 * stride + i), mx), m).AsSByte()), ones)), sv, a3);
+        }
+        result[0] += Vector256.Sum(a0); result[1] += Vector256.Sum(a1); result[2] += Vector256.Sum(a2); result[3] += Vector256.Sum(a3);
+    }
+
+    /// <summary>As <see cref="W8A8Dot4Avx2"/>, 512-bit: two blocks per instruction (int32 lanes 0-7 are the first
+    /// block's, 8-15 the second's, matching the expanded scales), an odd last block through the 256-bit code.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void W8A8Dot4Avx512(byte* w0, long stride, byte* abs, byte* signX, byte* sign, float* expanded, int whole, Span<float> result)
+    {
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+        var ones = Vector512.Create((short)1);
+        int b = 0;
+        for (; b + 2 <= whole; b += 2)
+        {
+            int i = b * W8A8Block;
+            byte* p = w0 + PrefetchDistance + i;
+            Sse.Prefetch1(p); Sse.Prefetch1(p + stride); Sse.Prefetch1(p + 2 * stride); Sse.Prefetch1(p + 3 * stride);
+            var ax = Avx512BW.LoadVector512(abs + i);
+            var mx = Avx512BW.LoadVector512(signX + i);
+            var m = Avx512BW.LoadVector512(sign + i);
+            var sv = Avx512F.LoadVector512(expanded + b * 8);
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(ax, Avx512BW.Subtract(Avx512F.Xor(Avx512BW.LoadVector512(w0 + i), mx), m).AsSByte()), ones)), sv, a0);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(ax, Avx512BW.Subtract(Avx512F.Xor(Avx512BW.LoadVector512(w0 + stride + i), mx), m).AsSByte()), ones)), sv, a1);
+            a2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(ax, Avx512BW.Subtract(Avx512F.Xor(Avx512BW.LoadVector512(w0 + 2 * stride + i), mx), m).AsSByte()), ones)), sv, a2);
+            a3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(ax, Avx512BW.Subtract(Avx512F.Xor(Avx512BW.LoadVector512(w0 + 3 * stride + i), mx), m).AsSByte()), ones)), sv, a3);
+        }
+        result[0] = Vector512.Sum(a0); result[1] = Vector512.Sum(a1); result[2] = Vector512.Sum(a2); result[3] = Vector512.Sum(a3);
+        if (b < whole) W8A8Dot4Avx2(w0, stride, abs, signX, sign, expanded, b, whole, result);
+    }
+
 #if NET9_0_OR_GREATER
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void W8A8Dot4(byte* w0, long stride, sbyte* q, float* s, int whole, Span<float> result)
+    private static void W8A8Dot4Vnni(byte* w0, long stride, sbyte* q, float* s, int whole, Span<float> result)
     {
         Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
         for (int b = 0; b < whole; b++)
         {
             int i = b * W8A8Block;
+            byte* p = w0 + PrefetchDistance + i;
+            Sse.Prefetch1(p); Sse.Prefetch1(p + stride); Sse.Prefetch1(p + 2 * stride); Sse.Prefetch1(p + 3 * stride);
             var xv = Avx.LoadVector256(q + i);
             var sv = Vector256.Create(s[b]);
             var d0 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Avx.LoadVector256(w0 + i), xv);
@@ -409,7 +558,7 @@ internal static unsafe class LinearKernels
         result[0] = Vector256.Sum(a0); result[1] = Vector256.Sum(a1); result[2] = Vector256.Sum(a2); result[3] = Vector256.Sum(a3);
     }
 #else
-    private static void W8A8Dot4(byte* w0, long stride, sbyte* q, float* s, int whole, Span<float> result) => throw new PlatformNotSupportedException();
+    private static void W8A8Dot4Vnni(byte* w0, long stride, sbyte* q, float* s, int whole, Span<float> result) => throw new PlatformNotSupportedException();
 #endif
 
     /// <summary>bfloat16 bits of a float32 value, rounded to nearest even (NaN stays NaN), as libtorch converts.</summary>
