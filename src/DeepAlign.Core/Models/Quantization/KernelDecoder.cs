@@ -121,7 +121,7 @@ internal sealed unsafe class KernelDecoder : IDisposable
         }
 
         // Scratch (float32): h, xn, q, k, v, attended, gate, up, projection output, scores, cos, sin.
-        long need = (long)rows * (3 * hidden + 2 * heads * headDim + 2 * kvHeads * headDim + 2 * inter + 2 * half) + total + 16;
+        long need = (long)rows * (3 * hidden + 2 * heads * headDim + 2 * kvHeads * headDim + 2 * inter + 2 * half) + (long)total * groups + 16;
         EnsureScratch(need);
         float* h = _scratch, xn = h + rows * hidden, proj = xn + rows * hidden, q = proj + rows * hidden;
         float* k = q + rows * heads * headDim, v = k + rows * kvHeads * headDim, att = v + rows * kvHeads * headDim;
@@ -164,12 +164,12 @@ internal sealed unsafe class KernelDecoder : IDisposable
                     Store(v + (r * kvHeads + g) * headDim, vb + slot * elem, headDim, bf16Cache);
                 }
             for (int r = 0; r < rows; r++)
-                for (int hh = 0; hh < heads; hh++)
+                for (int g = 0; g < kvHeads; g++)
                 {
-                    int g = hh / groups; // query head g*groups + j uses key/value head g (repeat_kv order)
+                    // Query heads g*groups .. g*groups+groups-1 use key/value head g (repeat_kv order): one pass over its cache.
                     long head0 = ((long)r * kvHeads + g) * capacity * headDim;
-                    Attend(q + (r * heads + hh) * headDim, kb + head0 * elem, vb + head0 * elem, bf16Cache, headDim, total, scale,
-                        real is null ? null : real.AsSpan(r * total, total), scores, att + (r * heads + hh) * headDim);
+                    Attend(q + (r * heads + g * groups) * headDim, groups, kb + head0 * elem, vb + head0 * elem, bf16Cache, headDim, total, scale,
+                        real is null ? null : real.AsSpan(r * total, total), scores, att + (r * heads + g * groups) * headDim);
                 }
             if (KernelLinear.Profiling) AttentionTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             p[3].RunFloat32(att, proj, rows, threads);
@@ -249,39 +249,52 @@ internal sealed unsafe class KernelDecoder : IDisposable
         for (int i = 0; i < n; i++) d[i] = LinearKernels.ToBFloat16(src[i]);
     }
 
-    /// <summary>Softmax attention of one query head over <paramref name="total"/> cached positions of one key/value head
-    /// (positions a false <paramref name="real"/> entry marks are skipped, except the new one, the last).</summary>
-    private static void Attend(float* q, byte* keys, byte* values, bool bf16, int d, int total, float scale, ReadOnlySpan<bool> real, float* scores, float* output)
+    /// <summary>Softmax attention of <paramref name="groups"/> consecutive query heads over <paramref name="total"/>
+    /// cached positions of one key/value head, each key and value row read once for all of them (positions a false
+    /// <paramref name="real"/> entry marks are skipped, except the new one, the last). <paramref name="scores"/> holds
+    /// <c>groups * total</c> floats.</summary>
+    private static void Attend(float* q, int groups, byte* keys, byte* values, bool bf16, int d, int total, float scale, ReadOnlySpan<bool> real,
+        float* scores, float* output)
     {
         int elem = bf16 ? 2 : 4;
-        float max = float.NegativeInfinity;
         for (int j = 0; j < total; j++)
         {
-            if (!real.IsEmpty && j < total - 1 && !real[j]) { scores[j] = float.NegativeInfinity; continue; }
-            float s = (bf16 ? DotBf16(q, (ushort*)(keys + (long)j * d * elem), d) : Dot(q, (float*)(keys + (long)j * d * elem), d)) * scale;
-            scores[j] = s;
-            if (s > max) max = s;
+            bool masked = !real.IsEmpty && j < total - 1 && !real[j];
+            byte* key = keys + (long)j * d * elem;
+            for (int h = 0; h < groups; h++)
+                scores[h * total + j] = masked ? float.NegativeInfinity
+                    : (bf16 ? DotBf16(q + h * d, (ushort*)key, d) : Dot(q + h * d, (float*)key, d)) * scale;
         }
-        float sum = 0;
-        int i = 0;
-        var mv = Vector256.Create(max);
-        var acc = Vector256<float>.Zero;
-        for (; i + 8 <= total; i += 8)
+        for (int h = 0; h < groups; h++)
         {
-            var e = Exp(Vector256.Load(scores + i) - mv);
-            e.Store(scores + i);
-            acc += e;
+            float* sh = scores + h * total;
+            float max = float.NegativeInfinity;
+            for (int j = 0; j < total; j++) if (sh[j] > max) max = sh[j];
+            int i = 0;
+            var mv = Vector256.Create(max);
+            var acc = Vector256<float>.Zero;
+            for (; i + 8 <= total; i += 8)
+            {
+                var e = Exp(Vector256.Load(sh + i) - mv);
+                e.Store(sh + i);
+                acc += e;
+            }
+            float sum = Vector256.Sum(acc);
+            for (; i < total; i++) { float e = MathF.Exp(sh[i] - max); sh[i] = e; sum += e; }
+            float inv = 1f / sum;
+            for (int j = 0; j < total; j++) sh[j] *= inv;
         }
-        sum = Vector256.Sum(acc);
-        for (; i < total; i++) { float e = MathF.Exp(scores[i] - max); scores[i] = e; sum += e; }
-        new Span<float>(output, d).Clear();
-        float inv = 1f / sum;
+        new Span<float>(output, groups * d).Clear();
         for (int j = 0; j < total; j++)
         {
-            float pj = scores[j] * inv;
-            if (pj == 0) continue;
-            if (bf16) AxpyBf16(output, pj, (ushort*)(values + (long)j * d * elem), d);
-            else Axpy(output, pj, (float*)(values + (long)j * d * elem), d);
+            byte* value = values + (long)j * d * elem;
+            for (int h = 0; h < groups; h++)
+            {
+                float pj = scores[h * total + j];
+                if (pj == 0) continue;
+                if (bf16) AxpyBf16(output + h * d, pj, (ushort*)value, d);
+                else Axpy(output + h * d, pj, (float*)value, d);
+            }
         }
     }
 
