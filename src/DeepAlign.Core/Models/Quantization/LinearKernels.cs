@@ -87,31 +87,56 @@ internal static unsafe class LinearKernels
             return;
         }
         int blocks = (outFeatures + 3) / 4;
-        if (threads <= 1 || blocks < 8)
+        // bfloat16 on AVX-512: the input rows once in even/odd order per 32 values (BFloat16Pairs), so each 64-byte load
+        // of 32 weights becomes 32 float32 values by one shift and one mask instead of two widening loads and shifts.
+        float* pairs = null;
+        if (kind == KernelWeights.BFloat16 && !ForceScalar && !ForceAvx2 && Avx512F.IsSupported && inFeatures >= 32)
         {
-            RunBlocks(kind, w, scales, bias, x, y, rows, inFeatures, outFeatures, 0, blocks);
-            return;
+            pairs = (float*)NativeMemory.AlignedAlloc((nuint)((long)rows * inFeatures * 4), 64);
+            for (int r = 0; r < rows; r++) PermuteEvenOdd(x + (long)r * inFeatures, pairs + (long)r * inFeatures, inFeatures);
         }
-        int parts = Math.Min(threads, blocks / 4);
-        nint wp = (nint)w, sp = (nint)scales, bp = (nint)bias, xp = (nint)x, yp = (nint)y;
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+        try
         {
-            int from = (int)((long)blocks * part / parts), to = (int)((long)blocks * (part + 1) / parts);
-            RunBlocks(kind, (void*)wp, (float*)sp, (float*)bp, (float*)xp, (float*)yp, rows, inFeatures, outFeatures, from, to);
-        });
+            if (threads <= 1 || blocks < 8)
+            {
+                RunBlocks(kind, w, scales, bias, x, pairs, y, rows, inFeatures, outFeatures, 0, blocks);
+                return;
+            }
+            int parts = Math.Min(threads, blocks / 4);
+            nint wp = (nint)w, sp = (nint)scales, bp = (nint)bias, xp = (nint)x, pp = (nint)pairs, yp = (nint)y;
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+            {
+                int from = (int)((long)blocks * part / parts), to = (int)((long)blocks * (part + 1) / parts);
+                RunBlocks(kind, (void*)wp, (float*)sp, (float*)bp, (float*)xp, (float*)pp, (float*)yp, rows, inFeatures, outFeatures, from, to);
+            });
+        }
+        finally
+        {
+            if (pairs != null) NativeMemory.AlignedFree(pairs);
+        }
     }
 
-    private static void RunBlocks(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock)
+    /// <summary>Per whole chunk of 32 values: the 16 even-indexed values, then the 16 odd-indexed ones (the order in
+    /// which <see cref="Dot4BFloat16Pairs"/> unpacks a 64-byte load of bfloat16 weights); the tail stays in place.</summary>
+    internal static void PermuteEvenOdd(float* x, float* pairs, int n)
+    {
+        int c = 0;
+        for (; c + 32 <= n; c += 32)
+            for (int k = 0; k < 16; k++) { pairs[c + k] = x[c + 2 * k]; pairs[c + 16 + k] = x[c + 2 * k + 1]; }
+        for (; c < n; c++) pairs[c] = x[c];
+    }
+
+    private static void RunBlocks(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock)
     {
         switch (kind)
         {
-            case KernelWeights.Float32: RunBlocks<F32>(w, scales, bias, x, y, rows, n, outFeatures, fromBlock, toBlock); break;
-            case KernelWeights.BFloat16: RunBlocks<Bf16>(w, scales, bias, x, y, rows, n, outFeatures, fromBlock, toBlock); break;
-            default: RunBlocks<I8>(w, scales, bias, x, y, rows, n, outFeatures, fromBlock, toBlock); break;
+            case KernelWeights.Float32: RunBlocks<F32>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock); break;
+            case KernelWeights.BFloat16: RunBlocks<Bf16>(w, scales, bias, x, pairs, y, rows, n, outFeatures, fromBlock, toBlock); break;
+            default: RunBlocks<I8>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock); break;
         }
     }
 
-    private static void RunBlocks<TLoad>(void* w, float* scales, float* bias, float* x, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock)
+    private static void RunBlocks<TLoad>(void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock)
         where TLoad : struct, ILoad
     {
         int elementSize = default(TLoad).Size;
@@ -123,7 +148,8 @@ internal static unsafe class LinearKernels
             for (int r = 0; r < rows; r++)
             {
                 float* xr = x + (long)r * n;
-                if (count == 4) Dot4<TLoad>(row0, (long)n * elementSize, xr, n, acc);
+                if (count == 4 && pairs != null) Dot4BFloat16Pairs(row0, (long)n * elementSize, xr, pairs + (long)r * n, n, acc);
+                else if (count == 4) Dot4<TLoad>(row0, (long)n * elementSize, xr, n, acc);
                 else
                     for (int k = 0; k < count; k++) acc[k] = Dot1<TLoad>(row0 + (long)k * n * elementSize, xr, n);
                 float* yr = y + (long)r * outFeatures + o0;
@@ -203,6 +229,50 @@ internal static unsafe class LinearKernels
             }
             s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
         }
+        for (; i < n; i++)
+        {
+            float xi = x[i];
+            s0 += ld.S(w0, i) * xi;
+            s1 += ld.S(w0 + stride, i) * xi;
+            s2 += ld.S(w0 + 2 * stride, i) * xi;
+            s3 += ld.S(w0 + 3 * stride, i) * xi;
+        }
+        result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
+    }
+
+    /// <summary>Four bfloat16 rows against one input row, AVX-512: a 32-bit lane of a 64-byte load holds weights 2k
+    /// (low half) and 2k+1 (high half), so <c>lane &lt;&lt; 16</c> is weight 2k and <c>lane &amp; 0xFFFF0000</c> weight 2k+1
+    /// as float32, multiplied with the even and odd values of <paramref name="pairs"/>; the tail through the scalar code.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4BFloat16Pairs(byte* w0, long stride, float* x, float* pairs, int n, Span<float> result)
+    {
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        var high = Vector512.Create(0xFFFF0000u);
+        int i = 0;
+        for (; i + 32 <= n; i += 32)
+        {
+            byte* p = w0 + PrefetchDistance + (long)i * 2;
+            Sse.Prefetch1(p);
+            Sse.Prefetch1(p + stride);
+            Sse.Prefetch1(p + 2 * stride);
+            Sse.Prefetch1(p + 3 * stride);
+            var xe = Avx512F.LoadVector512(pairs + i);
+            var xo = Avx512F.LoadVector512(pairs + i + 16);
+            var d0 = Avx512F.LoadVector512((uint*)(w0 + (long)i * 2));
+            var d1 = Avx512F.LoadVector512((uint*)(w0 + stride + (long)i * 2));
+            var d2 = Avx512F.LoadVector512((uint*)(w0 + 2 * stride + (long)i * 2));
+            var d3 = Avx512F.LoadVector512((uint*)(w0 + 3 * stride + (long)i * 2));
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d0, 16).AsSingle(), xe, a0);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d1, 16).AsSingle(), xe, a1);
+            a2 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d2, 16).AsSingle(), xe, a2);
+            a3 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d3, 16).AsSingle(), xe, a3);
+            b0 = Avx512F.FusedMultiplyAdd(Avx512F.And(d0, high).AsSingle(), xo, b0);
+            b1 = Avx512F.FusedMultiplyAdd(Avx512F.And(d1, high).AsSingle(), xo, b1);
+            b2 = Avx512F.FusedMultiplyAdd(Avx512F.And(d2, high).AsSingle(), xo, b2);
+            b3 = Avx512F.FusedMultiplyAdd(Avx512F.And(d3, high).AsSingle(), xo, b3);
+        }
+        float s0 = Vector512.Sum(a0 + b0), s1 = Vector512.Sum(a1 + b1), s2 = Vector512.Sum(a2 + b2), s3 = Vector512.Sum(a3 + b3);
+        var ld = default(Bf16);
         for (; i < n; i++)
         {
             float xi = x[i];
