@@ -12,6 +12,7 @@ public sealed class KvCache : IDisposable
 {
     private readonly Tensor?[] _keys;
     private readonly Tensor?[] _values;
+    private readonly int[] _layerCapacity;
     private readonly int _kvHeads;
     private readonly int _headDim;
     private readonly ScalarType _dtype;
@@ -33,6 +34,7 @@ public sealed class KvCache : IDisposable
         if (kvHeads <= 0 || headDim <= 0) throw new ArgumentOutOfRangeException(nameof(kvHeads), "Heads and head dimension must be positive.");
         _keys = new Tensor?[layers];
         _values = new Tensor?[layers];
+        _layerCapacity = new int[layers];
         _kvHeads = kvHeads;
         _headDim = headDim;
         _dtype = dtype;
@@ -79,7 +81,7 @@ public sealed class KvCache : IDisposable
     private void EnsureCapacity(int layer, int needed)
     {
         var existing = _keys[layer];
-        if (existing is not null && existing.shape[2] >= needed) return;
+        if (existing is not null && _layerCapacity[layer] >= needed) return;
         int newCapacity = Capacity;
         while (newCapacity < needed) newCapacity *= 2;
         var shape = new long[] { BatchSize, _kvHeads, newCapacity, _headDim };
@@ -94,6 +96,7 @@ public sealed class KvCache : IDisposable
         _values[layer]?.Dispose();
         _keys[layer] = k.DetachFromDisposeScope();
         _values[layer] = v.DetachFromDisposeScope();
+        _layerCapacity[layer] = newCapacity;
         if (newCapacity > Capacity) Capacity = newCapacity;
     }
 
@@ -113,11 +116,11 @@ public sealed class KvCache : IDisposable
     /// <see cref="Append"/> does) and returns layer <paramref name="layer"/>'s whole buffers
     /// <c>[batch, kvHeads, capacity, headDim]</c> (contiguous, owned by the cache), for code that writes the new positions
     /// in place (the fused decoding step, <c>Quantization/KernelDecoder</c>) and then calls <see cref="Advance"/>.</summary>
-    internal (Tensor Keys, Tensor Values) Buffers(int layer, int needed)
+    internal (Tensor Keys, Tensor Values, int Capacity) Buffers(int layer, int needed)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         EnsureCapacity(layer, needed);
-        return (_keys[layer]!, _values[layer]!);
+        return (_keys[layer]!, _values[layer]!, _layerCapacity[layer]);
     }
 
     /// <summary>Counts <paramref name="added"/> positions written in place through <see cref="Buffers"/> into every layer.</summary>
@@ -170,6 +173,7 @@ public sealed class KvCache : IDisposable
         {
             copy._keys[l] = _keys[l]?.clone().DetachFromDisposeScope();
             copy._values[l] = _values[l]?.clone().DetachFromDisposeScope();
+            copy._layerCapacity[l] = _layerCapacity[l];
         }
         return copy;
     }

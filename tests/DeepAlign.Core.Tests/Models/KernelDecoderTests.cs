@@ -86,6 +86,21 @@ public class KernelDecoderTests
         MaxDiff(unpadded.Take(96).ToArray(), expected.Take(96).ToArray()).Should().BeGreaterThan(1e-3 * scale);
     }
 
+    /// <summary>The scalar code (no AVX2) of the fused attention and of the kernels, float32 and bfloat16 caches.</summary>
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void Fused_steps_on_the_scalar_code_equal_the_simd_code(ScalarType dtype)
+    {
+        using var model = Converted("llama", false, WeightFormat.Dense, fused: true, dtype);
+        var simd = Decode(model);
+        float[] scalar;
+        LinearKernels.ForceScalar = true;
+        try { scalar = Decode(model); }
+        finally { LinearKernels.ForceScalar = false; }
+        MaxDiff(scalar, simd).Should().BeLessThan(2e-5 * simd.Max(v => Math.Abs(v)));
+    }
+
     [Fact]
     public void Fused_dense_float32_steps_equal_the_plain_float32_model()
     {

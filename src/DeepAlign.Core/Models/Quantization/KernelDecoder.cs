@@ -152,8 +152,7 @@ internal sealed unsafe class KernelDecoder : IDisposable
                 for (int hh = 0; hh < heads; hh++) Rope(q + (r * heads + hh) * headDim, cos + r * half, sin + r * half, half);
                 for (int hh = 0; hh < kvHeads; hh++) Rope(k + (r * kvHeads + hh) * headDim, cos + r * half, sin + r * half, half);
             }
-            var (keys, values) = cache.Buffers(l, total);
-            long capacity = keys.shape[2];
+            var (keys, values, capacity) = cache.Buffers(l, total);
             byte* kb = (byte*)TensorData.Pointer(keys), vb = (byte*)TensorData.Pointer(values);
             int elem = bf16Cache ? 2 : 4;
             for (int r = 0; r < rows; r++)
@@ -250,26 +249,62 @@ internal sealed unsafe class KernelDecoder : IDisposable
     }
 
     /// <summary>Softmax attention of <paramref name="groups"/> consecutive query heads over <paramref name="total"/>
-    /// cached positions of one key/value head, each key and value row read once for all of them (positions a false
-    /// <paramref name="real"/> entry marks are skipped, except the new one, the last). <paramref name="scores"/> holds
-    /// <c>groups * total</c> floats.</summary>
+    /// cached positions of one key/value head (positions a false <paramref name="real"/> entry marks are skipped, except
+    /// the new one, the last). <paramref name="scores"/> holds <c>groups * total</c> floats.</summary>
     private static void Attend(float* q, int groups, byte* keys, byte* values, bool bf16, int d, int total, float scale, ReadOnlySpan<bool> real,
         float* scores, float* output)
     {
-        int elem = bf16 ? 2 : 4;
-        for (int j = 0; j < total; j++)
-        {
-            bool masked = !real.IsEmpty && j < total - 1 && !real[j];
-            byte* key = keys + (long)j * d * elem;
-            for (int h = 0; h < groups; h++)
-                scores[h * total + j] = masked ? float.NegativeInfinity
-                    : (bf16 ? DotBf16(q + h * d, (ushort*)key, d) : Dot(q + h * d, (float*)key, d)) * scale;
-        }
+        if (bf16) Attend<Bf16Row>(q, groups, keys, values, d, total, scale, real, scores, output);
+        else Attend<F32Row>(q, groups, keys, values, d, total, scale, real, scores, output);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Attend<TRow>(float* q, int groups, byte* keys, byte* values, int d, int total, float scale, ReadOnlySpan<bool> real,
+        float* scores, float* output) where TRow : struct, IRow
+    {
+        var ld = default(TRow);
+        long rowBytes = (long)d * ld.Size;
+        bool simd = !LinearKernels.ForceScalar && Avx2.IsSupported && Fma.IsSupported && d % 8 == 0;
+        var sv = Vector256.Create(scale);
         for (int h = 0; h < groups; h++)
         {
-            float* sh = scores + h * total;
+            float* qh = q + h * d, sh = scores + h * total;
+            int j = 0;
+            if (simd)
+                for (; j + 8 <= total; j += 8)
+                {
+                    // Eight keys at once: eight independent FMA chains, then one transposing reduction.
+                    byte* k0 = keys + j * rowBytes;
+                    Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+                    for (int c = 0; c < d; c += 8)
+                    {
+                        var qv = Avx.LoadVector256(qh + c);
+                        a0 = Fma.MultiplyAdd(ld.Load8(k0, c), qv, a0);
+                        a1 = Fma.MultiplyAdd(ld.Load8(k0 + rowBytes, c), qv, a1);
+                        a2 = Fma.MultiplyAdd(ld.Load8(k0 + 2 * rowBytes, c), qv, a2);
+                        a3 = Fma.MultiplyAdd(ld.Load8(k0 + 3 * rowBytes, c), qv, a3);
+                        a4 = Fma.MultiplyAdd(ld.Load8(k0 + 4 * rowBytes, c), qv, a4);
+                        a5 = Fma.MultiplyAdd(ld.Load8(k0 + 5 * rowBytes, c), qv, a5);
+                        a6 = Fma.MultiplyAdd(ld.Load8(k0 + 6 * rowBytes, c), qv, a6);
+                        a7 = Fma.MultiplyAdd(ld.Load8(k0 + 7 * rowBytes, c), qv, a7);
+                    }
+                    var s0123 = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+                    var s4567 = Avx.HorizontalAdd(Avx.HorizontalAdd(a4, a5), Avx.HorizontalAdd(a6, a7));
+                    var sums = Avx.Add(Avx.Permute2x128(s0123, s4567, 0x20), Avx.Permute2x128(s0123, s4567, 0x31));
+                    Avx.Store(sh + j, Avx.Multiply(sums, sv));
+                }
+            for (; j < total; j++)
+            {
+                byte* key = keys + j * rowBytes;
+                float s = 0;
+                for (int c = 0; c < d; c++) s += qh[c] * ld.At(key, c);
+                sh[j] = s * scale;
+            }
+            if (!real.IsEmpty)
+                for (int m = 0; m < total - 1; m++)
+                    if (!real[m]) sh[m] = float.NegativeInfinity;
             float max = float.NegativeInfinity;
-            for (int j = 0; j < total; j++) if (sh[j] > max) max = sh[j];
+            for (int m = 0; m < total; m++) if (sh[m] > max) max = sh[m];
             int i = 0;
             var mv = Vector256.Create(max);
             var acc = Vector256<float>.Zero;
@@ -282,20 +317,74 @@ internal sealed unsafe class KernelDecoder : IDisposable
             float sum = Vector256.Sum(acc);
             for (; i < total; i++) { float e = MathF.Exp(sh[i] - max); sh[i] = e; sum += e; }
             float inv = 1f / sum;
-            for (int j = 0; j < total; j++) sh[j] *= inv;
-        }
-        new Span<float>(output, groups * d).Clear();
-        for (int j = 0; j < total; j++)
-        {
-            byte* value = values + (long)j * d * elem;
-            for (int h = 0; h < groups; h++)
+
+            // output = sum_j p_j v_j, up to 64 values of the head at a time held in registers over all positions.
+            float* oh = output + h * d;
+            int c0 = 0;
+            if (simd)
+                for (; c0 < d; c0 += 64)
+                {
+                    int width = Math.Min(64, d - c0);
+                    Vector256<float> o0 = Vector256<float>.Zero, o1 = o0, o2 = o0, o3 = o0, o4 = o0, o5 = o0, o6 = o0, o7 = o0;
+                    for (int m = 0; m < total; m++)
+                    {
+                        float pm = sh[m];
+                        if (pm == 0) continue;
+                        var pv = Vector256.Create(pm);
+                        byte* vr = values + m * rowBytes;
+                        o0 = Fma.MultiplyAdd(ld.Load8(vr, c0), pv, o0);
+                        if (width > 8) o1 = Fma.MultiplyAdd(ld.Load8(vr, c0 + 8), pv, o1);
+                        if (width > 16) o2 = Fma.MultiplyAdd(ld.Load8(vr, c0 + 16), pv, o2);
+                        if (width > 24) o3 = Fma.MultiplyAdd(ld.Load8(vr, c0 + 24), pv, o3);
+                        if (width > 32) o4 = Fma.MultiplyAdd(ld.Load8(vr, c0 + 32), pv, o4);
+                        if (width > 40) o5 = Fma.MultiplyAdd(ld.Load8(vr, c0 + 40), pv, o5);
+                        if (width > 48) o6 = Fma.MultiplyAdd(ld.Load8(vr, c0 + 48), pv, o6);
+                        if (width > 56) o7 = Fma.MultiplyAdd(ld.Load8(vr, c0 + 56), pv, o7);
+                    }
+                    var iv = Vector256.Create(inv);
+                    Avx.Store(oh + c0, Avx.Multiply(o0, iv));
+                    if (width > 8) Avx.Store(oh + c0 + 8, Avx.Multiply(o1, iv));
+                    if (width > 16) Avx.Store(oh + c0 + 16, Avx.Multiply(o2, iv));
+                    if (width > 24) Avx.Store(oh + c0 + 24, Avx.Multiply(o3, iv));
+                    if (width > 32) Avx.Store(oh + c0 + 32, Avx.Multiply(o4, iv));
+                    if (width > 40) Avx.Store(oh + c0 + 40, Avx.Multiply(o5, iv));
+                    if (width > 48) Avx.Store(oh + c0 + 48, Avx.Multiply(o6, iv));
+                    if (width > 56) Avx.Store(oh + c0 + 56, Avx.Multiply(o7, iv));
+                }
+            else
             {
-                float pj = scores[h * total + j];
-                if (pj == 0) continue;
-                if (bf16) AxpyBf16(output + h * d, pj, (ushort*)value, d);
-                else Axpy(output + h * d, pj, (float*)value, d);
+                new Span<float>(oh, d).Clear();
+                for (int m = 0; m < total; m++)
+                {
+                    float pm = sh[m];
+                    if (pm == 0) continue;
+                    byte* vr = values + m * rowBytes;
+                    for (int c = 0; c < d; c++) oh[c] += pm * ld.At(vr, c);
+                }
+                for (int c = 0; c < d; c++) oh[c] *= inv;
             }
         }
+    }
+
+    private interface IRow
+    {
+        int Size { get; }
+        Vector256<float> Load8(byte* row, int i);
+        float At(byte* row, int i);
+    }
+
+    private readonly struct F32Row : IRow
+    {
+        public int Size => 4;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load8(byte* row, int i) => Avx.LoadVector256((float*)row + i);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public float At(byte* row, int i) => ((float*)row)[i];
+    }
+
+    private readonly struct Bf16Row : IRow
+    {
+        public int Size => 2;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector256<float> Load8(byte* row, int i) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)row + i), 16).AsSingle();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public float At(byte* row, int i) => LinearKernels.FromBFloat16(((ushort*)row)[i]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -308,50 +397,9 @@ internal sealed unsafe class KernelDecoder : IDisposable
 #endif
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Dot(float* a, float* b, int n)
-    {
-        int i = 0;
-        var acc = Vector256<float>.Zero;
-        for (; i + 8 <= n; i += 8) acc += Vector256.Load(a + i) * Vector256.Load(b + i);
-        float s = Vector256.Sum(acc);
-        for (; i < n; i++) s += a[i] * b[i];
-        return s;
-    }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> LoadBf16(ushort* p) =>
-        Avx2.IsSupported ? Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(p), 16).AsSingle()
-            : Vector256.ShiftLeft(Vector256.WidenLower(Vector128.Load(p).ToVector256()), 16).AsSingle();
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float DotBf16(float* a, ushort* b, int n)
-    {
-        int i = 0;
-        var acc = Vector256<float>.Zero;
-        for (; i + 8 <= n; i += 8) acc += Vector256.Load(a + i) * LoadBf16(b + i);
-        float s = Vector256.Sum(acc);
-        for (; i < n; i++) s += a[i] * LinearKernels.FromBFloat16(b[i]);
-        return s;
-    }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Axpy(float* y, float a, float* x, int n)
-    {
-        int i = 0;
-        var av = Vector256.Create(a);
-        for (; i + 8 <= n; i += 8) (Vector256.Load(y + i) + av * Vector256.Load(x + i)).Store(y + i);
-        for (; i < n; i++) y[i] += a * x[i];
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AxpyBf16(float* y, float a, ushort* x, int n)
-    {
-        int i = 0;
-        var av = Vector256.Create(a);
-        for (; i + 8 <= n; i += 8) (Vector256.Load(y + i) + av * LoadBf16(x + i)).Store(y + i);
-        for (; i < n; i++) y[i] += a * LinearKernels.FromBFloat16(x[i]);
-    }
 
     private static void Add(float* h, float* d, int n)
     {
