@@ -15,8 +15,8 @@ public enum WeightFormat
 
     /// <summary>Weight-and-activation int8, as llama.cpp's q8_0 multiplies: the weights as <see cref="Int8"/> (one
     /// float32 scale per output channel) and, in the small-batch CPU kernels, each activation row quantized to int8 per
-    /// block of 32 values (<c>scale = max |x| / 127</c>), multiplied by integer dot products (AVX-VNNI <c>vpdpbusd</c>)
-    /// with int32 sums. Larger batches (prefill) dequantise the weights as <see cref="Int8"/> does (activations stay
+    /// block of 32 values (<c>scale = max |x| / 127</c>), multiplied by integer dot products (AVX-VNNI <c>vpdpbusd</c>,
+    /// else AVX-512BW or AVX2 <c>vpmaddubsw</c>/<c>vpmaddwd</c>, else scalar code) with int32 sums. Larger batches (prefill) dequantise the weights as <see cref="Int8"/> does (activations stay
     /// in the model dtype). Inference only.</summary>
     W8A8,
 }
