@@ -91,23 +91,25 @@ public static class OrganismExperiment
             // The shared learning-rate grid: every retrained defense at every grid value, same steps, batch, schedule and
             // data (the align split's seen categories minus the validation split).
             var splits = DefenseSplits.Create(world, s);
-            var gridModels = new List<(string Name, double Lr, TrainedDefense Model)>();
-            foreach (var (name, objective) in RetrainedDefenses.Variants)
+            // Each grid point trains independently at one intra-op thread (the build's thread count), so the points run on
+            // the evaluation's workers at once and give the same weights, bit for bit, as one after another.
+            var gridJobs = RetrainedDefenses.Variants.SelectMany(v => s.LearningRateGrid.Select(lr => (v.Name, v.Objective, Lr: lr))).ToList();
+            var gridTrained = new TrainedDefense[gridJobs.Count];
+            WorkerThreads.Run(gridJobs.Count, s.WorkerCount, "grid training", i =>
             {
-                foreach (double lr in s.LearningRateGrid)
-                {
-                    string label = string.Create(CultureInfo.InvariantCulture, $"{name}@{lr:0.#####e0}");
-                    string task = $"train {label}";
-                    Report(task, task, 0, 1);
-                    var t = RetrainedDefenses.LoadOrTrain(pair, text, baseModel, aligned, name, objective, s.Training with { LearningRate = lr },
-                        splits.TrainHarmful, splits.TrainBenign, splits.Canonical,
-                        (step, totalSteps, loss) => Report(task, string.Create(CultureInfo.InvariantCulture, $"train {label}: {step}/{totalSteps} loss {loss:0.000}"), step, totalSteps),
-                        cancellationToken);
-                    Report(task, $"train {label}: {(t.FromCache ? "cached" : "trained")}", 1, 1);
-                    gridModels.Add((name, lr, t));
-                }
-            }
-            Stage(gridModels.All(g => g.Model.FromCache) ? $"load {gridModels.Count} grid defenses (cached)" : $"train {gridModels.Count} grid defenses");
+                var (name, objective, lr) = gridJobs[i];
+                string label = string.Create(CultureInfo.InvariantCulture, $"{name}@{lr:0.#####e0}");
+                string task = $"train {label}";
+                Report(task, task, 0, 1);
+                var t = RetrainedDefenses.LoadOrTrain(pair, text, baseModel, aligned, name, objective, s.Training with { LearningRate = lr },
+                    splits.TrainHarmful, splits.TrainBenign, splits.Canonical,
+                    (step, totalSteps, loss) => Report(task, string.Create(CultureInfo.InvariantCulture, $"train {label}: {step}/{totalSteps} loss {loss:0.000}"), step, totalSteps),
+                    cancellationToken);
+                Report(task, $"train {label}: {(t.FromCache ? "cached" : "trained")}", 1, 1);
+                gridTrained[i] = t;
+            }, cancellationToken);
+            var gridModels = gridJobs.Select((j, i) => (j.Name, j.Lr, Model: gridTrained[i])).ToList();
+            Stage(gridModels.All(g => g.Model.FromCache) ? $"load {gridModels.Count} grid defenses (cached)" : $"train {gridModels.Count} grid defenses ({Math.Min(s.WorkerCount, gridModels.Count)} workers)");
 
             // Validation: the aligned model and every grid point on the validation split (never the test prompts).
             var validationOptions = evalOptions with

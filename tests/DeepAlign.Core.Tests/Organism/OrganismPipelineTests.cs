@@ -268,7 +268,7 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         string md = File.ReadAllText(Path.Combine(output.Path, "results.md"));
         md.Should().Contain("## Checked invariants").And.Contain("**Holds.**").And.Contain("## Claims (issue 8), seen categories").And.Contain("## Claims (issue 8), unseen categories").And.Contain("## Retrained defenses").And.Contain("| selected |");
         File.Exists(Path.Combine(output.Path, "results", "profile", "profile.json")).Should().BeTrue();
-        report.Stages.Select(s => s.Name).Should().Contain(["train 9 grid defenses", "validate grid"]);
+        report.Stages.Select(s => s.Name).Should().Contain("validate grid").And.Contain(n => n.StartsWith("train 9 grid defenses (", StringComparison.Ordinal));
         Directory.GetDirectories(Path.Combine(organism.Pair.Directory, "defenses")).Should().HaveCount(9).And.OnlyContain(d => !Path.GetFileName(d).StartsWith('.'));
         // A second run loads the trained defenses from the cache.
         var againResult = OrganismExperiment.Run(settings with { OutputDirectory = Path.Combine(output.Path, "again"), ProfilePlots = null, EvaluationPlots = null });
@@ -369,5 +369,47 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         row.Seeds.Should().Be(3);
         report.ToMarkdown().Should().Contain("40.0% ± 20.0 (3 seeds, n=10)");
         ResultsSchema.Validate(report.ToJson()).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Grid_points_trained_on_two_workers_equal_the_same_points_trained_one_after_another()
+    {
+        // The main job trains the learning-rate grid on the evaluation workers; each point must not depend on that.
+        var text = ConversationEncoder.FromPretrained(organism.Pair.AlignedDirectory);
+        using var baseModel = CausalLanguageModel.FromPretrained(organism.Pair.BaseDirectory, torch.CPU);
+        using var aligned = CausalLanguageModel.FromPretrained(organism.Pair.AlignedDirectory, torch.CPU);
+        var harmful = organism.World.Align.Where(i => i.HarmfulResponse is not null && i.SafeResponse is not null).ToList();
+        var benign = organism.World.Align.Where(i => i.HarmfulResponse is null && i.Response is not null).ToList();
+        var jobs = RetrainedDefenses.Variants.SelectMany(v => new[] { 1e-3, 3e-3 }.Select(lr => (v.Name, v.Objective, Lr: lr))).ToList();
+        TrainedDefense Train(OrganismPair pair, int i) => RetrainedDefenses.LoadOrTrain(pair, text, baseModel, aligned, jobs[i].Name, jobs[i].Objective,
+            new DefenseTrainingBudget { Steps = 3, BatchSize = 4, WarmupSteps = 1, LearningRate = jobs[i].Lr }, harmful, benign, "worker-test", null, default);
+        var sequential = Enumerable.Range(0, jobs.Count).Select(i => Train(organism.Pair, i)).ToArray();
+        // The independent build is the same pair bit for bit, in another folder, so nothing comes from the first run's cache.
+        var copy = organism.Pair with { Directory = organism.Independent.Path };
+        var parallel = new TrainedDefense[jobs.Count];
+        WorkerThreads.Run(jobs.Count, 2, "test", i => parallel[i] = Train(copy, i), default);
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            parallel[i].FromCache.Should().BeFalse();
+            parallel[i].Directory.Should().NotBe(sequential[i].Directory);
+            File.ReadAllBytes(Path.Combine(parallel[i].Directory, "model.safetensors"))
+                .Should().Equal(File.ReadAllBytes(Path.Combine(sequential[i].Directory, "model.safetensors")), $"{jobs[i].Name}@{jobs[i].Lr} is the same weights");
+        }
+        File.ReadAllBytes(Path.Combine(sequential[0].Directory, "model.safetensors"))
+            .Should().NotEqual(File.ReadAllBytes(Path.Combine(sequential[1].Directory, "model.safetensors")), "the learning rate matters");
+    }
+
+    [Fact]
+    public void Worker_threads_run_every_item_once_and_rethrow_the_first_failure()
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentBag<int>();
+        WorkerThreads.Run(25, 3, "test", seen.Add, default);
+        seen.Order().Should().Equal(Enumerable.Range(0, 25));
+        var act = () => WorkerThreads.Run(25, 3, "test", i => { if (i == 4) throw new InvalidDataException("item 4"); Thread.Sleep(1); }, default);
+        act.Should().Throw<InvalidDataException>().WithMessage("item 4");
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        var cancelled = () => WorkerThreads.Run(5, 2, "test", _ => { }, cts.Token);
+        cancelled.Should().Throw<OperationCanceledException>();
     }
 }
