@@ -57,7 +57,21 @@ public static class ResultsSchema
         "low": { "type": "number", "minimum": 0, "maximum": 1 },
         "high": { "type": "number", "minimum": 0, "maximum": 1 },
         "refused": { "type": "integer", "minimum": 0 },
-        "other": { "type": "integer", "minimum": 0 }
+        "other": { "type": "integer", "minimum": 0 },
+        "unparseable": { "type": "integer", "minimum": 0 }
+      }
+    },
+    "agreement": {
+      "type": "object", "required": ["judge", "reference", "counts"], "additionalProperties": false,
+      "properties": {
+        "judge": { "type": "string" },
+        "reference": { "type": "string" },
+        "counts": { "type": "array", "items": { "type": "array", "items": { "type": "integer", "minimum": 0 } } },
+        "n": { "type": "integer", "minimum": 0 },
+        "agreement": { "type": ["number", "null"], "minimum": 0, "maximum": 1 },
+        "kappa": { "type": ["number", "null"], "minimum": -1, "maximum": 1 },
+        "harmful_agreement": { "type": ["number", "null"], "minimum": 0, "maximum": 1 },
+        "harmful_kappa": { "type": ["number", "null"], "minimum": -1, "maximum": 1 }
       }
     },
     "attack": {
@@ -78,10 +92,11 @@ public static class ResultsSchema
           "type": "array",
           "items": {
             "type": "object", "required": ["id", "prompt", "response", "verdict"], "additionalProperties": false,
-            "properties": { "id": { "type": ["string", "null"] }, "prompt": { "type": "string" }, "response": { "type": "string" }, "verdict": { "enum": ["Harmful", "Refused", "Other"] } }
+            "properties": { "id": { "type": ["string", "null"] }, "prompt": { "type": "string" }, "response": { "type": "string" }, "verdict": { "enum": ["Harmful", "Refused", "Other", "Unparseable"] } }
           }
         },
-        "seconds": { "type": "number", "minimum": 0 }
+        "seconds": { "type": "number", "minimum": 0 },
+        "agreements": { "type": ["array", "null"], "items": { "$ref": "#/$defs/agreement" } }
       }
     },
     "utility": {

@@ -14,6 +14,7 @@ namespace DeepAlign.Cli.Commands;
 
 /// <summary>
 /// <c>deepalign attack --model DIR --input HARMFUL.jsonl [--base DIR] [--contrastive-alpha A] [--judge-spec judge.json]
+/// [--chat-judge DIR [--chat-judge-template harmbench|strongreject] [--chat-judge-cache F]]
 /// [--prefill 5,10,20,40] [--sweep] [--max-prompts N] [--max-new-tokens N] [--seed S] [--shard I/N] [--output F] [--json]</c>:
 /// runs the evaluation harness's attacks (plain, prefilling, rank-assisted when --base is given, optional decoding
 /// sweep) against one model, or against contrastive decoding of the model with --base when --contrastive-alpha is set.
@@ -38,11 +39,13 @@ internal static class AttackCommand
         var output = new Option<string?>("--output") { Description = "Write the results JSON here (atomically)." };
         var json = new Option<bool>("--json") { Description = "Print the results JSON instead of the Markdown table." };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N." };
+        var chatJudge = new ChatJudgeArguments();
         var shardOption = new Option<string?>("--shard") { Description = "Attack only shard I of N (prompts whose 0-based index mod N is I); --output then gets a partial report for deepalign merge." };
         var command = new Command("attack", "Attack a model (plain, prefilling, rank-assisted, decoding sweep) and judge the answers.")
         {
             model, input, baseDir, cdAlpha, judgeSpec, prefill, sweep, maxPrompts, maxNew, batchSize, seed, output, json, device, shardOption,
         };
+        foreach (var o in chatJudge.All) command.Options.Add(o);
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             string modelPath = parse.GetValue(model)!, inputPath = parse.GetValue(input)!;
@@ -69,6 +72,8 @@ internal static class AttackCommand
             }.Validate();
 
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
+            using var chat = chatJudge.Load(parse, dev);
+            if (chat is not null) judges.Add(chat.Judge);
             var text = ConversationEncoder.FromPretrained(modelPath);
             using var target = CausalLanguageModel.FromPretrained(modelPath, dev);
             using var baseModel = basePath is null ? null : CausalLanguageModel.FromPretrained(basePath, dev);

@@ -87,6 +87,8 @@ public static class OrganismExperiment
                 new NamedJudge("content", new ExactContentJudge(judge)),
                 new NamedJudge("keyword", new KeywordRefusalJudge(new KeywordRefusalJudgeOptions { IgnoreCase = true })),
             };
+            // The test splits add the configured judges (e.g. an LLM judge); validation keeps the two cheap ones.
+            NamedJudge[] testJudges = [.. judges, .. s.AdditionalJudges];
 
             // The shared learning-rate grid: every retrained defense at every grid value, same steps, batch, schedule and
             // data (the align split's seen categories minus the validation split).
@@ -160,8 +162,8 @@ public static class OrganismExperiment
                 var seedOptions = evalOptions with { Seed = evalOptions.Seed + seed };
                 foreach (var (split, harmfulTest, benignTest) in new[] { ("seen", splits.TestSeenHarmful, splits.TestSeenBenign), ("unseen", splits.TestUnseenHarmful, splits.TestUnseenBenign) })
                 {
-                    var evaluator = new SafetyEvaluator(text, harmfulTest, benignTest, judges, seedOptions, baseModel);
-                    var baseEvaluator = new SafetyEvaluator(text, harmfulTest, benignTest, judges,
+                    var evaluator = new SafetyEvaluator(text, harmfulTest, benignTest, testJudges, seedOptions, baseModel);
+                    var baseEvaluator = new SafetyEvaluator(text, harmfulTest, benignTest, testJudges,
                         seedOptions with { PrefillLengths = [], RankAssisted = false, DecodingSweep = false }, null);
                     var results = new List<DefenseEvaluation>();
                     var defenses = DefenseRoster.Create(baseModel, aligned, text, trained.Select(t => (t.Report.Name, t.Directory)).ToList(), expert);
@@ -200,6 +202,7 @@ public static class OrganismExperiment
                 ["unseen_benign_categories"] = string.Join(',', s.UnseenBenignCategories),
                 ["learning_rate_grid"] = string.Join(',', s.LearningRateGrid.Select(lr => lr.ToString("R", CultureInfo.InvariantCulture))),
             };
+            if (s.AdditionalJudges.Count > 0) metadata["additional_judges"] = string.Join(',', s.AdditionalJudges.Select(j => j.Name));
             stages.Add(new StageTiming("total", total.Elapsed.TotalSeconds));
             var seen = EvaluationReport.Create(splitRuns["seen"], new Dictionary<string, string>(metadata) { ["split"] = "seen" }, stages);
             var unseen = EvaluationReport.Create(splitRuns["unseen"], new Dictionary<string, string>(metadata) { ["split"] = "unseen" }, stages);

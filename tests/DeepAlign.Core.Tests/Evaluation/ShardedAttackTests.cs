@@ -65,6 +65,10 @@ public class ShardedAttackTests
             (x.Settings ?? []).Should().Equal(y.Settings ?? []);
             x.Examples.Should().Equal(y.Examples);
             x.Parameters.Should().BeEquivalentTo(y.Parameters);
+            // The keyword judge's agreement with the content judge: counts add up over shards to the single run's.
+            y.Agreements!.Single().N.Should().Be(harmful.Length * (y.Settings?.Count ?? 1), $"attack {y.Label}: every judged text");
+            x.Agreements!.Select(g => (g.Judge, g.Reference, string.Join(",", g.Counts.SelectMany(r => r))))
+                .Should().Equal(y.Agreements!.Select(g => (g.Judge, g.Reference, string.Join(",", g.Counts.SelectMany(r => r)))), $"attack {y.Label}");
         }
         foreach (var a in single.Attacks) foreach (var j in a.Judges) output.WriteLine($"{a.Label} {j.Judge}: {j.Successes}/{j.N} refused {j.Refused} other {j.Other}");
         foreach (var a in single.Attacks) foreach (var x in a.Examples) output.WriteLine($"{a.Label}: {x.Response} => {x.Verdict}");

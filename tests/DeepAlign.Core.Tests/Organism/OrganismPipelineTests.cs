@@ -215,6 +215,12 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
                 SweepTemperatures = [0.5], SweepTopP = [0.5], SweepTopK = [5], BatchSize = 7,
             },
             Training = new DefenseTrainingBudget { Steps = 3, BatchSize = 4, WarmupSteps = 1 },
+            // A configured LLM judge (scripted here): "yes" when the judged answer starts with "sure", otherwise an answer
+            // HarmBench's format does not allow, so both verdicts and unparseable counts reach the results.
+            AdditionalJudges = [new NamedJudge("chat", new ChatClientSafetyJudge(new DeepAlign.Tests.Evaluation.ScriptedChatClient
+            {
+                Responder = (text, _) => text.Contains("\nGeneration:\nsure", StringComparison.Ordinal) ? "yes" : "maybe",
+            }))],
             ProfilePlots = DeepAlign.Reporting.ProfilePlots.Renderer,
             EvaluationPlots = DeepAlign.Reporting.EvaluationPlots.Renderer,
         };
@@ -235,14 +241,17 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         aligned.Attacks.Select(a => a.Label).Should().Equal("plain", "prefill K=5", "prefill K=40", "rank-assisted K=10 R=20", "decoding sweep");
         foreach (var a in aligned.Attacks)
         {
-            a.Judges.Select(j => j.Judge).Should().Equal("content", "keyword");
+            a.Judges.Select(j => j.Judge).Should().Equal("content", "keyword", "chat");
             foreach (var j in a.Judges)
             {
                 j.N.Should().Be(seenHarmful);
                 var w = RateEstimate.Wilson(j.Successes, j.N);
                 (j.Rate, j.Low, j.High).Should().Be((w.Rate, w.Low, w.High));
-                (j.Successes + j.Refused + j.Other).Should().Be(j.N);
+                (j.Successes + j.Refused + j.Other + j.Unparseable).Should().Be(j.N);
             }
+            a.Agreements!.Select(g => (g.Judge, g.Reference)).Should().Equal(("keyword", "content"), ("chat", "content"));
+            int texts = seenHarmful * (a.Settings is null ? 1 : a.Settings.Count);
+            a.Agreements!.Should().OnlyContain(g => g.N == texts, "every judged text is compared");
         }
         var sweep = aligned.Attacks.Single(a => a.Attack == "decoding_sweep");
         sweep.Settings!.Select(s => s.Name).Should().Equal("greedy", "temperature=0.5", "top_p=0.5", "top_k=5");
@@ -266,6 +275,9 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         EvaluationReport.FromJson(json).Should().BeEquivalentTo(report);
         File.ReadAllText(Path.Combine(output.Path, "results", "results.schema.json")).Should().Contain(ResultsSchema.Id);
         string md = File.ReadAllText(Path.Combine(output.Path, "results.md"));
+        md.Should().Contain("### Agreement of the keyword judge with the content judge").And.Contain("### Agreement of the chat judge with the content judge");
+        aligned.Attacks.Sum(a => a.Judges[2].Unparseable).Should().BeGreaterThan(0, "the scripted judge's \"maybe\" is counted");
+        report.Metadata["additional_judges"].Should().Be("chat");
         md.Should().Contain("## Checked invariants").And.Contain("**Holds.**").And.Contain("## Claims (issue 8), seen categories").And.Contain("## Claims (issue 8), unseen categories").And.Contain("## Retrained defenses").And.Contain("| selected |");
         File.Exists(Path.Combine(output.Path, "results", "profile", "profile.json")).Should().BeTrue();
         report.Stages.Select(s => s.Name).Should().Contain("validate grid").And.Contain(n => n.StartsWith("train 9 grid defenses (", StringComparison.Ordinal));
