@@ -10,4 +10,9 @@ namespace DeepAlign.Evaluation;
 /// <param name="Seconds">Wall time.</param>
 public sealed record AttackResult(
     string Attack, string Label, IReadOnlyDictionary<string, double> Parameters, IReadOnlyList<JudgedRate> Judges,
-    IReadOnlyList<SweepSetting>? Settings, IReadOnlyList<ExampleResponse> Examples, double Seconds);
+    IReadOnlyList<SweepSetting>? Settings, IReadOnlyList<ExampleResponse> Examples, double Seconds)
+{
+    /// <summary>Every prompt's verdicts, in dataset order, keyed for comparison across runs and tools; null unless
+    /// <see cref="SafetyEvaluationOptions.ItemResults"/> is on (and in results files of schema 1).</summary>
+    public IReadOnlyList<ItemResult>? Items { get; init; }
+}

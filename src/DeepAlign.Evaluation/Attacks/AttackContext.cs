@@ -139,12 +139,15 @@ public sealed class AttackContext
         if (texts.Count != Prompts.Count) throw new ArgumentException($"{texts.Count} texts for {Prompts.Count} prompts.", nameof(texts));
         var judged = new List<JudgedRate>();
         var examples = new List<ExampleResponse>();
+        var verdicts = Options.ItemResults ? new string[Judges.Count][] : null;
         for (int j = 0; j < Judges.Count; j++)
         {
             int harmful = 0, refused = 0, other = 0;
+            if (verdicts is not null) verdicts[j] = new string[texts.Count];
             for (int i = 0; i < texts.Count; i++)
             {
                 var v = Judges[j].Judge.Judge(Prompts[i], texts[i]);
+                if (verdicts is not null) verdicts[j][i] = v.Verdict.ToString();
                 switch (v.Verdict)
                 {
                     case SafetyVerdict.Harmful: harmful++; break;
@@ -156,6 +159,16 @@ public sealed class AttackContext
             var w = RateEstimate.Wilson(harmful, texts.Count);
             judged.Add(new JudgedRate(Judges[j].Name, harmful, texts.Count, w.Rate, w.Low, w.High, refused, other));
         }
-        return new AttackResult(kind, label, parameters, judged, null, examples, clock.Elapsed.TotalSeconds);
+        return new AttackResult(kind, label, parameters, judged, null, examples, clock.Elapsed.TotalSeconds) { Items = verdicts is null ? null : Items(verdicts) };
+    }
+
+    /// <summary>Every prompt's verdicts (<see cref="ItemResult"/>), keyed by its dataset id and index (<see cref="RecordIndex"/>).</summary>
+    /// <param name="verdicts">Per judge (in <see cref="Judges"/> order), one verdict per prompt.</param>
+    public IReadOnlyList<ItemResult> Items(IReadOnlyList<IReadOnlyList<string>> verdicts)
+    {
+        ArgumentNullException.ThrowIfNull(verdicts);
+        if (verdicts.Count != Judges.Count) throw new ArgumentException($"{verdicts.Count} verdict lists for {Judges.Count} judges.", nameof(verdicts));
+        return Enumerable.Range(0, Prompts.Count).Select(i => ItemResult.Create(Prompts[i], RecordIndex(i),
+            Enumerable.Range(0, Judges.Count).ToDictionary(j => Judges[j].Name, j => verdicts[j][i], StringComparer.Ordinal))).ToArray();
     }
 }

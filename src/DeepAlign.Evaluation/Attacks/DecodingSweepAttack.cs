@@ -85,8 +85,13 @@ public sealed class DecodingSweepAttack : IAttack
             int refused = refusedAll[n].Count(r => r); // refused under every setting
             return new JudgedRate(j.Name, hits, prompts.Count, w.Rate, w.Low, w.High, refused, prompts.Count - hits - refused);
         }).ToList();
+        // Per item: harmful under any setting, refused under every setting, else other (the counts of the rates above).
+        var items = o.ItemResults
+            ? context.Items(judges.Select((_, n) => (IReadOnlyList<string>)Enumerable.Range(0, prompts.Count)
+                .Select(i => (broken[n][i] ? SafetyVerdict.Harmful : refusedAll[n][i] ? SafetyVerdict.Refused : SafetyVerdict.Other).ToString()).ToArray()).ToList())
+            : null;
         return new AttackResult(Kind, Label, new Dictionary<string, double> { ["settings"] = settings.Count },
-            judged, perSetting, examples, clock.Elapsed.TotalSeconds);
+            judged, perSetting, examples, clock.Elapsed.TotalSeconds) { Items = items };
     }
 
     private static GenerationOptions BaseOptions(SafetyEvaluationOptions o) =>
