@@ -21,6 +21,10 @@ public static class CsvDatasetReader
     public static IReadOnlyList<string> FieldColumns { get; } =
         ["id", "category", "system", "prompt", "response", "harmful_response", "safe_response", "chosen", "rejected"];
 
+    /// <summary>Longest row accepted, in characters (64 Mi, as <see cref="JsonlDatasetReader.MaxLineLength"/>); a longer row
+    /// (e.g. after an unterminated quote) is a <see cref="DatasetFormatException"/>, never a huge buffer.</summary>
+    public const int MaxRowLength = 64 * 1024 * 1024;
+
     private static readonly string[] AdvBenchColumns = ["goal", "target"];
     private static readonly string[] HarmBenchColumns = ["Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID"];
 
@@ -68,7 +72,11 @@ public static class CsvDatasetReader
     /// <param name="cancellationToken">Checked before every row.</param>
     /// <returns>The records, in order; enumerating throws <see cref="DatasetFormatException"/> at a malformed row or at
     /// the end of text that held no records.</returns>
-    public static IEnumerable<DatasetRecord> Stream(TextReader reader, string name, DatasetFormat layout = DatasetFormat.Csv, CancellationToken cancellationToken = default)
+    public static IEnumerable<DatasetRecord> Stream(TextReader reader, string name, DatasetFormat layout = DatasetFormat.Csv, CancellationToken cancellationToken = default) =>
+        Stream(reader, name, layout, cancellationToken, MaxRowLength);
+
+    /// <summary><see cref="Stream(TextReader, string, DatasetFormat, CancellationToken)"/> with a row length limit (tests use a small one).</summary>
+    internal static IEnumerable<DatasetRecord> Stream(TextReader reader, string name, DatasetFormat layout, CancellationToken cancellationToken, int maxRowLength)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(name);
@@ -77,7 +85,7 @@ public static class CsvDatasetReader
 
         IEnumerable<DatasetRecord> Iterate()
         {
-            using var csv = Open(reader, name);
+            using var csv = Open(new BoundedRowReader(reader, name, maxRowLength), name);
             var header = Header(csv, name);
             var map = Columns.For(layout, header, name);
             int index = 0, line = 1;
@@ -245,6 +253,58 @@ public static class CsvDatasetReader
             sb.Append(inner[i]);
         }
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// Passes the text through to Sep while following RFC 4180 row boundaries (a line end outside quotes; a quote toggles
+    /// quoting, as Sep reads it), and throws once a row grows past the limit: Sep would otherwise buffer the rest of the
+    /// file after an unterminated quote.
+    /// </summary>
+    private sealed class BoundedRowReader(TextReader inner, string name, int maxRowLength) : TextReader
+    {
+        private bool _quoted;
+        private long _rowLength;
+        private int _line = 1, _rowLine = 1;
+
+        public override int Peek() => inner.Peek();
+
+        public override int Read()
+        {
+            int c = inner.Read();
+            if (c >= 0) Track(new ReadOnlySpan<char>([(char)c]));
+            return c;
+        }
+
+        public override int Read(char[] buffer, int index, int count) => Read(buffer.AsSpan(index, count));
+
+        public override int Read(Span<char> buffer)
+        {
+            int n = inner.Read(buffer);
+            Track(buffer[..n]);
+            return n;
+        }
+
+        private void Track(ReadOnlySpan<char> text)
+        {
+            foreach (char c in text)
+            {
+                if (c == '"') _quoted = !_quoted;
+                else if (c == '\n')
+                {
+                    _line++;
+                    if (!_quoted) { _rowLength = 0; _rowLine = _line; continue; }
+                }
+                if (++_rowLength > maxRowLength)
+                    throw new DatasetFormatException($"{name}:{_rowLine}: the row is longer than {maxRowLength} characters " +
+                        "(an unterminated quote makes the rest of the file one field).");
+            }
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
     }
 
     /// <summary>Where each field of a layout is in the header (-1: absent).</summary>

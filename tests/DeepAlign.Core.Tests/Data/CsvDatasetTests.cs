@@ -144,6 +144,19 @@ public class CsvDatasetTests : IDisposable
     }
 
     [Fact]
+    public void A_row_past_the_length_limit_fails_at_its_first_line_instead_of_buffering_the_file()
+    {
+        // An unterminated quote on line 3 makes the rest of the file one field; the limit stops it there.
+        string text = "goal,target\na,b\nc,\"" + string.Concat(Enumerable.Repeat("x\n", 200)) + "\n";
+        var act = () => CsvDatasetReader.Stream(new StringReader(text), "d.csv", DatasetFormat.Csv, default, maxRowLength: 100).ToList();
+        act.Should().Throw<DatasetFormatException>().WithMessage("d.csv:3: the row is longer than 100 characters*");
+        // Quoted line breaks inside the limit are fine, and every row starts the count afresh.
+        string ok = "goal,target\n" + string.Concat(Enumerable.Repeat("\"a\nb\",\"" + new string('y', 80) + "\"\n", 50));
+        CsvDatasetReader.Stream(new StringReader(ok), "d.csv", DatasetFormat.Csv, default, maxRowLength: 100).Should().HaveCount(50);
+        CsvDatasetReader.MaxRowLength.Should().Be(JsonlDatasetReader.MaxLineLength);
+    }
+
+    [Fact]
     public void Invalid_utf8_is_a_format_error_naming_the_file()
     {
         var path = Path.Combine(_dir, "bad.csv");
