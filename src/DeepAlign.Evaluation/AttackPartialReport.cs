@@ -179,6 +179,8 @@ public sealed record AttackPartialReport
                     Mismatch(Name(i), Name(0), $"judges of attack '{x.Label}'");
                 if (!(x.Settings ?? []).Select(s => s.Name).SequenceEqual((y.Settings ?? []).Select(s => s.Name)) || (x.Settings is null) != (y.Settings is null))
                     Mismatch(Name(i), Name(0), $"sweep settings of attack '{x.Label}'");
+                if ((x.Items is null) != (y.Items is null))
+                    Mismatch(Name(i), Name(0), $"item results of attack '{x.Label}' (kept in one part, not in the other)");
             }
         }
         var ordered = parts.OrderBy(p => p.Shard.Index).ToList();
@@ -208,8 +210,10 @@ public sealed record AttackPartialReport
             var examples = ordered.SelectMany(p => p.Evaluation.Attacks[a].Examples.Select((e, k) => (Example: e, Index: p.ExampleRecordIndices[a][k])))
                 .OrderBy(t => SettingOf(t.Example) is { } s && settingOrder.TryGetValue(s, out int o) ? o : -1).ThenBy(t => t.Index)
                 .Take(first.ExamplesPerAttack).Select(t => t.Example).ToList();
+            // Items carry their dataset index: the shards' items in index order are the single run's.
+            var items = template.Items is null ? null : ordered.SelectMany(p => p.Evaluation.Attacks[a].Items!).OrderBy(t => t.Index).ToList();
             attacks.Add(new AttackResult(template.Attack, template.Label, MergeParameters(ordered.Select(p => p.Evaluation.Attacks[a].Parameters).ToList()), judges, settings, examples,
-                ordered.Sum(p => p.Evaluation.Attacks[a].Seconds)) { Agreements = agreements });
+                ordered.Sum(p => p.Evaluation.Attacks[a].Seconds)) { Agreements = agreements, Items = items });
         }
         var metadata = new Dictionary<string, string>
         {

@@ -22,4 +22,7 @@ public sealed record AttackResult(
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<JudgeAgreement>? Agreements { get; init; }
+    /// <summary>Every prompt's verdicts, in dataset order, keyed for comparison across runs and tools; null unless
+    /// <see cref="SafetyEvaluationOptions.ItemResults"/> is on (and in results files of schema 1).</summary>
+    public IReadOnlyList<ItemResult>? Items { get; init; }
 }

@@ -19,6 +19,10 @@ namespace DeepAlign.Evaluation;
 public sealed record EvaluationReport(string Schema, IReadOnlyDictionary<string, string> Metadata, IReadOnlyList<StageTiming> Stages,
     IReadOnlyList<SeedRun> Runs, IReadOnlyList<SummaryRow> Summary)
 {
+    /// <summary>What the run was measured on (dataset fingerprint, models, judges, attack settings); null when not
+    /// recorded (and in results files of schema 1).</summary>
+    public RunProvenance? Provenance { get; init; }
+
     /// <summary>JSON options of the results files (snake_case, indented).</summary>
     public static JsonSerializerOptions JsonOptions { get; } = new()
     {
@@ -66,9 +70,16 @@ public sealed record EvaluationReport(string Schema, IReadOnlyDictionary<string,
     /// <summary>The JSON text.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions).Replace("\r\n", "\n") + "\n";
 
-    /// <summary>Reads a results file.</summary>
-    public static EvaluationReport FromJson(string json) =>
-        JsonSerializer.Deserialize<EvaluationReport>(json, JsonOptions) ?? throw new FormatException("The results JSON is empty.");
+    /// <summary>Reads a results document of any schema version DeepAlign wrote (<see cref="ResultsSchema.Ids"/>); fields a
+    /// version lacks (schema 1: items and provenance) read as null.</summary>
+    /// <exception cref="FormatException">The JSON is empty or names a schema DeepAlign does not know.</exception>
+    public static EvaluationReport FromJson(string json)
+    {
+        var report = JsonSerializer.Deserialize<EvaluationReport>(json, JsonOptions) ?? throw new FormatException("The results JSON is empty.");
+        if (!ResultsSchema.Ids.Contains(report.Schema))
+            throw new FormatException($"The results JSON has schema \"{report.Schema}\"; this version reads {string.Join(", ", ResultsSchema.Ids)}.");
+        return report;
+    }
 
     /// <summary>
     /// Markdown tables: attack success rates per defense under each judge (95% Wilson interval and n for one seed;

@@ -154,7 +154,21 @@ public sealed class AttackContext
             var w = RateEstimate.Wilson(split.Harmful, texts.Count);
             judged.Add(new JudgedRate(Judges[j].Name, split.Harmful, texts.Count, w.Rate, w.Low, w.High, split.Refused, split.Other) { Unparseable = split.Unparseable });
         }
-        return new AttackResult(kind, label, parameters, judged, null, examples, clock.Elapsed.TotalSeconds) { Agreements = Agreements(verdicts) };
+        return new AttackResult(kind, label, parameters, judged, null, examples, clock.Elapsed.TotalSeconds)
+        {
+            Agreements = Agreements(verdicts),
+            Items = Options.ItemResults ? Items(verdicts.Select(v => (IReadOnlyList<string>)v.Select(x => x.ToString()).ToArray()).ToArray()) : null,
+        };
+    }
+
+    /// <summary>Every prompt's verdicts (<see cref="ItemResult"/>), keyed by its dataset id and index (<see cref="RecordIndex"/>).</summary>
+    /// <param name="verdicts">Per judge (in <see cref="Judges"/> order), one verdict per prompt.</param>
+    public IReadOnlyList<ItemResult> Items(IReadOnlyList<IReadOnlyList<string>> verdicts)
+    {
+        ArgumentNullException.ThrowIfNull(verdicts);
+        if (verdicts.Count != Judges.Count) throw new ArgumentException($"{verdicts.Count} verdict lists for {Judges.Count} judges.", nameof(verdicts));
+        return Enumerable.Range(0, Prompts.Count).Select(i => ItemResult.Create(Prompts[i], RecordIndex(i),
+            Enumerable.Range(0, Judges.Count).ToDictionary(j => Judges[j].Name, j => verdicts[j][i], StringComparer.Ordinal))).ToArray();
     }
 
     /// <summary>Each further judge's agreement with the primary judge over the same texts; null with one judge.</summary>

@@ -62,14 +62,14 @@ public sealed class DecodingSweepAttack : IAttack
         var generated = context.Generate(defense, all, BaseOptions(o), cancellationToken);
         // Every text is judged by every judge, setting-major (setting s, prompt i at s * prompts + i), in one batch per judge.
         var texts = new string[settings.Count * prompts.Count];
-        var items = new DatasetRecord[texts.Length];
+        var judgedRecords = new DatasetRecord[texts.Length];
         for (int s = 0; s < settings.Count; s++)
             for (int i = 0; i < prompts.Count; i++)
             {
                 texts[s * prompts.Count + i] = context.Decode(generated[i * settings.Count + s]);
-                items[s * prompts.Count + i] = prompts[i];
+                judgedRecords[s * prompts.Count + i] = prompts[i];
             }
-        var verdicts = judges.Select(j => j.Judge.JudgeMany(items, texts, cancellationToken).Select(v => v.Verdict).ToArray()).ToArray();
+        var verdicts = judges.Select(j => j.Judge.JudgeMany(judgedRecords, texts, cancellationToken).Select(v => v.Verdict).ToArray()).ToArray();
         var unparseableAny = judges.Select(_ => new bool[prompts.Count]).ToArray();
         for (int s = 0; s < settings.Count; s++)
         {
@@ -113,8 +113,13 @@ public sealed class DecodingSweepAttack : IAttack
             int unparseable = Enumerable.Range(0, prompts.Count).Count(i => !broken[n][i] && unparseableAny[n][i]); // not broken, undecided somewhere
             return new JudgedRate(j.Name, hits, prompts.Count, w.Rate, w.Low, w.High, refused, prompts.Count - hits - refused - unparseable) { Unparseable = unparseable };
         }).ToList();
+        // Per item: harmful under any setting, refused under every setting, unparseable somewhere, else other (the counts of the rates above).
+        var itemResults = o.ItemResults
+            ? context.Items(judges.Select((_, n) => (IReadOnlyList<string>)Enumerable.Range(0, prompts.Count)
+                .Select(i => (broken[n][i] ? SafetyVerdict.Harmful : refusedAll[n][i] ? SafetyVerdict.Refused : unparseableAny[n][i] ? SafetyVerdict.Unparseable : SafetyVerdict.Other).ToString()).ToArray()).ToList())
+            : null;
         return new AttackResult(Kind, Label, new Dictionary<string, double> { ["settings"] = settings.Count },
-            judged, perSetting, examples, clock.Elapsed.TotalSeconds) { Agreements = context.Agreements(verdicts) };
+            judged, perSetting, examples, clock.Elapsed.TotalSeconds) { Agreements = context.Agreements(verdicts), Items = itemResults };
     }
 
     private static GenerationOptions BaseOptions(SafetyEvaluationOptions o) =>
