@@ -16,9 +16,12 @@ namespace DeepAlign.Text;
 /// them goes to the wrapped tokenizer, which must add nothing itself (for <c>SentencePieceTokenizer</c> and
 /// <c>CodeGenTokenizer</c> its BOS/EOS switches are turned off per call; any other tokenizer that adds ids to every text is
 /// rejected). BOS/EOS are added here, when asked and configured.</para>
-/// <para><b>Decoding:</b> runs of ordinary ids are decoded by the wrapped tokenizer, special ids become their text (or
-/// nothing with skipSpecialTokens). A run after a special token therefore starts as a fresh text for the wrapped tokenizer
-/// (SentencePiece drops the leading "▁" space there).</para>
+/// <para><b>Decoding:</b> runs of ordinary ids are decoded by the wrapped tokenizer, special and added ids become their
+/// text (special ones nothing with skipSpecialTokens). A run after a special token therefore starts as a fresh text for the
+/// wrapped tokenizer (SentencePiece drops the leading "▁" space there). For a <c>SentencePieceTokenizer</c> with escaped
+/// whitespace the runs are decoded here from the pieces, the way sentencepiece does ("▁" is a space, &lt;0xNN&gt; pieces are
+/// bytes, the first piece loses its dummy-prefix space), because ML.Tokenizers 3.0.0 also drops a "▁" that follows leading
+/// byte pieces, which would break streaming.</para>
 /// <para><b>Tokens:</b> <see cref="GetVocabulary"/> is the vocabulary plus the special tokens. For a tiktoken vocabulary
 /// read with <see cref="ReadTiktokenVocabulary(string)"/> the token strings are the GPT-2 byte-level strings that
 /// Hugging Face tokenizer.json files use, so the map equals the matching tokenizer.json's and
@@ -31,6 +34,8 @@ public sealed class MLTextTokenizer : ITextTokenizer
     private readonly AddedTokenSplitter _splitter;
     private readonly FrozenDictionary<string, int> _tokenToId;
     private readonly string?[] _idToToken;
+    private readonly FrozenSet<int> _verbatimIds;
+    private readonly bool _decodeSentencePiece;
 
     /// <summary>Wraps <paramref name="tokenizer"/>.</summary>
     /// <param name="tokenizer">The ML.Tokenizers tokenizer.</param>
@@ -53,7 +58,8 @@ public sealed class MLTextTokenizer : ITextTokenizer
 
         var map = new Dictionary<string, int>(vocabulary, StringComparer.Ordinal);
         var special = new Dictionary<string, int>(StringComparer.Ordinal);
-        void AddSpecial(IReadOnlyDictionary<string, int>? tokens, string field)
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        void AddTokens(IReadOnlyDictionary<string, int>? tokens, string field, Dictionary<string, int> into)
         {
             if (tokens is null) return;
             foreach (var (token, id) in tokens)
@@ -62,17 +68,22 @@ public sealed class MLTextTokenizer : ITextTokenizer
                 if (map.TryGetValue(token, out var existing) && existing != id)
                     throw new ArgumentException($"{field}: '{token}' has id {id} but the vocabulary gives it id {existing}.", nameof(options));
                 map[token] = id;
-                special[token] = id;
+                into[token] = id;
             }
         }
-        AddSpecial(own.SpecialTokens, $"{tokenizer.GetType().Name}.SpecialTokens");
-        AddSpecial(options.SpecialTokens, nameof(MLTextTokenizerOptions.SpecialTokens));
+        AddTokens(own.SpecialTokens, $"{tokenizer.GetType().Name}.SpecialTokens", special);
+        AddTokens(options.SpecialTokens, nameof(MLTextTokenizerOptions.SpecialTokens), special);
+        AddTokens(options.AddedTokens, nameof(MLTextTokenizerOptions.AddedTokens), added);
+        // AddedTokens says "not special" even for a token the tokenizer itself lists as special (tiktoken has one list).
+        foreach (var token in added.Keys.ToList())
+            if (options.SpecialTokens?.ContainsKey(token) == true) added.Remove(token);
+            else special.Remove(token);
         if (map.Count == 0) throw new ArgumentException("The vocabulary is empty.", nameof(options));
         _tokenToId = map.ToFrozenDictionary(StringComparer.Ordinal);
         VocabSize = map.Values.Max() + 1;
         _idToToken = new string?[VocabSize];
         foreach (var (token, id) in vocabulary) _idToToken[id] ??= token;
-        foreach (var (token, id) in special) _idToToken[id] = token;
+        foreach (var (token, id) in special.Concat(added)) _idToToken[id] = token;
 
         int? Resolve(string? token, string field) =>
             token is null ? null
@@ -103,9 +114,17 @@ public sealed class MLTextTokenizer : ITextTokenizer
         foreach (var (token, id) in new[] { (BosToken, BosTokenId), (EosToken, EosTokenId), (PadToken, PadTokenId), (own.UnknownToken, unkId) })
             if (token is not null && id is int i) special[token] = i;
         SpecialTokenIds = special.Values.ToFrozenSet();
-        _splitter = new AddedTokenSplitter(special.Select(p => new AddedTokenInfo(p.Value, p.Key, true, false, false)));
+        _verbatimIds = special.Values.Concat(added.Values).ToFrozenSet();
+        _splitter = new AddedTokenSplitter(special.Select(p => new AddedTokenInfo(p.Value, p.Key, true, false, false))
+            .Concat(added.Select(p => new AddedTokenInfo(p.Value, p.Key, false, false, false))));
+        // ML.Tokenizers 3.0.0's SentencePiece decode drops a "▁" that follows leading byte pieces ([<0x09>, ▁, <0x0A>] gives
+        // "\t\n"), which breaks streaming; such runs are decoded here the SentencePiece way instead (see Decode).
+        _decodeSentencePiece = tokenizer is SentencePieceTokenizer { EscapeWhiteSpaces: true, TreatWhitespaceAsSuffix: false };
 
+        // A tokenizer that adds BOS/EOS on its own shows them as tokens with empty ranges (or as ids for no text).
         var probe = _encode("");
+        if (probe.Count == 0 && !own.SwitchesOffOwnBosEos)
+            probe = tokenizer.EncodeToTokens("a", out _).Where(t => t.Offset.Start.Equals(t.Offset.End)).Select(t => t.Id).ToList();
         if (probe.Count != 0)
             throw new ArgumentException(
                 $"{tokenizer.GetType().Name} adds {probe.Count} id(s) ({string.Join(", ", probe)}) to every text; create it without its own BOS/EOS (e.g. BpeOptions.BeginningOfSentenceToken = null) and set MLTextTokenizerOptions.BosToken/AddBosToken instead.",
@@ -176,18 +195,41 @@ public sealed class MLTextTokenizer : ITextTokenizer
         void Flush()
         {
             if (run.Count == 0) return;
-            sb.Append(MLTokenizer.Decode(run));
+            sb.Append(_decodeSentencePiece ? DecodeSentencePiece(run) : MLTokenizer.Decode(run));
             run.Clear();
         }
         foreach (var id in ids)
         {
             var token = IdToToken(id) ?? throw new ArgumentOutOfRangeException(nameof(ids), id, $"Token id {id} is outside the vocabulary of the {MLTokenizer.GetType().Name} (size {VocabSize}).");
-            if (!SpecialTokenIds.Contains(id)) { run.Add(id); continue; }
+            if (!_verbatimIds.Contains(id)) { run.Add(id); continue; }
             Flush();
-            if (!skipSpecialTokens) sb.Append(token);
+            if (!skipSpecialTokens || !SpecialTokenIds.Contains(id)) sb.Append(token);
         }
         Flush();
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// SentencePiece decoding of a run of ordinary pieces, as sentencepiece's decoder does it: "▁" is a space, &lt;0xNN&gt;
+    /// pieces are bytes (invalid UTF-8 becomes U+FFFD), and with a dummy prefix the run's first piece loses its leading "▁".
+    /// </summary>
+    private string DecodeSentencePiece(List<int> run)
+    {
+        var bytes = new List<byte>();
+        foreach (var id in run)
+        {
+            var token = _idToToken[id]!;
+            if (token.Length == 6 && token.StartsWith("<0x", StringComparison.Ordinal) && token[5] == '>'
+                && byte.TryParse(token.AsSpan(3, 2), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var b))
+            {
+                bytes.Add(b);
+                continue;
+            }
+            bytes.AddRange(Encoding.UTF8.GetBytes(token.Replace('▁', ' ')));
+        }
+        var text = Encoding.UTF8.GetString(bytes.ToArray());
+        var sp = (SentencePieceTokenizer)MLTokenizer;
+        return sp.AddDummyPrefix && _idToToken[run[0]]!.StartsWith('▁') ? text[1..] : text;
     }
 
     /// <inheritdoc />
@@ -253,15 +295,15 @@ public sealed class MLTextTokenizer : ITextTokenizer
 
     private sealed record Known(
         IReadOnlyDictionary<string, int>? Vocabulary, IReadOnlyDictionary<string, int>? SpecialTokens, string? BosToken, string? EosToken,
-        string? UnknownToken, bool? AddBos, bool? AddEos, Func<string, IReadOnlyList<int>> Encode);
+        string? UnknownToken, bool? AddBos, bool? AddEos, Func<string, IReadOnlyList<int>> Encode, bool SwitchesOffOwnBosEos = false);
 
     /// <summary>What the tokenizer's own type exposes, and how to encode with its BOS/EOS off.</summary>
     private static Known Describe(Tokenizer t) => t switch
     {
         SentencePieceTokenizer sp => new(sp.Vocabulary, sp.SpecialTokens, sp.BeginningOfSentenceToken, sp.EndOfSentenceToken, sp.UnknownToken,
-            sp.AddBeginningOfSentence, sp.AddEndOfSentence, s => sp.EncodeToIds(s, addBeginningOfSentence: false, addEndOfSentence: false)),
+            sp.AddBeginningOfSentence, sp.AddEndOfSentence, s => sp.EncodeToIds(s, addBeginningOfSentence: false, addEndOfSentence: false), true),
         CodeGenTokenizer cg => new(cg.Vocabulary, cg.SpecialTokens, cg.BeginningOfSentenceToken, cg.EndOfSentenceToken, cg.UnknownToken,
-            cg.AddBeginningOfSentence, cg.AddEndOfSentence, s => cg.EncodeToIds(s, cg.AddPrefixSpace, addBeginningOfSentence: false, addEndOfSentence: false)),
+            cg.AddBeginningOfSentence, cg.AddEndOfSentence, s => cg.EncodeToIds(s, cg.AddPrefixSpace, addBeginningOfSentence: false, addEndOfSentence: false), true),
         BpeTokenizer bpe => new(bpe.Vocabulary, bpe.SpecialTokens, bpe.BeginningOfSentenceToken, null, bpe.UnknownToken, null, null, s => bpe.EncodeToIds(s)),
         EnglishRobertaTokenizer roberta => new(roberta.Vocabulary, null, null, null, null, null, null, s => roberta.EncodeToIds(s)),
         TiktokenTokenizer tik => new(null, tik.SpecialTokens, null, null, null, null, null, s => tik.EncodeToIds(s)),

@@ -23,6 +23,13 @@ public sealed record MLTextTokenizerOptions
     /// </summary>
     public IReadOnlyDictionary<string, int>? SpecialTokens { get; init; }
 
+    /// <summary>
+    /// Added tokens that are not special (Hugging Face added_tokens with <c>"special": false</c>, e.g. Qwen3's
+    /// <c>&lt;think&gt;</c>): recognised in text and decoded to their text like <see cref="SpecialTokens"/>, but kept by
+    /// <c>Decode(ids, skipSpecialTokens: true)</c>. Null (default): none.
+    /// </summary>
+    public IReadOnlyDictionary<string, int>? AddedTokens { get; init; }
+
     /// <summary>The beginning-of-sequence token. Null (default): the tokenizer's own (SentencePiece, CodeGen, BPE), else none.</summary>
     public string? BosToken { get; init; }
 
@@ -58,6 +65,12 @@ public sealed record MLTextTokenizerOptions
             {
                 if (string.IsNullOrEmpty(token)) throw new ArgumentException("SpecialTokens must not contain an empty token.", nameof(SpecialTokens));
                 if (id < 0) throw new ArgumentException($"SpecialTokens maps '{token}' to the negative id {id}.", nameof(SpecialTokens));
+            }
+        if (AddedTokens is not null)
+            foreach (var (token, id) in AddedTokens)
+            {
+                if (string.IsNullOrEmpty(token)) throw new ArgumentException("AddedTokens must not contain an empty token.", nameof(AddedTokens));
+                if (id < 0) throw new ArgumentException($"AddedTokens maps '{token}' to the negative id {id}.", nameof(AddedTokens));
             }
         if (BosToken is "") throw new ArgumentException("BosToken must not be empty (null: none).", nameof(BosToken));
         if (EosToken is "") throw new ArgumentException("EosToken must not be empty (null: none).", nameof(EosToken));

@@ -27,9 +27,10 @@ internal static class MLTokenizerAssets
     public static JsonDocument TokenizerJson(string name) =>
         Cached($"json:{name}", () => JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TextTestAssets.ModelDir(name), "tokenizer.json"))));
 
-    /// <summary>tokenizer.json added_tokens as a token-to-id map.</summary>
-    public static IReadOnlyDictionary<string, int> AddedTokens(string name) =>
-        Cached($"added:{name}", () => TokenizerJson(name).RootElement.GetProperty("added_tokens").EnumerateArray()
+    /// <summary>tokenizer.json added_tokens as a token-to-id map (all, or only the special / only the non-special ones).</summary>
+    public static IReadOnlyDictionary<string, int> AddedTokens(string name, bool? special = null) =>
+        Cached($"added:{name}:{special}", () => TokenizerJson(name).RootElement.GetProperty("added_tokens").EnumerateArray()
+            .Where(t => special is not bool s || t.GetProperty("special").GetBoolean() == s)
             .ToDictionary(t => t.GetProperty("content").GetString()!, t => t.GetProperty("id").GetInt32()));
 
     private static string SplitPattern(string name) =>

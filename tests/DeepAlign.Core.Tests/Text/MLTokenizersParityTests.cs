@@ -34,7 +34,8 @@ public sealed class MLTokenizersParityTests
     internal static MLTextTokenizer Wrapped(string name, string kind) => new(Reference(name, kind), new MLTextTokenizerOptions
     {
         Vocabulary = kind == "tiktoken" ? MLTextTokenizer.ReadTiktokenVocabulary(MLTokenizerAssets.TiktokenFile(name)) : null,
-        SpecialTokens = MLTokenizerAssets.AddedTokens(name),
+        SpecialTokens = MLTokenizerAssets.AddedTokens(name, special: true),
+        AddedTokens = MLTokenizerAssets.AddedTokens(name, special: false),
     });
 
     /// <summary>
