@@ -4,6 +4,7 @@ using DeepAlign.Evaluation;
 using DeepAlign.Evaluation.Judges;
 using DeepAlign.Method.Detection;
 using DeepAlign.Models;
+using DeepAlign.Runtime;
 using DeepAlign.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -97,7 +98,7 @@ public static class OrganismExperiment
             // the evaluation's workers at once and give the same weights, bit for bit, as one after another.
             var gridJobs = RetrainedDefenses.Variants.SelectMany(v => s.LearningRateGrid.Select(lr => (v.Name, v.Objective, Lr: lr))).ToList();
             var gridTrained = new TrainedDefense[gridJobs.Count];
-            WorkerThreads.Run(gridJobs.Count, s.WorkerCount, "grid training", i =>
+            WorkerThreads.Run(gridJobs.Count, s.WorkerCount, "grid training", (i, token) =>
             {
                 var (name, objective, lr) = gridJobs[i];
                 string label = string.Create(CultureInfo.InvariantCulture, $"{name}@{lr:0.#####e0}");
@@ -106,7 +107,7 @@ public static class OrganismExperiment
                 var t = RetrainedDefenses.LoadOrTrain(pair, text, baseModel, aligned, name, objective, s.Training with { LearningRate = lr },
                     splits.TrainHarmful, splits.TrainBenign, splits.Canonical,
                     (step, totalSteps, loss) => Report(task, string.Create(CultureInfo.InvariantCulture, $"train {label}: {step}/{totalSteps} loss {loss:0.000}"), step, totalSteps),
-                    cancellationToken);
+                    token);
                 Report(task, $"train {label}: {(t.FromCache ? "cached" : "trained")}", 1, 1);
                 gridTrained[i] = t;
             }, cancellationToken);

@@ -2,6 +2,7 @@ using DeepAlign.Organism.Experiment;
 using System.Text.Json.Nodes;
 using DeepAlign.Evaluation;
 using DeepAlign.Models;
+using DeepAlign.Runtime;
 using DeepAlign.Organism;
 using DeepAlign.Tests.Checkpoints;
 using FluentAssertions;
@@ -399,7 +400,7 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         // The independent build is the same pair bit for bit, in another folder, so nothing comes from the first run's cache.
         var copy = organism.Pair with { Directory = organism.Independent.Path };
         var parallel = new TrainedDefense[jobs.Count];
-        WorkerThreads.Run(jobs.Count, 2, "test", i => parallel[i] = Train(copy, i), default);
+        WorkerThreads.Run(jobs.Count, 2, "test", (i, _) => parallel[i] = Train(copy, i), default);
         for (int i = 0; i < jobs.Count; i++)
         {
             parallel[i].FromCache.Should().BeFalse();
@@ -415,13 +416,13 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
     public void Worker_threads_run_every_item_once_and_rethrow_the_first_failure()
     {
         var seen = new System.Collections.Concurrent.ConcurrentBag<int>();
-        WorkerThreads.Run(25, 3, "test", seen.Add, default);
+        WorkerThreads.Run(25, 3, "test", (i, _) => seen.Add(i), default);
         seen.Order().Should().Equal(Enumerable.Range(0, 25));
-        var act = () => WorkerThreads.Run(25, 3, "test", i => { if (i == 4) throw new InvalidDataException("item 4"); Thread.Sleep(1); }, default);
+        var act = () => WorkerThreads.Run(25, 3, "test", (i, _) => { if (i == 4) throw new InvalidDataException("item 4"); Thread.Sleep(1); }, default);
         act.Should().Throw<InvalidDataException>().WithMessage("item 4");
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        var cancelled = () => WorkerThreads.Run(5, 2, "test", _ => { }, cts.Token);
+        var cancelled = () => WorkerThreads.Run(5, 2, "test", (_, _) => { }, cts.Token);
         cancelled.Should().Throw<OperationCanceledException>();
     }
 }
