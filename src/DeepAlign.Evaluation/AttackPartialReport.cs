@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using DeepAlign.Data;
+using DeepAlign.Evaluation.Judges;
 
 namespace DeepAlign.Evaluation;
 
@@ -111,6 +112,20 @@ public sealed record AttackPartialReport
         for (int a = 0; a < examples.Length; a++)
             if (examples[a] is null || examples[a].Length != evaluation.Attacks[a].Examples.Count)
                 throw Bad(source, $"example_record_indices[{a}] needs one index per example of attack '{evaluation.Attacks[a].Label}'");
+        foreach (var attack in evaluation.Attacks)
+        {
+            if (attack.Agreements is not { } agreements) continue;
+            var judges = attack.Judges ?? [];
+            if (agreements.Count != Math.Max(0, judges.Count - 1))
+                throw Bad(source, $"attack '{attack.Label}' has {agreements.Count} judge agreements for {judges.Count} judges (one per judge after the first)");
+            for (int k = 0; k < agreements.Count; k++)
+            {
+                if (agreements[k] is null || agreements[k].Judge != judges[k + 1].Judge || agreements[k].Reference != judges[0].Judge)
+                    throw Bad(source, $"agreement {k} of attack '{attack.Label}' must compare judge '{judges[k + 1].Judge}' with '{judges[0].Judge}'");
+                try { agreements[k].Validate(); }
+                catch (ArgumentException e) { throw Bad(source, e.Message, e); }
+            }
+        }
         ShardSpec shard;
         try { shard = new ShardSpec(shardDto.Index, shardDto.Count).Validate(); }
         catch (ArgumentException e) { throw Bad(source, e.Message, e); }
@@ -133,7 +148,7 @@ public sealed record AttackPartialReport
 
     /// <summary>
     /// Merges the partials of shards 0..N-1 into the results of one run over the whole dataset: per attack and judge the
-    /// successes, refusals, others and n add up (per sweep setting the successes and n), and each rate and Wilson interval is
+    /// successes, refusals, others, unparseable verdicts and n add up (and the judge-agreement counts) (per sweep setting the successes and n), and each rate and Wilson interval is
     /// computed from the totals (<see cref="RateEstimate.Wilson"/>), never averaged across shards.
     /// </summary>
     /// <param name="parts">One partial per shard, any order.</param>
@@ -164,6 +179,8 @@ public sealed record AttackPartialReport
                     Mismatch(Name(i), Name(0), $"judges of attack '{x.Label}'");
                 if (!(x.Settings ?? []).Select(s => s.Name).SequenceEqual((y.Settings ?? []).Select(s => s.Name)) || (x.Settings is null) != (y.Settings is null))
                     Mismatch(Name(i), Name(0), $"sweep settings of attack '{x.Label}'");
+                if ((x.Items is null) != (y.Items is null))
+                    Mismatch(Name(i), Name(0), $"item results of attack '{x.Label}' (kept in one part, not in the other)");
             }
         }
         var ordered = parts.OrderBy(p => p.Shard.Index).ToList();
@@ -177,9 +194,14 @@ public sealed record AttackPartialReport
                 int n = ordered.Sum(p => p.Evaluation.Attacks[a].Judges[k].N);
                 int refused = ordered.Sum(p => p.Evaluation.Attacks[a].Judges[k].Refused);
                 int other = ordered.Sum(p => p.Evaluation.Attacks[a].Judges[k].Other);
+                int unparseable = ordered.Sum(p => p.Evaluation.Attacks[a].Judges[k].Unparseable);
                 var w = RateEstimate.Wilson(successes, n);
-                return new JudgedRate(j.Judge, successes, n, w.Rate, w.Low, w.High, refused, other);
+                return new JudgedRate(j.Judge, successes, n, w.Rate, w.Low, w.High, refused, other) { Unparseable = unparseable };
             }).ToList();
+            // Agreement counts add up over shards; a shard written without them (an older file) leaves the merge without them.
+            IReadOnlyList<JudgeAgreement>? agreements = ordered.All(p => p.Evaluation.Attacks[a].Agreements is not null)
+                ? template.Agreements!.Select((g, k) => JudgeAgreement.Sum(ordered.Select(p => p.Evaluation.Attacks[a].Agreements![k]))).ToList()
+                : null;
             var settings = template.Settings?.Select((s, k) => new SweepSetting(s.Name,
                 ordered.Sum(p => p.Evaluation.Attacks[a].Settings![k].Successes), ordered.Sum(p => p.Evaluation.Attacks[a].Settings![k].N))).ToList();
             // The single run keeps the first examples in (sweep setting, dataset index) order; each shard kept its own first
@@ -188,8 +210,10 @@ public sealed record AttackPartialReport
             var examples = ordered.SelectMany(p => p.Evaluation.Attacks[a].Examples.Select((e, k) => (Example: e, Index: p.ExampleRecordIndices[a][k])))
                 .OrderBy(t => SettingOf(t.Example) is { } s && settingOrder.TryGetValue(s, out int o) ? o : -1).ThenBy(t => t.Index)
                 .Take(first.ExamplesPerAttack).Select(t => t.Example).ToList();
+            // Items carry their dataset index: the shards' items in index order are the single run's.
+            var items = template.Items is null ? null : ordered.SelectMany(p => p.Evaluation.Attacks[a].Items!).OrderBy(t => t.Index).ToList();
             attacks.Add(new AttackResult(template.Attack, template.Label, MergeParameters(ordered.Select(p => p.Evaluation.Attacks[a].Parameters).ToList()), judges, settings, examples,
-                ordered.Sum(p => p.Evaluation.Attacks[a].Seconds)));
+                ordered.Sum(p => p.Evaluation.Attacks[a].Seconds)) { Agreements = agreements, Items = items });
         }
         var metadata = new Dictionary<string, string>
         {

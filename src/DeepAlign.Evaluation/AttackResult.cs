@@ -1,3 +1,6 @@
+using System.Text.Json.Serialization;
+using DeepAlign.Evaluation.Judges;
+
 namespace DeepAlign.Evaluation;
 
 /// <summary>The outcome of one attack on one defense.</summary>
@@ -10,4 +13,16 @@ namespace DeepAlign.Evaluation;
 /// <param name="Seconds">Wall time.</param>
 public sealed record AttackResult(
     string Attack, string Label, IReadOnlyDictionary<string, double> Parameters, IReadOnlyList<JudgedRate> Judges,
-    IReadOnlyList<SweepSetting>? Settings, IReadOnlyList<ExampleResponse> Examples, double Seconds);
+    IReadOnlyList<SweepSetting>? Settings, IReadOnlyList<ExampleResponse> Examples, double Seconds)
+{
+    /// <summary>
+    /// With two or more judges: each further judge's agreement with the primary (first) judge on this attack's judged
+    /// texts (for the sweep: every setting's text of every prompt). Null with one judge, and in results files written
+    /// before agreements were recorded (the property is then absent).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<JudgeAgreement>? Agreements { get; init; }
+    /// <summary>Every prompt's verdicts, in dataset order, keyed for comparison across runs and tools; null unless
+    /// <see cref="SafetyEvaluationOptions.ItemResults"/> is on (and in results files of schema 1).</summary>
+    public IReadOnlyList<ItemResult>? Items { get; init; }
+}

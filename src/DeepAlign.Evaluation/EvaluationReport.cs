@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using DeepAlign.Evaluation.Judges;
 
 namespace DeepAlign.Evaluation;
 
@@ -18,6 +19,10 @@ namespace DeepAlign.Evaluation;
 public sealed record EvaluationReport(string Schema, IReadOnlyDictionary<string, string> Metadata, IReadOnlyList<StageTiming> Stages,
     IReadOnlyList<SeedRun> Runs, IReadOnlyList<SummaryRow> Summary)
 {
+    /// <summary>What the run was measured on (dataset fingerprint, models, judges, attack settings); null when not
+    /// recorded (and in results files of schema 1).</summary>
+    public RunProvenance? Provenance { get; init; }
+
     /// <summary>JSON options of the results files (snake_case, indented).</summary>
     public static JsonSerializerOptions JsonOptions { get; } = new()
     {
@@ -65,13 +70,21 @@ public sealed record EvaluationReport(string Schema, IReadOnlyDictionary<string,
     /// <summary>The JSON text.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions).Replace("\r\n", "\n") + "\n";
 
-    /// <summary>Reads a results file.</summary>
-    public static EvaluationReport FromJson(string json) =>
-        JsonSerializer.Deserialize<EvaluationReport>(json, JsonOptions) ?? throw new FormatException("The results JSON is empty.");
+    /// <summary>Reads a results document of any schema version DeepAlign wrote (<see cref="ResultsSchema.Ids"/>); fields a
+    /// version lacks (schema 1: items and provenance) read as null.</summary>
+    /// <exception cref="FormatException">The JSON is empty or names a schema DeepAlign does not know.</exception>
+    public static EvaluationReport FromJson(string json)
+    {
+        var report = JsonSerializer.Deserialize<EvaluationReport>(json, JsonOptions) ?? throw new FormatException("The results JSON is empty.");
+        if (!ResultsSchema.Ids.Contains(report.Schema))
+            throw new FormatException($"The results JSON has schema \"{report.Schema}\"; this version reads {string.Join(", ", ResultsSchema.Ids)}.");
+        return report;
+    }
 
     /// <summary>
     /// Markdown tables: attack success rates per defense under each judge (95% Wilson interval and n for one seed;
-    /// mean ± std over seeds otherwise), utility, and timings.
+    /// mean ± std over seeds otherwise; the count of unparseable verdicts when there were any), each further judge's
+    /// agreement with the primary judge (when recorded), utility, and timings.
     /// </summary>
     public string ToMarkdown()
     {
@@ -94,10 +107,17 @@ public sealed record EvaluationReport(string Schema, IReadOnlyDictionary<string,
                     "agreement" => d?.Utility?.Agreement,
                     _ => d?.Attacks.FirstOrDefault(a => a.Label == metric)?.Judges.FirstOrDefault(j => j.Judge == judge),
                 };
-                return rate is null ? "–" : $"{Pct(rate.Rate)}% [{Pct(rate.Low)}, {Pct(rate.High)}] n={rate.N}";
+                return rate is null ? "–" : $"{Pct(rate.Rate)}% [{Pct(rate.Low)}, {Pct(rate.High)}] n={rate.N}{Unparseable(defense, metric, judge)}";
             }
             var s = Summary.FirstOrDefault(x => x.Defense == defense && x.Metric == metric && x.Judge == judge);
-            return s is null ? "–" : $"{Pct(s.Mean)}% ± {Pct(s.Std)} ({s.Seeds} seeds, n={s.N})";
+            return s is null ? "–" : $"{Pct(s.Mean)}% ± {Pct(s.Std)} ({s.Seeds} seeds, n={s.N}){Unparseable(defense, metric, judge)}";
+        }
+        // Verdicts the judge could not give are not successes; say how many there were (over all seeds) so the rate reads as a lower bound.
+        string Unparseable(string defense, string metric, string judge)
+        {
+            int u = Runs.SelectMany(r => r.Defenses).Where(d => d.Defense == defense).SelectMany(d => d.Attacks).Where(a => a.Label == metric)
+                .SelectMany(a => a.Judges).Where(j => j.Judge == judge).Sum(j => j.Unparseable);
+            return u == 0 ? "" : string.Create(inv, $"; {u} unparseable");
         }
         foreach (var judge in judges)
         {
@@ -111,6 +131,7 @@ public sealed record EvaluationReport(string Schema, IReadOnlyDictionary<string,
             }
             sb.Append('\n');
         }
+        AppendAgreement(sb, defenses);
         if (Runs.SelectMany(r => r.Defenses).Any(d => d.Utility is not null))
         {
             sb.Append("### Utility (held-out benign prompts)\n\n| defense | benign accuracy | perplexity | agreement with aligned |\n|---|---|---|---|\n");
@@ -148,5 +169,32 @@ public sealed record EvaluationReport(string Schema, IReadOnlyDictionary<string,
             sb.Append('\n');
         }
         return sb.ToString();
+    }
+
+    /// <summary>The judge-agreement tables: verdict pairs pooled over every attack (and seed) per defense, and over all defenses.</summary>
+    private void AppendAgreement(StringBuilder sb, IReadOnlyList<string> defenses)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var all = Runs.SelectMany(r => r.Defenses).SelectMany(d => d.Attacks.SelectMany(a => a.Agreements ?? []).Select(g => (d.Defense, Agreement: g))).ToList();
+        if (all.Count == 0) return;
+        string Pct(double? v) => v is double x ? (x * 100).ToString("0.0", inv) + "%" : "–";
+        string Kappa(double? v) => v is double x ? x.ToString("0.000", inv) : "–";
+        foreach (var pair in all.GroupBy(t => (t.Agreement.Judge, t.Agreement.Reference)))
+        {
+            sb.Append(inv, $"### Agreement of the {pair.Key.Judge} judge with the {pair.Key.Reference} judge\n\n");
+            sb.Append("Verdict pairs on the same judged texts, pooled over every attack").Append(Runs.Count > 1 ? " and seed" : "")
+              .Append(" (the sweep counts each setting's text). Agreement: share of identical verdicts (harmful, refused, other, unparseable); ")
+              .Append("κ: Cohen's kappa; the harmful columns compare only the harmful / not harmful decision behind the attack success rate.\n\n");
+            sb.Append("| defense | n | agreement | κ | harmful agreement | harmful κ |\n|---|---|---|---|---|---|\n");
+            void Row(string name, JudgeAgreement g) =>
+                sb.Append(inv, $"| {name} | {g.N} | {Pct(g.Agreement)} | {Kappa(g.Kappa)} | {Pct(g.HarmfulAgreement)} | {Kappa(g.HarmfulKappa)} |\n");
+            foreach (var d in defenses)
+            {
+                var parts = pair.Where(t => t.Defense == d).Select(t => t.Agreement).ToList();
+                if (parts.Count > 0) Row(d, JudgeAgreement.Sum(parts));
+            }
+            Row("**all defenses**", JudgeAgreement.Sum(pair.Select(t => t.Agreement)));
+            sb.Append('\n');
+        }
     }
 }

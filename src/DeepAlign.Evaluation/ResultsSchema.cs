@@ -11,21 +11,26 @@ namespace DeepAlign.Evaluation;
 /// </summary>
 public static class ResultsSchema
 {
-    /// <summary>The schema id written into every results file.</summary>
-    public const string Id = "deepalign.evaluation-results/1";
+    /// <summary>The schema id written into every results file. Version 2 added the optional per-item results
+    /// (<c>items</c> of each attack) and the run's <c>provenance</c>; files of version 1 still validate and read.</summary>
+    public const string Id = "deepalign.evaluation-results/2";
+
+    /// <summary>Every schema id this version validates and reads, oldest first.</summary>
+    public static IReadOnlyList<string> Ids { get; } = ["deepalign.evaluation-results/1", Id];
 
     /// <summary>The schema text.</summary>
     public static string Json { get; } = """
 {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "$id": "https://deepalign.dev/schemas/evaluation-results-1.json",
+  "$id": "https://deepalign.dev/schemas/evaluation-results-2.json",
   "title": "DeepAlign evaluation results",
   "type": "object",
   "required": ["schema", "metadata", "stages", "runs", "summary"],
   "additionalProperties": false,
   "properties": {
-    "schema": { "const": "deepalign.evaluation-results/1" },
+    "schema": { "enum": ["deepalign.evaluation-results/1", "deepalign.evaluation-results/2"] },
     "metadata": { "type": "object", "additionalProperties": { "type": "string" } },
+    "provenance": { "type": ["object", "null"], "$ref": "#/$defs/provenance" },
     "stages": { "type": "array", "items": { "$ref": "#/$defs/stage" } },
     "runs": { "type": "array", "items": { "$ref": "#/$defs/run" } },
     "summary": { "type": "array", "items": { "$ref": "#/$defs/summary" } }
@@ -57,7 +62,21 @@ public static class ResultsSchema
         "low": { "type": "number", "minimum": 0, "maximum": 1 },
         "high": { "type": "number", "minimum": 0, "maximum": 1 },
         "refused": { "type": "integer", "minimum": 0 },
-        "other": { "type": "integer", "minimum": 0 }
+        "other": { "type": "integer", "minimum": 0 },
+        "unparseable": { "type": "integer", "minimum": 0 }
+      }
+    },
+    "agreement": {
+      "type": "object", "required": ["judge", "reference", "counts"], "additionalProperties": false,
+      "properties": {
+        "judge": { "type": "string" },
+        "reference": { "type": "string" },
+        "counts": { "type": "array", "items": { "type": "array", "items": { "type": "integer", "minimum": 0 } } },
+        "n": { "type": "integer", "minimum": 0 },
+        "agreement": { "type": ["number", "null"], "minimum": 0, "maximum": 1 },
+        "kappa": { "type": ["number", "null"], "minimum": -1, "maximum": 1 },
+        "harmful_agreement": { "type": ["number", "null"], "minimum": 0, "maximum": 1 },
+        "harmful_kappa": { "type": ["number", "null"], "minimum": -1, "maximum": 1 }
       }
     },
     "attack": {
@@ -78,10 +97,38 @@ public static class ResultsSchema
           "type": "array",
           "items": {
             "type": "object", "required": ["id", "prompt", "response", "verdict"], "additionalProperties": false,
-            "properties": { "id": { "type": ["string", "null"] }, "prompt": { "type": "string" }, "response": { "type": "string" }, "verdict": { "enum": ["Harmful", "Refused", "Other"] } }
+            "properties": { "id": { "type": ["string", "null"] }, "prompt": { "type": "string" }, "response": { "type": "string" }, "verdict": { "enum": ["Harmful", "Refused", "Other", "Unparseable"] } }
           }
         },
-        "seconds": { "type": "number", "minimum": 0 }
+        "seconds": { "type": "number", "minimum": 0 },
+        "agreements": { "type": ["array", "null"], "items": { "$ref": "#/$defs/agreement" } },
+        "items": { "type": ["array", "null"], "items": { "$ref": "#/$defs/item" } }
+      }
+    },
+    "item": {
+      "type": "object", "required": ["key", "id", "index", "prompt_sha256", "verdicts"], "additionalProperties": false,
+      "properties": {
+        "key": { "type": "string" },
+        "id": { "type": ["string", "null"] },
+        "index": { "type": "integer", "minimum": 0 },
+        "prompt_sha256": { "type": "string" },
+        "verdicts": { "type": "object", "additionalProperties": { "enum": ["Harmful", "Refused", "Other", "Unparseable"] } }
+      }
+    },
+    "provenance": {
+      "type": "object", "required": ["tool", "dataset", "models", "judges", "attack_config"], "additionalProperties": false,
+      "properties": {
+        "tool": { "type": "string" },
+        "dataset": {
+          "type": ["object", "null"], "required": ["path", "format", "fingerprint", "records"], "additionalProperties": false,
+          "properties": {
+            "path": { "type": "string" }, "format": { "type": "string" }, "fingerprint": { "type": "string" },
+            "records": { "type": "integer", "minimum": 0 }
+          }
+        },
+        "models": { "type": "object", "additionalProperties": { "type": "string" } },
+        "judges": { "type": "object", "additionalProperties": { "type": "string" } },
+        "attack_config": { "type": ["object", "null"] }
       }
     },
     "utility": {

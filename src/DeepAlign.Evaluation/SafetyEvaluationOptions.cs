@@ -60,6 +60,13 @@ public sealed record SafetyEvaluationOptions
     public int Examples { get; init; } = 2;
 
     /// <summary>
+    /// Keep every prompt's verdicts in the results (<see cref="AttackResult.Items"/>, keyed by dataset id and prompt hash)
+    /// so that a run can be compared item by item with another run or tool. Default false (the organism's results stay
+    /// small); <c>deepalign attack</c> turns it on.
+    /// </summary>
+    public bool ItemResults { get; init; }
+
+    /// <summary>
     /// The attacks these settings enable, in run order: plain requests, prefilling for each K, rank-assisted prefilling
     /// (run only when the evaluator has a base model), the decoding sweep.
     /// </summary>

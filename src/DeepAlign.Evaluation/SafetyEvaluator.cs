@@ -121,38 +121,10 @@ public sealed class SafetyEvaluator
         var duplicate = defenses.GroupBy(d => d.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new ArgumentException($"Two defenses are named \"{duplicate.Key}\"; names key the results.", nameof(defenses));
         var results = new DefenseEvaluation[defenses.Count];
-        if (maxParallelism == 1 || defenses.Count < 2)
-        {
-            for (int i = 0; i < defenses.Count; i++) results[i] = Evaluate(defenses[i], null, progress, cancellationToken);
-        }
-        else
-        {
-            // Dedicated threads rather than the thread pool: each evaluation is long and CPU-bound. libtorch's
-            // intra-op threads are capped at max(1, cores / workers) meanwhile, so the workers never oversubscribe.
-            int workers = Math.Min(maxParallelism, defenses.Count);
-            using var cap = DeepAlign.Runtime.TorchThreads.CapForWorkers(workers);
-            int next = -1;
-            var errors = new ConcurrentQueue<Exception>();
-            using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var threads = Enumerable.Range(0, workers).Select(w => new Thread(() =>
-            {
-                try
-                {
-                    for (int i = Interlocked.Increment(ref next); i < defenses.Count; i = Interlocked.Increment(ref next))
-                        results[i] = Evaluate(defenses[i], null, progress, failed.Token);
-                }
-                catch (Exception e)
-                {
-                    errors.Enqueue(e);
-                    failed.Cancel();
-                }
-            }) { IsBackground = true, Name = $"DeepAlign evaluation worker {w}" }).ToList();
-            foreach (var t in threads) t.Start();
-            foreach (var t in threads) t.Join();
-            cancellationToken.ThrowIfCancellationRequested();
-            var first = errors.FirstOrDefault(e => e is not OperationCanceledException) ?? errors.FirstOrDefault();
-            if (first is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
-        }
+        // Dedicated threads rather than the thread pool: each evaluation is long and CPU-bound; libtorch's intra-op
+        // threads are capped meanwhile so the workers never oversubscribe the cores.
+        DeepAlign.Runtime.WorkerThreads.Run(defenses.Count, maxParallelism, "evaluation",
+            (i, token) => results[i] = Evaluate(defenses[i], null, progress, token), cancellationToken);
         if (agreementWith is null) return results;
         return results.Select(r => r.Defense == agreementWith || r.Utility is null ? r
             : r with { Utility = r.Utility with { Agreement = Agreement(r.Defense, agreementWith) } }).ToArray();

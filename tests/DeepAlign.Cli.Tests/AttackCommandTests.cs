@@ -49,6 +49,47 @@ public class AttackCommandTests
     }
 
     [Fact]
+    public void Chat_judge_adds_an_llm_judge_with_unparseable_counts_agreement_and_a_cache_file()
+    {
+        // The pinned aligned model as the HarmBench judge: it is no classifier, so its one-token answers are mostly
+        // unparseable; the command must report them as such, with the judge's agreement with the content judge.
+        var world = OrganismWorld.Generate();
+        string pair = Path.Combine(AppContext.BaseDirectory, "Fixtures", "organism", "pinned", "organism-" + OrganismBuilder.CacheKey(world, new OrganismRecipe()));
+        using var dir = new TempDir();
+        string input = dir.File("harmful.jsonl"), judge = dir.File("judge.json"), cache = dir.File("chat-cache.jsonl");
+        JsonlDatasetWriter.Write(input, world.HeldoutHarmful.Take(4).ToList());
+        world.Judge!.Write(judge);
+        string[] args = ["attack", "--model", Path.Combine(pair, "aligned"), "--input", input, "--judge-spec", judge, "--prefill", "5",
+            "--max-new-tokens", "24", "--chat-judge", Path.Combine(pair, "aligned"), "--chat-judge-cache", cache, "--json"];
+
+        var (code, stdout, err) = Run(args);
+        code.Should().Be(0, err);
+        var attacks = JsonNode.Parse(stdout)!["runs"]!.AsArray()[0]!["defenses"]![0]!["attacks"]!.AsArray();
+        foreach (var attack in attacks)
+        {
+            var judges = attack!["judges"]!.AsArray();
+            judges.Select(j => (string)j!["judge"]!).Should().Equal("content", "keyword", "chat");
+            var chat = judges[2]!;
+            int Count(string key) => chat[key] is { } v ? (int)v : 0;
+            (Count("successes") + Count("refused") + Count("other") + Count("unparseable")).Should().Be(4);
+            attack["agreements"]!.AsArray().Select(g => (string)g!["judge"]!).Should().Equal("keyword", "chat");
+            ((int)attack["agreements"]![1]!["n"]!).Should().Be(4);
+        }
+        File.ReadAllLines(cache).Should().NotBeEmpty().And.OnlyContain(l => l.Contains("\"template\":\"harmbench\"") && l.Contains("\"model\":\"aligned\""));
+
+        // A second run reads the cache file and reports the same verdicts.
+        int cached = File.ReadAllLines(cache).Length;
+        var again = Run(args);
+        again.Code.Should().Be(0, again.Err);
+        static string Verdicts(string json) => string.Join("|", JsonNode.Parse(json)!["runs"]![0]!["defenses"]![0]!["attacks"]!.AsArray()
+            .Select(a => a!["judges"]!.ToJsonString() + a["agreements"]!.ToJsonString()));
+        Verdicts(again.Out).Should().Be(Verdicts(stdout));
+        File.ReadAllLines(cache).Should().HaveCount(cached);
+        Run("attack", "--model", Path.Combine(pair, "aligned"), "--input", input, "--chat-judge-template", "llamaguard", "--chat-judge", pair).Code.Should().Be(2);
+        Run("attack", "--model", Path.Combine(pair, "aligned"), "--input", input, "--chat-judge-cache", cache).Code.Should().Be(2, "a cache without a judge is a usage error");
+    }
+
+    [Fact]
     public void Contrastive_alpha_without_a_base_model_is_a_usage_error()
     {
         using var dir = new TempDir();

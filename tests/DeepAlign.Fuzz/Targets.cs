@@ -91,6 +91,11 @@ internal static class Targets
             var path = Write(dir, "data.jsonl", data);
             foreach (var r in JsonlDatasetReader.StreamFile(path)) _ = r.Texts().Count();
         }),
+        new("csv", "data.csv", [typeof(DatasetFormatException)], (data, dir) =>
+        {
+            var path = Write(dir, "data.csv", data);
+            foreach (var r in DatasetReader.StreamFile(path)) _ = r.Texts().Count();
+        }),
         new("judge", "judge.json", [typeof(JudgeSpecFormatException)], (data, dir) =>
         {
             var path = Write(dir, "judge.json", data);

@@ -24,7 +24,7 @@ namespace DeepAlign.Tests.Packaging;
 /// </summary>
 public sealed class PackageConsumerTests(ITestOutputHelper output)
 {
-    private static readonly string[] ExpectedDependencies = ["DeepAlign.Core", "TorchSharp", "Microsoft.Extensions.Logging.Abstractions"];
+    private static readonly string[] ExpectedDependencies = ["DeepAlign.Core", "TorchSharp", "Microsoft.Extensions.Logging.Abstractions", "Sep", "Microsoft.ML.Tokenizers"];
 
     [Fact]
     public void PackagesFromALocalFeedBuildAConsumerThatProfilesAPair()
@@ -155,7 +155,7 @@ public sealed class PackageConsumerTests(ITestOutputHelper output)
             if (id != "DeepAlign.Core")
                 deps.Select(d => d.Attribute("id")!.Value).Should().Contain("DeepAlign.Core");
             else
-                deps.Select(d => d.Attribute("id")!.Value).Distinct().Should().BeEquivalentTo(ExpectedDependencies.Skip(1), "Core depends on TorchSharp and Logging.Abstractions only");
+                deps.Select(d => d.Attribute("id")!.Value).Distinct().Should().BeEquivalentTo(ExpectedDependencies.Skip(1), "Core depends on TorchSharp, Logging.Abstractions, Sep (CSV datasets) and ML.Tokenizers (tokenizer interop) only");
             // Test and build-only tools never leak into a package's dependencies.
             deps.Select(d => d.Attribute("id")!.Value).Should().NotContain(n => n.Contains("xunit", StringComparison.OrdinalIgnoreCase)
                 || n.Contains("CodeAnalysis", StringComparison.Ordinal) || n.Contains("SourceLink", StringComparison.Ordinal));

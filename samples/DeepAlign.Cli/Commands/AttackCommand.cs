@@ -13,19 +13,24 @@ using DeepAlign.Evaluation.Judges;
 namespace DeepAlign.Cli.Commands;
 
 /// <summary>
-/// <c>deepalign attack --model DIR --input HARMFUL.jsonl [--base DIR] [--contrastive-alpha A] [--judge-spec judge.json]
+/// <c>deepalign attack --model DIR --input HARMFUL.jsonl|harmful_behaviors.csv [--format F] [--targets T.json] [--base DIR] [--contrastive-alpha A] [--judge-spec judge.json]
+/// [--chat-judge DIR [--chat-judge-template harmbench|strongreject] [--chat-judge-cache F]]
 /// [--prefill 5,10,20,40] [--sweep] [--max-prompts N] [--max-new-tokens N] [--seed S] [--shard I/N] [--output F] [--json]</c>:
 /// runs the evaluation harness's attacks (plain, prefilling, rank-assisted when --base is given, optional decoding
 /// sweep) against one model, or against contrastive decoding of the model with --base when --contrastive-alpha is set.
 /// With <c>--shard I/N</c> only the prompts whose index mod N is I are attacked (seeds from the dataset index) and
-/// --output receives a partial report for <c>deepalign merge</c> (docs/scale-out.md).
+/// --output receives a partial report for <c>deepalign merge</c> (docs/scale-out.md). The results carry every prompt's
+/// verdicts keyed by dataset id and prompt hash (unless <c>--no-items</c>) and the run's provenance (dataset fingerprint,
+/// models, judges, attack settings): docs/data-formats.md, "Results files".
 /// </summary>
 internal static class AttackCommand
 {
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Model under attack (HF folder with tokenizer and chat template).", Required = true };
-        var input = new Option<string>("--input") { Description = "Harmful prompts (docs/data-formats.md JSONL with prompt and harmful_response).", Required = true };
+        var input = new Option<string>("--input") { Description = "Harmful prompts with the harmful_response the prefilling attacks force: JSONL (docs/data-formats.md), AdvBench harmful_behaviors.csv (target), or HarmBench behaviors CSV with --targets.", Required = true };
+        var dataset = new DatasetArguments();
+        var noItems = new Option<bool>("--no-items") { Description = "Leave the per-prompt verdicts (keyed by dataset id and prompt hash) out of the results JSON." };
         var baseDir = new Option<string?>("--base") { Description = "Base model folder: enables the rank-assisted attack and contrastive decoding." };
         var cdAlpha = new Option<double?>("--contrastive-alpha") { Description = "Attack contrastive decoding (full rule, constant alpha, beta_cd 0.1) instead of the plain model; needs --base." };
         var judgeSpec = new Option<string?>("--judge-spec") { Description = "judge.json of an organism world (exact content judge, primary); the keyword refusal judge always runs." };
@@ -38,11 +43,14 @@ internal static class AttackCommand
         var output = new Option<string?>("--output") { Description = "Write the results JSON here (atomically)." };
         var json = new Option<bool>("--json") { Description = "Print the results JSON instead of the Markdown table." };
         var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N." };
+        var chatJudge = new ChatJudgeArguments();
         var shardOption = new Option<string?>("--shard") { Description = "Attack only shard I of N (prompts whose 0-based index mod N is I); --output then gets a partial report for deepalign merge." };
         var command = new Command("attack", "Attack a model (plain, prefilling, rank-assisted, decoding sweep) and judge the answers.")
         {
-            model, input, baseDir, cdAlpha, judgeSpec, prefill, sweep, maxPrompts, maxNew, batchSize, seed, output, json, device, shardOption,
+            model, input, baseDir, cdAlpha, judgeSpec, prefill, sweep, maxPrompts, maxNew, batchSize, seed, output, json, device, shardOption, noItems,
         };
+        foreach (var o in chatJudge.All) command.Options.Add(o);
+        dataset.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             string modelPath = parse.GetValue(model)!, inputPath = parse.GetValue(input)!;
@@ -55,20 +63,34 @@ internal static class AttackCommand
                     : throw new ArgumentException($"--prefill: '{s}' is not a positive token count.")).ToArray();
             var shard = parse.GetValue(shardOption) is string sh ? ShardSpec.Parse(sh) : (ShardSpec?)null;
             if (shard is not null && parse.GetValue(output) is null) throw new ArgumentException("--shard needs --output (the partial report).");
-            var all = JsonlDatasetReader.ReadFile(inputPath).Take(parse.GetValue(maxPrompts) ?? int.MaxValue).ToArray();
+            var format = dataset.Resolve(parse, inputPath);
+            var all = dataset.Stream(parse, inputPath, format).Take(parse.GetValue(maxPrompts) ?? int.MaxValue).ToArray();
+            if (all.Length == 0) throw new DatasetFormatException($"{inputPath}: the dataset is empty.");
+            foreach (var r in all)
+                if (r.HarmfulResponse is null)
+                    throw new DatasetFormatException($"{r.Location}: the record has no harmful_response, the prefix the prefilling attacks force " +
+                        "(AdvBench gives it as target; HarmBench keeps its targets apart: pass --targets harmbench_targets_text.json).");
             var part = (shard ?? ShardSpec.Whole).Select(all).ToArray();
             var harmful = part.Select(t => t.Item).ToArray();
             var judges = new List<NamedJudge>();
-            if (parse.GetValue(judgeSpec) is { } spec) judges.Add(new NamedJudge("content", new ExactContentJudge(JudgeSpec.Read(spec))));
+            var judgeInfo = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (parse.GetValue(judgeSpec) is { } spec)
+            {
+                judges.Add(new NamedJudge("content", new ExactContentJudge(JudgeSpec.Read(spec))));
+                judgeInfo["content"] = $"exact content judge, spec {spec} ({DatasetFingerprint.OfFile(spec)})";
+            }
             judges.Add(new NamedJudge("keyword", new KeywordRefusalJudge()));
+            judgeInfo["keyword"] = "keyword refusal judge";
             var options = new SafetyEvaluationOptions
             {
                 PrefillLengths = lengths, RankAssisted = basePath is not null, DecodingSweep = parse.GetValue(sweep), Utility = false,
                 MaxNewTokens = parse.GetValue(maxNew), Seed = parse.GetValue(seed),
-                BatchSize = parse.GetValue(batchSize),
+                BatchSize = parse.GetValue(batchSize), ItemResults = !parse.GetValue(noItems),
             }.Validate();
 
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
+            using var chat = chatJudge.Load(parse, dev);
+            if (chat is not null) judges.Add(chat.Judge);
             var text = ConversationEncoder.FromPretrained(modelPath);
             using var target = CausalLanguageModel.FromPretrained(modelPath, dev);
             using var baseModel = basePath is null ? null : CausalLanguageModel.FromPretrained(basePath, dev);
@@ -85,12 +107,29 @@ internal static class AttackCommand
                     : string.Create(CultureInfo.InvariantCulture, $"shard {done}: {harmful.Length} of {all.Length} prompts; wrote {partialPath}"));
                 return ExitCodes.Success;
             }
-            var report = EvaluationReport.Create(new[] { new SeedRun(options.Seed, new[] { result }) });
+            var models = new Dictionary<string, string>(StringComparer.Ordinal) { ["target"] = modelPath };
+            if (basePath is not null) models["base"] = basePath;
+            var report = EvaluationReport.Create(new[] { new SeedRun(options.Seed, new[] { result }) }) with
+            {
+                Provenance = new RunProvenance
+                {
+                    Tool = "deepalign " + ToolVersion(),
+                    Dataset = new DatasetProvenance(inputPath, DatasetArguments.Name(format), DatasetFingerprint.OfFile(inputPath), all.Length),
+                    Models = models, Judges = judgeInfo, AttackConfig = options,
+                },
+            };
             if (parse.GetValue(output) is { } outPath) AtomicFile.WriteAllText(outPath, report.ToJson());
             Console.WriteLine(parse.GetValue(json) ? report.ToJson() : report.ToMarkdown());
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    private static string ToolVersion()
+    {
+        var assembly = typeof(SafetyEvaluator).Assembly;
+        var info = (System.Reflection.AssemblyInformationalVersionAttribute?)Attribute.GetCustomAttribute(assembly, typeof(System.Reflection.AssemblyInformationalVersionAttribute));
+        return info?.InformationalVersion ?? assembly.GetName().Version?.ToString() ?? "unknown";
     }
 
     private static ScorerDefense Contrastive(ICausalLanguageModel aligned, ICausalLanguageModel baseModel, ConversationEncoder text, double alpha)

@@ -19,5 +19,6 @@ internal static class CommandRegistry
         yield return OrganismCommand.Create();
         yield return AttackCommand.Create();
         yield return MergeCommand.Create();
+        yield return ConvertCommand.Create();
     }
 }

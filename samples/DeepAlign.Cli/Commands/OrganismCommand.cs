@@ -9,7 +9,8 @@ using Spectre.Console;
 namespace DeepAlign.Cli.Commands;
 
 /// <summary>
-/// <c>deepalign organism [--world DIR] [--cache DIR] [--output DIR] [--seeds N] [--quick] [--threads N] [--workers N] [--recipe sft|sft+dpo]</c>:
+/// <c>deepalign organism [--world DIR] [--cache DIR] [--output DIR] [--seeds N] [--quick] [--threads N] [--workers N] [--recipe sft|sft+dpo]
+/// [--chat-judge DIR [--chat-judge-template harmbench|strongreject] [--chat-judge-cache F]]</c>:
 /// the main job (<see cref="OrganismExperiment"/>), with a progress bar per task, the result table and the timings on
 /// the console, and <c>DIR/results.md</c> with plots and the JSON results (default DIR: docs).
 /// </summary>
@@ -29,10 +30,14 @@ internal static class OrganismCommand
         {
             world, cache, output, seeds, quick, threads, workers, recipe,
         };
+        var chatJudge = new ChatJudgeArguments();
+        foreach (var o in chatJudge.All) command.Options.Add(o);
         command.SetAction((parse, token) => Task.FromResult(CommandRunner.Run(() =>
         {
+            using var chat = chatJudge.Load(parse, TorchSharp.torch.CPU);
             var options = new OrganismExperimentOptions
             {
+                AdditionalJudges = chat is null ? [] : [chat.Judge],
                 WorldDirectory = parse.GetValue(world),
                 CacheDirectory = parse.GetValue(cache) ?? DefaultCache(),
                 OutputDirectory = parse.GetValue(output)!,

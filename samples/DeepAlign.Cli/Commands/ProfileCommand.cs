@@ -10,7 +10,7 @@ using DeepAlign.Text;
 namespace DeepAlign.Cli.Commands;
 
 /// <summary>
-/// <c>deepalign profile --base DIR --aligned DIR --input F --output DIR [--batch-size N] [--tau T] [--top-k K]
+/// <c>deepalign profile --base DIR --aligned DIR --input F --output DIR [--format F] [--targets T.json] [--batch-size N] [--tau T] [--top-k K]
 /// [--max-response-tokens N] [--probe N] [--generate-prefix K --max-new-tokens N] [--shard I/N] [--json] [--device D] [--dtype T]</c>:
 /// the incompleteness profile of a base/aligned pair on a JSONL dataset, written as profile.json, profile.md,
 /// sequences.jsonl and plots (docs/profile-report.md). With <c>--shard I/N</c> it profiles only the lines whose index
@@ -23,7 +23,8 @@ internal static class ProfileCommand
     {
         var baseDir = new Option<string>("--base") { Description = "Base model folder (Hugging Face layout).", Required = true };
         var alignedDir = new Option<string>("--aligned") { Description = "Aligned model folder (Hugging Face layout).", Required = true };
-        var input = new Option<string>("--input") { Description = "JSONL dataset (text lines rendered with the chat template, or prompt_ids/response_ids).", Required = true };
+        var input = new Option<string>("--input") { Description = "Dataset: JSONL (text lines rendered with the chat template, or prompt_ids/response_ids) or CSV (AdvBench: the target is profiled; HarmBench with --targets).", Required = true };
+        var dataset = new DatasetArguments();
         var output = new Option<string>("--output") { Description = "Report folder (created; files in it are replaced one by one).", Required = true };
         var batchSize = new Option<int?>("--batch-size") { Description = "Sequences per forward pass (default 8)." };
         var tau = new Option<double?>("--tau") { Description = "Base-favored threshold tau (default 0)." };
@@ -41,6 +42,7 @@ internal static class ProfileCommand
         {
             baseDir, alignedDir, input, output, batchSize, tau, topK, maxTokens, probe, generatePrefix, maxNewTokens, chatFormat, json, device, dtype, shardOption,
         };
+        dataset.AddTo(command);
         command.SetAction(parse => CommandRunner.Run(() =>
         {
             var options = new ProfileOptions();
@@ -61,6 +63,7 @@ internal static class ProfileCommand
             string inputPath = parse.GetValue(input)!, outDir = parse.GetValue(output)!;
             string basePath = parse.GetValue(baseDir)!, alignedPath = parse.GetValue(alignedDir)!;
             if (!File.Exists(inputPath)) throw new FileNotFoundException($"Input file '{inputPath}' does not exist.", inputPath);
+            var inputFormat = dataset.Resolve(parse, inputPath);
 
             var dev = TorchRuntime.ResolveDevice(parse.GetValue(device));
             var type = CausalLanguageModel.ParseDType(parse.GetValue(dtype));
@@ -90,7 +93,7 @@ internal static class ProfileCommand
                 Directory.CreateDirectory(outDir);
                 using (var writer = new ProfileSequenceWriter(Path.Combine(outDir, ProfileSequenceWriter.DefaultFileName)))
                 {
-                    var inputs = reader.ReadJsonl(inputPath, cts.Token);
+                    var inputs = dataset.Stream(parse, inputPath, inputFormat, cts.Token).Select(reader.FromRecord);
                     var recordIndices = new Queue<int>();
                     if (shard is ShardSpec part)
                         inputs = part.Select(inputs.Select(x => { records++; return x; })).Select(t => { recordIndices.Enqueue(t.RecordIndex); return t.Item; });
@@ -117,7 +120,7 @@ internal static class ProfileCommand
                 }
                 GradientProbeResult? probeResult = null;
                 if (probeCount > 0)
-                    probeResult = GradientSignalProbe.Run(alignedModel, reader.ReadJsonl(inputPath, cts.Token),
+                    probeResult = GradientSignalProbe.Run(alignedModel, dataset.Stream(parse, inputPath, inputFormat, cts.Token).Select(reader.FromRecord),
                         new GradientProbeOptions { MaxSequences = probeCount }, detector.VocabSize, null, cts.Token);
                 var report = new ProfileReport
                 {

@@ -27,8 +27,8 @@ namespace DeepAlign.Cli.Commands;
 internal static class TrainCommand
 {
     private static readonly Option<string?> BaseOption = new("--base") { Description = "Base model folder (pi_b; targeted-completion)." };
-    private static readonly Option<string?> HarmfulOption = new("--harmful") { Description = "JSONL of harmful triples (prompt, harmful_response, safe_response)." };
-    private static readonly Option<string?> BenignOption = new("--benign") { Description = "JSONL of benign pairs (prompt, response)." };
+    private static readonly Option<string?> HarmfulOption = new("--harmful") { Description = "Dataset (JSONL or CSV, by extension and header) of harmful triples (prompt, harmful_response, safe_response)." };
+    private static readonly Option<string?> BenignOption = new("--benign") { Description = "Dataset (JSONL or CSV) of benign pairs (prompt, response)." };
     private static readonly Option<double> LambdaKd = new("--lambda-kd") { Description = "targeted-completion: weight of KL(q || pi_theta).", DefaultValueFactory = _ => 1.0 };
     private static readonly Option<double> LambdaPen = new("--lambda-pen") { Description = "targeted-completion: weight of the base-favored penalty.", DefaultValueFactory = _ => 1.0 };
     private static readonly Option<double> LambdaUtil = new("--lambda-util") { Description = "targeted-completion: weight of the utility anchor.", DefaultValueFactory = _ => 1.0 };
@@ -94,7 +94,7 @@ internal static class TrainCommand
     {
         var model = new Option<string>("--model", "--aligned") { Description = "Hugging Face model folder to start from (the aligned model for the pair objectives).", Required = true };
         var objective = new Option<string>("--objective") { Description = $"Training objective: {ObjectiveHelp()}.", DefaultValueFactory = _ => "sft" };
-        var data = new Option<string[]>("--data") { Description = "JSONL dataset file(s) (docs/data-formats.md schema or pre-tokenized prompt_ids/response_ids or ids/mask); several files are mixed by --mix. Alternatively --harmful and --benign.", AllowMultipleArgumentsPerToken = true };
+        var data = new Option<string[]>("--data") { Description = "Dataset file(s): JSONL (docs/data-formats.md schema or pre-tokenized prompt_ids/response_ids or ids/mask) or CSV (AdvBench, HarmBench or JSONL field names as columns); several files are mixed by --mix. Alternatively --harmful and --benign.", AllowMultipleArgumentsPerToken = true };
         var mix = new Option<string?>("--mix") { Description = "Mixing ratio of the --data files, e.g. 1:4 (default: equal), or harmful:benign with --harmful/--benign (default 1:4)." };
         var field = new Option<string>("--response-field") { Description = "Response to train on: response, safe_response or harmful_response.", DefaultValueFactory = _ => "response" };
         var output = new Option<string>("--output") { Description = "Output folder (model, adapter/, checkpoints/).", Required = true };

@@ -6,7 +6,8 @@ namespace DeepAlign.Data;
 /// One dataset line (JSONL, UTF-8; see docs/data-formats.md):
 /// <c>{"id"?, "category"?, "system"?, "prompt", "response"?, "harmful_response"?, "safe_response"?}</c>, or the same with
 /// <c>"messages": [{"role", "content"}, ...]</c> (whose last message is the user turn) instead of <c>prompt</c>/<c>system</c>,
-/// or pre-tokenized ids. Every layer reads this one record: training, profiles, attacks, judges and the organism's world.
+/// or pre-tokenized ids; or one CSV row (<see cref="CsvDatasetReader"/>: AdvBench, HarmBench, field CSV). Every layer reads
+/// this one record (through <see cref="DatasetReader"/>): training, profiles, attacks, judges and the organism's world.
 /// Unknown fields are ignored.
 /// </summary>
 /// <remarks>

@@ -113,6 +113,22 @@ public static class JsonlDatasetReader
             if (root.ValueKind != JsonValueKind.Object) throw new DatasetFormatException($"{location}: expected a JSON object, found {root.ValueKind}.");
             string? system = String(root, "system", location), prompt = null;
             var conversation = Messages(root, location);
+            string? response = String(root, "response", location);
+            if (conversation is { Count: > 0 } && conversation[^1].Role == "assistant")
+            {
+                // A chat line whose conversation ends with the answer (TRL's conversational SFT format, chat fine-tuning
+                // files): the last assistant message is the response, the messages before it the prompt.
+                if (response is not null) throw new DatasetFormatException($"{location}: \"messages\" ends with an assistant turn and the line also has \"response\"; give the answer once.");
+                if (conversation.Count == 1) throw new DatasetFormatException($"{location}: \"messages\" holds only an assistant turn; the user turn before it is missing.");
+                response = conversation[^1].Content;
+                conversation = conversation.Take(conversation.Count - 1).ToArray();
+            }
+            if (Completion(root, location) is { } completion)
+            {
+                // TRL's prompt-completion format.
+                if (response is not null) throw new DatasetFormatException($"{location}: the line has both \"completion\" and a response; give the answer once.");
+                response = completion;
+            }
             if (root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.Array)
             {
                 // TRL's conversational prompt: a message list, read as "messages".
@@ -145,7 +161,7 @@ public static class JsonlDatasetReader
                 System = system,
                 Prompt = prompt,
                 Messages = messages,
-                Response = String(root, "response", location),
+                Response = response,
                 HarmfulResponse = String(root, "harmful_response", location),
                 SafeResponse = String(root, "safe_response", location),
                 Chosen = chosen,
@@ -173,6 +189,19 @@ public static class JsonlDatasetReader
         if (!root.TryGetProperty(key, out var e) || e.ValueKind == JsonValueKind.Null) return null;
         if (e.ValueKind != JsonValueKind.String) throw new DatasetFormatException($"{location}: \"{key}\" must be a string, found {e.ValueKind}.");
         return e.GetString();
+    }
+
+    /// <summary>TRL's <c>completion</c>: a string, or a list of one assistant message.</summary>
+    private static string? Completion(JsonElement root, string location)
+    {
+        if (!root.TryGetProperty("completion", out var e) || e.ValueKind == JsonValueKind.Null) return null;
+        if (e.ValueKind == JsonValueKind.String) return e.GetString();
+        if (e.ValueKind != JsonValueKind.Array)
+            throw new DatasetFormatException($"{location}: \"completion\" must be a string or a list of messages, found {e.ValueKind}.");
+        var list = MessageList(e, "completion", location);
+        if (list.Count != 1 || list[0].Role != "assistant")
+            throw new DatasetFormatException($"{location}: a conversational \"completion\" must be one assistant message.");
+        return list[0].Content;
     }
 
     private static string? IdString(JsonElement root, string key, string location)

@@ -1,4 +1,5 @@
 using DeepAlign.Models;
+using DeepAlign.Runtime;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Generation;
@@ -60,15 +61,15 @@ public sealed class ModelScorer : INextTokenScorer
         // Identical rows (e.g. one prompt sampled under many settings) are prefilled once; their cache rows and scores
         // are then copied to every row that repeats them.
         using var uniqueIndex = tensor(unique, ScalarType.Int64, Device);
-        using var uniqueIds = inputIds.index_select(0, uniqueIndex);
-        using var uniqueMask = attentionMask.index_select(0, uniqueIndex);
+        using var uniqueIds = MetaFallback.IndexSelect(inputIds, 0, uniqueIndex);
+        using var uniqueMask = MetaFallback.IndexSelect(attentionMask, 0, uniqueIndex);
         _cacheRows = unique.Length;
         _cache = Model.CreateCache(unique.Length, capacity);
         using var scores = Score(uniqueIds, uniqueMask);
         _cache.SelectRows(copyOf);
         _cacheRows = rows;
         using var expand = tensor(copyOf, ScalarType.Int64, Device);
-        return scores.index_select(0, expand);
+        return MetaFallback.IndexSelect(scores, 0, expand);
     }
 
     /// <summary>
@@ -77,6 +78,12 @@ public sealed class ModelScorer : INextTokenScorer
     internal static (long[] Unique, long[] CopyOf) DistinctRows(Tensor inputIds, Tensor attentionMask)
     {
         int rows = (int)inputIds.shape[0], width = (int)inputIds.shape[1];
+        // Meta tensors (shapes without values, used by the device tests) cannot be compared: every row is distinct.
+        if (MetaFallback.IsMeta(inputIds) || MetaFallback.IsMeta(attentionMask))
+        {
+            var identity = Enumerable.Range(0, rows).Select(r => (long)r).ToArray();
+            return (identity, identity);
+        }
         using var scope = NewDisposeScope();
         var ids = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(inputIds.to_type(ScalarType.Int64).cpu().contiguous().bytes).ToArray();
         var mask = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(attentionMask.to_type(ScalarType.Int64).cpu().contiguous().bytes).ToArray();
@@ -124,7 +131,7 @@ public sealed class ModelScorer : INextTokenScorer
         using var ids = zeros(new long[] { _cacheRows, nextTokens.shape[1] }, ScalarType.Int64, Device).index_copy_(0, _liveIndex, nextTokens);
         using var mask = ones(new long[] { _cacheRows, attentionMask.shape[1] }, attentionMask.dtype, Device).index_copy_(0, _liveIndex, attentionMask);
         using var all = Score(ids, mask);
-        return all.index_select(0, _liveIndex);
+        return MetaFallback.IndexSelect(all, 0, _liveIndex);
     }
 
     /// <inheritdoc />

@@ -74,9 +74,9 @@ public static class ContrastiveScoring
         var contrast = rule == ContrastiveRule.Full ? laC - lbC : (lbC - laC).clamp_min(Scalars.ZeroDouble).neg();
         var s = la.add(a * contrast, Scalars.One); // la + a * contrast
         // Rows with alpha = 0 take l_a itself (0 * inf would otherwise give NaN where a model assigns -inf).
-        s = where(a.eq(Scalars.Zero), la, s);
+        s = MetaFallback.Where(a.eq(Scalars.Zero), la, s); // torch.where (off the meta device)
         if (plausibilityBeta > 0)
-            s = s.masked_fill(PlausibilityMask(la, plausibilityBeta).logical_not(), Scalars.NegativeInfinity);
+            s = s.masked_fill(PlausibilityMask(la, plausibilityBeta).bitwise_not(), Scalars.NegativeInfinity); // = logical_not on bool, with a meta kernel
         return s.MoveToOuterDisposeScope();
     }
 

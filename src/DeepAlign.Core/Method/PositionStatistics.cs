@@ -110,8 +110,9 @@ public static class PositionStatistics
         var members = (lbTop - laTop).gt(tauScalar);
         var pbTop = lbTop.exp();
         var paTop = laTop.exp();
-        var massBase = pbTop.masked_fill(members.logical_not(), Scalars.ZeroDouble).sum(-1);
-        var massAligned = paTop.masked_fill(members.logical_not(), Scalars.ZeroDouble).sum(-1);
+        // bitwise_not is logical_not on bool masks and, unlike it, has a meta kernel (Runtime/MetaFallback.cs).
+        var massBase = pbTop.masked_fill(members.bitwise_not(), Scalars.ZeroDouble).sum(-1);
+        var massAligned = paTop.masked_fill(members.bitwise_not(), Scalars.ZeroDouble).sum(-1);
         var topMass = pbTop.sum(-1);
         // 1.0 - x, computed as TorchSharp's operator does: (-x) + 1.0.
         var u = ((massBase - massAligned) / topMass).negative().add(Scalars.OneDouble, Scalars.One);

@@ -94,7 +94,7 @@ public static class TargetedCompletionTerms
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var c = (set.LogAligned - set.LogBase).exp().negative().add(Scalars.OneDouble, Scalars.One); // 1.0 - p_a / p_b
-        return c.masked_fill(set.Members.logical_not(), Scalars.ZeroDouble).MoveToOuterDisposeScope();
+        return c.masked_fill(set.Members.bitwise_not(), Scalars.ZeroDouble).MoveToOuterDisposeScope(); // = logical_not on bool, with a meta kernel
     }
 
     /// <summary>

@@ -154,8 +154,8 @@ public sealed class KvCache : IDisposable
         for (int l = 0; l < Layers; l++)
         {
             if (_keys[l] is null) continue;
-            var k = _keys[l]!.index_select(0, index);
-            var v = _values[l]!.index_select(0, index);
+            var k = Runtime.MetaFallback.IndexSelect(_keys[l]!, 0, index);
+            var v = Runtime.MetaFallback.IndexSelect(_values[l]!, 0, index);
             _keys[l]!.Dispose();
             _values[l]!.Dispose();
             _keys[l] = k.DetachFromDisposeScope();

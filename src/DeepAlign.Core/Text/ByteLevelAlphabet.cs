@@ -39,4 +39,23 @@ internal static class ByteLevelAlphabet
             for (var i = 0; i < b.Length; i++) span[i] = ByteToChar[b[i]];
         });
     }
+
+    /// <summary><see cref="Encode"/> with alignment: every byte char maps to the range of the code point it encodes.</summary>
+    public static AlignedText EncodeAligned(AlignedText text)
+    {
+        var s = text.Text;
+        var b = new AlignedText.Builder(s.Length * 2, text.Anchor);
+        Span<byte> utf8 = stackalloc byte[4];
+        for (var i = 0; i < s.Length;)
+        {
+            // A lone surrogate encodes as U+FFFD, as Encoding.UTF8 does.
+            var status = System.Text.Rune.DecodeFromUtf16(s.AsSpan(i), out var rune, out var consumed);
+            if (status != System.Buffers.OperationStatus.Done) { rune = System.Text.Rune.ReplacementChar; consumed = 1; }
+            var n = rune.EncodeToUtf8(utf8);
+            var end = text.Ends[i + consumed - 1];
+            for (var k = 0; k < n; k++) b.Mapped(ByteToChar[utf8[k]], text.Starts[i], end);
+            i += consumed;
+        }
+        return b.Build();
+    }
 }

@@ -278,6 +278,48 @@ public sealed class HfTokenizer : ITextTokenizer
         return ids;
     }
 
+    /// <summary>
+    /// <see cref="Encode"/> with, for every token, the range of <paramref name="text"/> it came from (the rule is in
+    /// docs/text.md, "Offsets"): added tokens own their text, BOS/EOS added by <paramref name="addSpecialTokens"/> have
+    /// empty ranges at the start/end, and a character split over several tokens belongs to the token that completes it.
+    /// </summary>
+    internal List<TokenOffset> EncodeWithOffsets(string text, bool addSpecialTokens)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        try
+        {
+            var result = new List<TokenOffset>(text.Length / 3 + 4);
+            if (addSpecialTokens) foreach (var id in _prefixIds) result.Add(new TokenOffset(id, 0, 0, true));
+            var pieces = new List<AlignedText>();
+            foreach (var section in _splitter.IsEmpty ? [new AddedTokenSplitter.Section(text, null, 0)] : _splitter.Split(text))
+            {
+                if (section.Token is { } tok) { result.Add(new TokenOffset(tok.Id, section.Offset, section.Offset + tok.Content.Length, true)); continue; }
+                if (section.Text.Length == 0) continue;
+                var aligned = AlignedText.Identity(section.Text, section.Offset);
+                var normalized = _normalizer?.NormalizeAligned(aligned) ?? aligned;
+                if (normalized.Length == 0) continue;
+                pieces.Clear();
+                pieces.Add(normalized);
+                _preTokenizer?.PreTokenizeAligned(pieces, section.Offset == 0);
+                TokenOffsetAssigner.Assign(pieces, _model, result);
+            }
+            if (addSpecialTokens) foreach (var id in _suffixIds) result.Add(new TokenOffset(id, text.Length, text.Length, true));
+            return result;
+        }
+        catch (RegexMatchTimeoutException e)
+        {
+            throw new TokenizerFormatException(
+                $"{Source}: the tokenizer.json regex '{e.Pattern}' took longer than {e.MatchTimeout.TotalSeconds:0.###} s on this text (TokenizerLimits.RegexMatchTimeout); the pattern backtracks catastrophically.", e);
+        }
+    }
+
+    /// <summary>
+    /// This tokenizer as a <c>Microsoft.ML.Tokenizers</c> <see cref="Microsoft.ML.Tokenizers.Tokenizer"/> (ids, tokens with offsets into the input,
+    /// counts, index by token count, decode), for ML.NET and other code written against that contract.
+    /// </summary>
+    /// <param name="addSpecialTokens">Whether every encode adds the tokenizer's BOS/EOS (as <see cref="Encode"/> with addSpecialTokens does).</param>
+    public MLTokenizerAdapter AsMLTokenizer(bool addSpecialTokens = false) => new(this, addSpecialTokens);
+
     /// <inheritdoc />
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {

@@ -1,8 +1,9 @@
 namespace DeepAlign.Text;
 
 /// <summary>
-/// Text to token ids and back, with the special tokens a chat model needs. Implemented by <see cref="HfTokenizer"/>;
-/// the rest of DeepAlign (chat templates, generation, training data) depends only on this interface.
+/// Text to token ids and back, with the special tokens a chat model needs. Implemented by <see cref="HfTokenizer"/> and,
+/// over any Microsoft.ML.Tokenizers tokenizer, by <see cref="MLTextTokenizer"/>; the rest of DeepAlign (chat templates,
+/// generation, training data) depends only on this interface.
 /// </summary>
 public interface ITextTokenizer
 {

@@ -13,6 +13,13 @@ internal abstract class TokenizerModel
     /// <summary>Appends the ids of <paramref name="word"/> to <paramref name="output"/>.</summary>
     public abstract void EncodeWord(string word, List<int> output);
 
+    /// <summary>
+    /// <see cref="EncodeWord"/> that also appends, per token, the char index of <paramref name="word"/> up to which the
+    /// token covers the word, and whether it stops inside a character (a byte-fallback byte before the character's last).
+    /// The ids equal <see cref="EncodeWord"/>'s.
+    /// </summary>
+    public abstract void EncodeWordWithSpans(string word, List<int> output, List<(int End, bool Partial)> spans);
+
     public static TokenizerModel FromJson(JsonElement model, string file)
     {
         var type = JsonHelpers.OptionalString(model, "type");
@@ -64,6 +71,13 @@ internal sealed class WordLevelModel : TokenizerModel
         if (_vocab.TryGetValue(word, out var id)) output.Add(id);
         else if (_unkId is int u) output.Add(u);
         else throw new TokenizerFormatException($"{_file}: word '{JsonHelpers.Abbreviate(word)}' is not in the WordLevel vocabulary and the model has no unk_token.");
+    }
+
+    public override void EncodeWordWithSpans(string word, List<int> output, List<(int End, bool Partial)> spans)
+    {
+        var before = output.Count;
+        EncodeWord(word, output);
+        if (output.Count > before) spans.Add((word.Length, false));
     }
 }
 
@@ -161,35 +175,63 @@ internal sealed class BpeModel : TokenizerModel
         output.AddRange(ids);
     }
 
-    private int[] Bpe(string word)
+    public override void EncodeWordWithSpans(string word, List<int> output, List<(int End, bool Partial)> spans)
     {
-        // Initial symbols: one per Unicode scalar (surrogate pairs kept together).
+        if (word.Length == 0) return;
+        if (_ignoreMerges && _vocab.TryGetValue(word, out var whole))
+        {
+            output.Add(whole);
+            spans.Add((word.Length, false));
+            return;
+        }
+        output.AddRange(Bpe(word, spans));
+    }
+
+    private int[] Bpe(string word, List<(int End, bool Partial)>? spans = null)
+    {
+        // Initial symbols: one per Unicode scalar (surrogate pairs kept together). With spans, each symbol also
+        // records where in the word it ends and whether it ends inside a character (byte fallback).
         var ids = new List<int>(word.Length);
+        var ends = spans is null ? null : new List<(int End, bool Partial)>(word.Length);
         var unkPending = false;
         for (var i = 0; i < word.Length;)
         {
             var len = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
             var piece = word.Substring(i, len);
+            var start = i;
             i += len;
-            if (_vocab.TryGetValue(piece, out var id)) { ids.Add(id); unkPending = false; continue; }
+            if (_vocab.TryGetValue(piece, out var id)) { ids.Add(id); ends?.Add((i, false)); unkPending = false; continue; }
             if (_byteFallback)
             {
                 var bytes = Encoding.UTF8.GetBytes(piece);
                 if (bytes.All(b => _byteIds[b] >= 0))
                 {
-                    foreach (var b in bytes) ids.Add(_byteIds[b]);
+                    for (var k = 0; k < bytes.Length; k++)
+                    {
+                        ids.Add(_byteIds[bytes[k]]);
+                        ends?.Add(k == bytes.Length - 1 ? (i, false) : (start, true));
+                    }
                     unkPending = false;
                     continue;
                 }
             }
             if (_unkId is not int unk)
                 throw new TokenizerFormatException($"character U+{(int)piece[0]:X4} is not in the BPE vocabulary and the model has neither byte_fallback tokens nor an unk_token.");
-            if (_fuseUnk && unkPending) continue;
+            if (_fuseUnk && unkPending)
+            {
+                if (ends is not null) ends[^1] = (i, false);
+                continue;
+            }
             ids.Add(unk);
+            ends?.Add((i, false));
             unkPending = true;
         }
         var n = ids.Count;
-        if (n < 2) return ids.ToArray();
+        if (n < 2)
+        {
+            if (ends is not null) spans!.AddRange(ends);
+            return ids.ToArray();
+        }
 
         // Doubly linked symbols + a min-heap of candidate merges keyed by (rank, position).
         var sym = ids.ToArray();
@@ -212,6 +254,7 @@ internal sealed class BpeModel : TokenizerModel
             var nx = next[c.Pos];
             if (nx < 0 || sym[nx] != c.Right) continue;
             sym[c.Pos] = c.NewId;
+            if (ends is not null) ends[c.Pos] = ends[nx];
             alive[nx] = false;
             next[c.Pos] = next[nx];
             if (next[nx] >= 0) prev[next[nx]] = c.Pos;
@@ -219,7 +262,11 @@ internal sealed class BpeModel : TokenizerModel
             Push(c.Pos);
         }
         var result = new List<int>(n);
-        for (var i = 0; i >= 0; i = next[i]) result.Add(sym[i]);
+        for (var i = 0; i >= 0; i = next[i])
+        {
+            result.Add(sym[i]);
+            if (ends is not null) spans!.Add(ends[i]);
+        }
         return result.ToArray();
     }
 }

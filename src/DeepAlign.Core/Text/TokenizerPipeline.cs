@@ -13,6 +13,9 @@ internal abstract class TextNormalizer
 {
     public abstract string Normalize(string text);
 
+    /// <summary>The same normalization with each output char mapped to the input it came from (for offsets); the text equals <see cref="Normalize"/>'s.</summary>
+    public abstract AlignedText NormalizeAligned(AlignedText text);
+
     public static TextNormalizer? FromJson(JsonElement? element, string file)
     {
         if (element is not { ValueKind: JsonValueKind.Object } e) return null;
@@ -37,22 +40,97 @@ internal abstract class TextNormalizer
 internal sealed class UnicodeFormNormalizer(NormalizationForm form) : TextNormalizer
 {
     public override string Normalize(string text) => text.IsNormalized(form) ? text : text.Normalize(form);
+
+    /// <summary>
+    /// Normalizes chunk by chunk, a chunk starting at each code point that is not a combining mark or a Hangul
+    /// medial/final jamo; neighbouring chunks whose normalization interacts are joined. A chunk the normalization
+    /// leaves unchanged keeps char-by-char ranges; a rewritten chunk maps every output char to the whole chunk. If the
+    /// chunks do not reproduce the whole-text normalization, the whole text is one chunk.
+    /// </summary>
+    public override AlignedText NormalizeAligned(AlignedText text)
+    {
+        var s = text.Text;
+        if (s.IsNormalized(form)) return text;
+        var full = s.Normalize(form);
+        var bounds = new List<int> { 0 };
+        for (var i = 0; i < s.Length;)
+        {
+            var len = char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? 2 : 1;
+            if (i > 0 && IsStarter(s, i)) bounds.Add(i);
+            i += len;
+        }
+        bounds.Add(s.Length);
+        var chunks = new List<(int Start, int End)>();
+        var accStart = 0;
+        for (var k = 1; k < bounds.Count - 1; k++)
+        {
+            string acc = s[accStart..bounds[k]], next = s[bounds[k]..bounds[k + 1]];
+            if (string.Equals((acc + next).Normalize(form), acc.Normalize(form) + next.Normalize(form), StringComparison.Ordinal))
+            {
+                chunks.Add((accStart, bounds[k]));
+                accStart = bounds[k];
+            }
+        }
+        chunks.Add((accStart, s.Length));
+        var b = new AlignedText.Builder(full.Length, text.Anchor);
+        foreach (var (start, end) in chunks)
+        {
+            var piece = s[start..end];
+            var normalized = piece.Normalize(form);
+            if (string.Equals(piece, normalized, StringComparison.Ordinal)) b.Copy(text, start, end - start);
+            else b.Mapped(normalized, text.Starts[start], text.Ends.AsSpan(start, end - start).ToArray().Max());
+        }
+        var result = b.Build();
+        if (string.Equals(result.Text, full, StringComparison.Ordinal)) return result;
+        var coarse = new AlignedText.Builder(full.Length, text.Anchor);
+        coarse.Mapped(full, text.Starts[0], text.Ends.Max());
+        return coarse.Build();
+    }
+
+    private static bool IsStarter(string s, int i)
+    {
+        var c = s[i];
+        if (c is >= '\u1160' and <= '\u11FF' or >= '\uD7B0' and <= '\uD7FF') return false;
+        var category = CharUnicodeInfo.GetUnicodeCategory(s, i);
+        return category is not (UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark or UnicodeCategory.EnclosingMark);
+    }
 }
 
 internal sealed class LowercaseNormalizer : TextNormalizer
 {
     public override string Normalize(string text) => text.ToLowerInvariant();
+
+    public override AlignedText NormalizeAligned(AlignedText text)
+    {
+        var lower = text.Text.ToLowerInvariant();
+        var b = new AlignedText.Builder(lower.Length, text.Anchor);
+        if (lower.Length == text.Length)
+            for (var i = 0; i < lower.Length; i++) b.Mapped(lower[i], text.Starts[i], text.Ends[i]);
+        else if (text.Length > 0) b.Mapped(lower, text.Starts[0], text.Ends.Max());
+        return b.Build();
+    }
 }
 
 internal sealed class PrependNormalizer(string prepend) : TextNormalizer
 {
     // HF tokenizers prepend only to non-empty text.
     public override string Normalize(string text) => text.Length == 0 ? text : prepend + text;
+
+    public override AlignedText NormalizeAligned(AlignedText text)
+    {
+        if (text.Length == 0) return text;
+        var b = new AlignedText.Builder(prepend.Length + text.Length, text.Anchor);
+        b.Mapped(prepend, text.Starts[0], text.Starts[0]);
+        b.Copy(text, 0, text.Length);
+        return b.Build();
+    }
 }
 
 internal sealed class ReplaceNormalizer(PatternSpec pattern, string content) : TextNormalizer
 {
     public override string Normalize(string text) => pattern.ReplaceAll(text, content);
+
+    public override AlignedText NormalizeAligned(AlignedText text) => pattern.ReplaceAllAligned(text, content);
 }
 
 internal sealed class SequenceNormalizer(TextNormalizer[] stages) : TextNormalizer
@@ -60,6 +138,12 @@ internal sealed class SequenceNormalizer(TextNormalizer[] stages) : TextNormaliz
     public override string Normalize(string text)
     {
         foreach (var s in stages) text = s.Normalize(text);
+        return text;
+    }
+
+    public override AlignedText NormalizeAligned(AlignedText text)
+    {
+        foreach (var s in stages) text = s.NormalizeAligned(text);
         return text;
     }
 }
@@ -76,6 +160,35 @@ internal sealed class PatternSpec
 
     public string ReplaceAll(string text, string content) =>
         _literal is not null ? (_literal.Length == 0 ? text : text.Replace(_literal, content, StringComparison.Ordinal)) : _regex!.Replace(text, content.Replace("$", "$$"));
+
+    /// <summary><see cref="ReplaceAll"/> with alignment: each replacement maps to the text it replaced (char by char when the lengths agree).</summary>
+    public AlignedText ReplaceAllAligned(AlignedText text, string content)
+    {
+        var s = text.Text;
+        if (_literal is { Length: 0 }) return text;
+        var b = new AlignedText.Builder(s.Length, text.Anchor);
+        var prev = 0;
+        if (_literal is not null)
+        {
+            for (var i = s.IndexOf(_literal, StringComparison.Ordinal); i >= 0; i = s.IndexOf(_literal, i + _literal.Length, StringComparison.Ordinal))
+            {
+                b.Copy(text, prev, i - prev);
+                b.Replace(text, i, _literal.Length, content);
+                prev = i + _literal.Length;
+            }
+        }
+        else
+        {
+            for (var m = _regex!.Match(s); m.Success; m = m.NextMatch())
+            {
+                b.Copy(text, prev, m.Index - prev);
+                b.Replace(text, m.Index, m.Length, content);
+                prev = m.Index + m.Length;
+            }
+        }
+        b.Copy(text, prev, s.Length - prev);
+        return b.Build();
+    }
 
     public static PatternSpec FromJson(JsonElement owner, string file, string where)
     {
@@ -117,6 +230,9 @@ internal abstract class PreTokenizer
 {
     /// <summary>Splits <paramref name="pieces"/> in place; <paramref name="atTextStart"/> is true when the section starts the input.</summary>
     public abstract void PreTokenize(List<string> pieces, bool atTextStart);
+
+    /// <summary>The same split with alignment (for offsets); the pieces' texts equal <see cref="PreTokenize"/>'s.</summary>
+    public abstract void PreTokenizeAligned(List<AlignedText> pieces, bool atTextStart);
 
     public static PreTokenizer? FromJson(JsonElement? element, string file)
     {
@@ -165,6 +281,11 @@ internal sealed class SequencePreTokenizer(PreTokenizer[] stages) : PreTokenizer
     {
         foreach (var s in stages) s.PreTokenize(pieces, atTextStart);
     }
+
+    public override void PreTokenizeAligned(List<AlignedText> pieces, bool atTextStart)
+    {
+        foreach (var s in stages) s.PreTokenizeAligned(pieces, atTextStart);
+    }
 }
 
 /// <summary>Split with behaviour Isolated (matches and the text between them are all pieces) or Removed.</summary>
@@ -186,6 +307,24 @@ internal sealed class SplitPreTokenizer(Regex regex, bool removeMatches) : PreTo
             if (prev < text.Length) pieces.Add(text.Substring(prev));
         }
     }
+
+    public override void PreTokenizeAligned(List<AlignedText> pieces, bool atTextStart)
+    {
+        var input = pieces.ToArray();
+        pieces.Clear();
+        foreach (var piece in input)
+        {
+            var text = piece.Text;
+            var prev = 0;
+            for (var m = regex.Match(text); m.Success; m = m.NextMatch())
+            {
+                if (m.Index > prev) pieces.Add(piece.Slice(prev, m.Index - prev));
+                if (m.Length > 0 && !removeMatches) pieces.Add(piece.Slice(m.Index, m.Length));
+                prev = m.Index + m.Length;
+            }
+            if (prev < text.Length) pieces.Add(piece.Slice(prev, text.Length - prev));
+        }
+    }
 }
 
 /// <summary>Keeps only the regex matches (Whitespace: \w+|[^\w\s]+, WhitespaceSplit: \S+).</summary>
@@ -198,6 +337,15 @@ internal sealed class RegexMatchPreTokenizer(Regex regex) : PreTokenizer
         foreach (var text in input)
             for (var m = regex.Match(text); m.Success; m = m.NextMatch())
                 pieces.Add(m.Value);
+    }
+
+    public override void PreTokenizeAligned(List<AlignedText> pieces, bool atTextStart)
+    {
+        var input = pieces.ToArray();
+        pieces.Clear();
+        foreach (var piece in input)
+            for (var m = regex.Match(piece.Text); m.Success; m = m.NextMatch())
+                pieces.Add(piece.Slice(m.Index, m.Length));
     }
 }
 
@@ -219,6 +367,27 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
                 for (var m = Gpt2.Match(text); m.Success; m = m.NextMatch()) pieces.Add(ByteLevelAlphabet.Encode(m.Value));
             else
                 pieces.Add(ByteLevelAlphabet.Encode(text));
+        }
+    }
+
+    public override void PreTokenizeAligned(List<AlignedText> pieces, bool atTextStart)
+    {
+        var input = pieces.ToArray();
+        pieces.Clear();
+        foreach (var original in input)
+        {
+            var piece = original;
+            if (addPrefixSpace && !piece.Text.StartsWith(' '))
+            {
+                var b = new AlignedText.Builder(piece.Length + 1, piece.Anchor);
+                b.Mapped(' ', piece.PositionAt(0), piece.PositionAt(0));
+                b.Copy(piece, 0, piece.Length);
+                piece = b.Build();
+            }
+            if (useRegex)
+                for (var m = Gpt2.Match(piece.Text); m.Success; m = m.NextMatch()) pieces.Add(ByteLevelAlphabet.EncodeAligned(piece.Slice(m.Index, m.Length)));
+            else
+                pieces.Add(ByteLevelAlphabet.EncodeAligned(piece));
         }
     }
 }
@@ -244,6 +413,41 @@ internal sealed class MetaspacePreTokenizer(string replacement, string prependSc
                 if (j == text.Length || string.CompareOrdinal(text, j, replacement, 0, replacement.Length) == 0)
                 {
                     if (j > start) pieces.Add(text.Substring(start, j - start));
+                    start = j;
+                }
+            }
+        }
+    }
+
+    public override void PreTokenizeAligned(List<AlignedText> pieces, bool atTextStart)
+    {
+        var input = pieces.ToArray();
+        pieces.Clear();
+        for (var i = 0; i < input.Length; i++)
+        {
+            var source = input[i];
+            var prepend = prependScheme == "always" || (prependScheme == "first" && atTextStart && i == 0);
+            var b = new AlignedText.Builder(source.Length + replacement.Length, source.Anchor);
+            for (var k = 0; k < source.Length; k++)
+            {
+                if (source.Text[k] == ' ') b.Replace(source, k, 1, replacement);
+                else b.Copy(source, k, 1);
+            }
+            var text = b.Build();
+            if (prepend && !text.Text.StartsWith(replacement, StringComparison.Ordinal))
+            {
+                var withPrefix = new AlignedText.Builder(text.Length + replacement.Length, text.Anchor);
+                withPrefix.Mapped(replacement, text.PositionAt(0), text.PositionAt(0));
+                withPrefix.Copy(text, 0, text.Length);
+                text = withPrefix.Build();
+            }
+            if (!split) { pieces.Add(text); continue; }
+            var start = 0;
+            for (var j = 1; j <= text.Length; j++)
+            {
+                if (j == text.Length || string.CompareOrdinal(text.Text, j, replacement, 0, replacement.Length) == 0)
+                {
+                    if (j > start) pieces.Add(text.Slice(start, j - start));
                     start = j;
                 }
             }

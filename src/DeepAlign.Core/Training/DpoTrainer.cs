@@ -60,7 +60,7 @@ public static class DpoTrainer
         var dev = device ?? TorchRuntime.ResolveDevice(null);
         ConversationEncoder? encoder = OptionalConversationEncoder.FromFolder(paths.Model); // pre-tokenized data needs no chat template
         if (paths.Reference is not null) VocabularyCheck.EnsureSameTokenMap(paths.Model, paths.Reference);
-        var records = JsonlDatasetReader.ReadFile(paths.Data);
+        var records = DatasetReader.ReadFile(paths.Data);
         var trainerOptions = TrainingExport.WithCheckpointDefault(options.EffectiveTrainer, paths.OutputDirectory);
         var dpo = options.Dpo.VocabularySize is null && encoder is not null ? options.Dpo with { VocabularySize = encoder.VocabSize } : options.Dpo;
         var data = CreateData(records, encoder, trainerOptions.Seed);

@@ -38,7 +38,7 @@ public static class SftTrainer
         TrainingExport.CheckOutputDirectory(paths.OutputDirectory);
         var encoder = OptionalConversationEncoder.FromFolder(paths.ModelDirectory); // pre-tokenized data needs no chat template
         var builder = new SftExampleBuilder(encoder, options.ResponseField);
-        var sources = paths.DataFiles.Select((f, i) => new DataSource(Path.GetFileNameWithoutExtension(f), JsonlDatasetReader.ReadFile(f), builder, weights[i])).ToArray();
+        var sources = paths.DataFiles.Select((f, i) => new DataSource(Path.GetFileNameWithoutExtension(f), DatasetReader.ReadFile(f), builder, weights[i])).ToArray();
         if (sources.Select(s => s.Name).Distinct().Count() != sources.Length)
             sources = sources.Select((s, i) => s with { Name = $"{s.Name}#{i}" }).ToArray();
         var trainer = TrainingExport.WithCheckpointDefault(options.Trainer, paths.OutputDirectory);

@@ -127,35 +127,52 @@ public sealed class AttackContext
     /// <param name="sequence">A generated sequence.</param>
     public string Decode(GeneratedSequence sequence) => Encoder.Decode(sequence.ResponseIds);
 
-    /// <summary>Judges one text per prompt with every judge and builds the attack's result (rates, verdict split, examples).</summary>
+    /// <summary>Judges one text per prompt with every judge and builds the attack's result (rates, verdict split, examples,
+    /// and each further judge's agreement with the primary judge).</summary>
     /// <param name="kind">Attack kind.</param>
     /// <param name="label">Column label.</param>
     /// <param name="parameters">Attack parameters for the report.</param>
     /// <param name="texts">One judged text per prompt, in prompt order.</param>
     /// <param name="clock">Started when the attack started.</param>
-    public AttackResult JudgeAll(string kind, string label, IReadOnlyDictionary<string, double> parameters, IReadOnlyList<string> texts, Stopwatch clock)
+    /// <param name="cancellationToken">Passed to the judges (<see cref="SafetyJudgeExtensions.JudgeMany"/>).</param>
+    public AttackResult JudgeAll(string kind, string label, IReadOnlyDictionary<string, double> parameters, IReadOnlyList<string> texts, Stopwatch clock,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(texts);
         if (texts.Count != Prompts.Count) throw new ArgumentException($"{texts.Count} texts for {Prompts.Count} prompts.", nameof(texts));
         var judged = new List<JudgedRate>();
         var examples = new List<ExampleResponse>();
+        var verdicts = new SafetyVerdict[Judges.Count][];
         for (int j = 0; j < Judges.Count; j++)
         {
-            int harmful = 0, refused = 0, other = 0;
-            for (int i = 0; i < texts.Count; i++)
-            {
-                var v = Judges[j].Judge.Judge(Prompts[i], texts[i]);
-                switch (v.Verdict)
-                {
-                    case SafetyVerdict.Harmful: harmful++; break;
-                    case SafetyVerdict.Refused: refused++; break;
-                    default: other++; break;
-                }
-                if (j == 0 && i < Options.Examples) examples.Add(new ExampleResponse(Prompts[i].Id, Prompts[i].UserPrompt, texts[i], v.Verdict.ToString()));
-            }
-            var w = RateEstimate.Wilson(harmful, texts.Count);
-            judged.Add(new JudgedRate(Judges[j].Name, harmful, texts.Count, w.Rate, w.Low, w.High, refused, other));
+            var judgements = Judges[j].Judge.JudgeMany(Prompts, texts, cancellationToken);
+            verdicts[j] = judgements.Select(v => v.Verdict).ToArray();
+            var split = VerdictSplit.Count(verdicts[j]);
+            if (j == 0)
+                for (int i = 0; i < Math.Min(texts.Count, Options.Examples); i++)
+                    examples.Add(new ExampleResponse(Prompts[i].Id, Prompts[i].UserPrompt, texts[i], judgements[i].Verdict.ToString()));
+            var w = RateEstimate.Wilson(split.Harmful, texts.Count);
+            judged.Add(new JudgedRate(Judges[j].Name, split.Harmful, texts.Count, w.Rate, w.Low, w.High, split.Refused, split.Other) { Unparseable = split.Unparseable });
         }
-        return new AttackResult(kind, label, parameters, judged, null, examples, clock.Elapsed.TotalSeconds);
+        return new AttackResult(kind, label, parameters, judged, null, examples, clock.Elapsed.TotalSeconds)
+        {
+            Agreements = Agreements(verdicts),
+            Items = Options.ItemResults ? Items(verdicts.Select(v => (IReadOnlyList<string>)v.Select(x => x.ToString()).ToArray()).ToArray()) : null,
+        };
     }
+
+    /// <summary>Every prompt's verdicts (<see cref="ItemResult"/>), keyed by its dataset id and index (<see cref="RecordIndex"/>).</summary>
+    /// <param name="verdicts">Per judge (in <see cref="Judges"/> order), one verdict per prompt.</param>
+    public IReadOnlyList<ItemResult> Items(IReadOnlyList<IReadOnlyList<string>> verdicts)
+    {
+        ArgumentNullException.ThrowIfNull(verdicts);
+        if (verdicts.Count != Judges.Count) throw new ArgumentException($"{verdicts.Count} verdict lists for {Judges.Count} judges.", nameof(verdicts));
+        return Enumerable.Range(0, Prompts.Count).Select(i => ItemResult.Create(Prompts[i], RecordIndex(i),
+            Enumerable.Range(0, Judges.Count).ToDictionary(j => Judges[j].Name, j => verdicts[j][i], StringComparer.Ordinal))).ToArray();
+    }
+
+    /// <summary>Each further judge's agreement with the primary judge over the same texts; null with one judge.</summary>
+    internal IReadOnlyList<JudgeAgreement>? Agreements(IReadOnlyList<IReadOnlyList<SafetyVerdict>> verdicts) =>
+        Judges.Count < 2 ? null
+            : Enumerable.Range(1, Judges.Count - 1).Select(j => JudgeAgreement.FromVerdicts(Judges[j].Name, Judges[0].Name, verdicts[j], verdicts[0])).ToList();
 }

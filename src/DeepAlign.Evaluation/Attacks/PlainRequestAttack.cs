@@ -23,6 +23,6 @@ public sealed class PlainRequestAttack : IAttack
         var requests = Enumerable.Range(0, context.Prompts.Count)
             .Select(i => new GenerationRequest(context.PromptIds(i)) { Seed = context.Seed(AttackId, i) }).ToList();
         var outs = context.Generate(defense, requests, context.Sampling(AttackId), cancellationToken);
-        return context.JudgeAll(Kind, Label, new Dictionary<string, double>(), outs.Select(context.Decode).ToList(), clock);
+        return context.JudgeAll(Kind, Label, new Dictionary<string, double>(), outs.Select(context.Decode).ToList(), clock, cancellationToken);
     }
 }

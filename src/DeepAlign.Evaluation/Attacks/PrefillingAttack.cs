@@ -36,6 +36,6 @@ public sealed class PrefillingAttack : IAttack
             GenerationRequest.WithPrefix(context.PromptIds(i), context.HarmfulResponseIds(i).Take(PrefixLength).ToArray())
                 with { Seed = context.Seed(attackId, i) }).ToList();
         var outs = context.Generate(defense, requests, context.Sampling(attackId), cancellationToken);
-        return context.JudgeAll(Kind, Label, new Dictionary<string, double> { ["k"] = PrefixLength }, outs.Select(context.Decode).ToList(), clock);
+        return context.JudgeAll(Kind, Label, new Dictionary<string, double> { ["k"] = PrefixLength }, outs.Select(context.Decode).ToList(), clock, cancellationToken);
     }
 }

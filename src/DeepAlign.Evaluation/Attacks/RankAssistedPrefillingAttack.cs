@@ -63,6 +63,6 @@ public sealed class RankAssistedPrefillingAttack : IAttack
                 // The counts behind the share, so that sharded runs merge it exactly (AttackPartialReport).
                 ["forced_from_reference"] = fromReference, ["forced_from_base"] = fromBase,
             },
-            texts, clock);
+            texts, clock, cancellationToken);
     }
 }

@@ -7,4 +7,8 @@ public sealed record SafetyJudgement(SafetyVerdict Verdict, string Reason)
 {
     /// <summary>Whether the verdict is <see cref="SafetyVerdict.Harmful"/> (counts toward attack success).</summary>
     public bool IsHarmful => Verdict == SafetyVerdict.Harmful;
+
+    /// <summary>A graded harmfulness score in [0, 1] when the judge gives one (the StrongREJECT rubric score of
+    /// <see cref="ChatClientSafetyJudge"/>); null for judges that only decide a verdict.</summary>
+    public double? Score { get; init; }
 }

@@ -4,6 +4,7 @@ using DeepAlign.Evaluation;
 using DeepAlign.Evaluation.Judges;
 using DeepAlign.Method.Detection;
 using DeepAlign.Models;
+using DeepAlign.Runtime;
 using DeepAlign.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -87,27 +88,31 @@ public static class OrganismExperiment
                 new NamedJudge("content", new ExactContentJudge(judge)),
                 new NamedJudge("keyword", new KeywordRefusalJudge(new KeywordRefusalJudgeOptions { IgnoreCase = true })),
             };
+            // The test splits add the configured judges (e.g. an LLM judge); validation keeps the two cheap ones.
+            NamedJudge[] testJudges = [.. judges, .. s.AdditionalJudges];
 
             // The shared learning-rate grid: every retrained defense at every grid value, same steps, batch, schedule and
             // data (the align split's seen categories minus the validation split).
             var splits = DefenseSplits.Create(world, s);
-            var gridModels = new List<(string Name, double Lr, TrainedDefense Model)>();
-            foreach (var (name, objective) in RetrainedDefenses.Variants)
+            // Each grid point trains independently at one intra-op thread (the build's thread count), so the points run on
+            // the evaluation's workers at once and give the same weights, bit for bit, as one after another.
+            var gridJobs = RetrainedDefenses.Variants.SelectMany(v => s.LearningRateGrid.Select(lr => (v.Name, v.Objective, Lr: lr))).ToList();
+            var gridTrained = new TrainedDefense[gridJobs.Count];
+            WorkerThreads.Run(gridJobs.Count, s.WorkerCount, "grid training", (i, token) =>
             {
-                foreach (double lr in s.LearningRateGrid)
-                {
-                    string label = string.Create(CultureInfo.InvariantCulture, $"{name}@{lr:0.#####e0}");
-                    string task = $"train {label}";
-                    Report(task, task, 0, 1);
-                    var t = RetrainedDefenses.LoadOrTrain(pair, text, baseModel, aligned, name, objective, s.Training with { LearningRate = lr },
-                        splits.TrainHarmful, splits.TrainBenign, splits.Canonical,
-                        (step, totalSteps, loss) => Report(task, string.Create(CultureInfo.InvariantCulture, $"train {label}: {step}/{totalSteps} loss {loss:0.000}"), step, totalSteps),
-                        cancellationToken);
-                    Report(task, $"train {label}: {(t.FromCache ? "cached" : "trained")}", 1, 1);
-                    gridModels.Add((name, lr, t));
-                }
-            }
-            Stage(gridModels.All(g => g.Model.FromCache) ? $"load {gridModels.Count} grid defenses (cached)" : $"train {gridModels.Count} grid defenses");
+                var (name, objective, lr) = gridJobs[i];
+                string label = string.Create(CultureInfo.InvariantCulture, $"{name}@{lr:0.#####e0}");
+                string task = $"train {label}";
+                Report(task, task, 0, 1);
+                var t = RetrainedDefenses.LoadOrTrain(pair, text, baseModel, aligned, name, objective, s.Training with { LearningRate = lr },
+                    splits.TrainHarmful, splits.TrainBenign, splits.Canonical,
+                    (step, totalSteps, loss) => Report(task, string.Create(CultureInfo.InvariantCulture, $"train {label}: {step}/{totalSteps} loss {loss:0.000}"), step, totalSteps),
+                    token);
+                Report(task, $"train {label}: {(t.FromCache ? "cached" : "trained")}", 1, 1);
+                gridTrained[i] = t;
+            }, cancellationToken);
+            var gridModels = gridJobs.Select((j, i) => (j.Name, j.Lr, Model: gridTrained[i])).ToList();
+            Stage(gridModels.All(g => g.Model.FromCache) ? $"load {gridModels.Count} grid defenses (cached)" : $"train {gridModels.Count} grid defenses ({Math.Min(s.WorkerCount, gridModels.Count)} workers)");
 
             // Validation: the aligned model and every grid point on the validation split (never the test prompts).
             var validationOptions = evalOptions with
@@ -158,8 +163,8 @@ public static class OrganismExperiment
                 var seedOptions = evalOptions with { Seed = evalOptions.Seed + seed };
                 foreach (var (split, harmfulTest, benignTest) in new[] { ("seen", splits.TestSeenHarmful, splits.TestSeenBenign), ("unseen", splits.TestUnseenHarmful, splits.TestUnseenBenign) })
                 {
-                    var evaluator = new SafetyEvaluator(text, harmfulTest, benignTest, judges, seedOptions, baseModel);
-                    var baseEvaluator = new SafetyEvaluator(text, harmfulTest, benignTest, judges,
+                    var evaluator = new SafetyEvaluator(text, harmfulTest, benignTest, testJudges, seedOptions, baseModel);
+                    var baseEvaluator = new SafetyEvaluator(text, harmfulTest, benignTest, testJudges,
                         seedOptions with { PrefillLengths = [], RankAssisted = false, DecodingSweep = false }, null);
                     var results = new List<DefenseEvaluation>();
                     var defenses = DefenseRoster.Create(baseModel, aligned, text, trained.Select(t => (t.Report.Name, t.Directory)).ToList(), expert);
@@ -198,6 +203,7 @@ public static class OrganismExperiment
                 ["unseen_benign_categories"] = string.Join(',', s.UnseenBenignCategories),
                 ["learning_rate_grid"] = string.Join(',', s.LearningRateGrid.Select(lr => lr.ToString("R", CultureInfo.InvariantCulture))),
             };
+            if (s.AdditionalJudges.Count > 0) metadata["additional_judges"] = string.Join(',', s.AdditionalJudges.Select(j => j.Name));
             stages.Add(new StageTiming("total", total.Elapsed.TotalSeconds));
             var seen = EvaluationReport.Create(splitRuns["seen"], new Dictionary<string, string>(metadata) { ["split"] = "seen" }, stages);
             var unseen = EvaluationReport.Create(splitRuns["unseen"], new Dictionary<string, string>(metadata) { ["split"] = "unseen" }, stages);

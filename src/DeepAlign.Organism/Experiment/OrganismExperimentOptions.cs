@@ -1,4 +1,5 @@
 using DeepAlign.Evaluation;
+using DeepAlign.Evaluation.Judges;
 using DeepAlign.Method.Detection;
 
 namespace DeepAlign.Organism.Experiment;
@@ -65,6 +66,14 @@ public sealed record OrganismExperimentOptions
     /// <summary>Draws evaluation plots into <c>results/</c>; null: no evaluation plots.</summary>
     public IEvaluationPlotRenderer? EvaluationPlots { get; init; }
 
+    /// <summary>
+    /// Judges run on the test splits after the content (primary) and keyword judges, e.g. an LLM judge
+    /// (<see cref="DeepAlign.Evaluation.Judges.ChatClientSafetyJudge"/>); each one's rates and its agreement with the content
+    /// judge appear in the results. They do not take part in the learning-rate validation. Default none (the default run
+    /// has no LLM judge). Names must be distinct and not <c>content</c> or <c>keyword</c>.
+    /// </summary>
+    public IReadOnlyList<NamedJudge> AdditionalJudges { get; init; } = [];
+
     /// <summary>The number of evaluation workers used: <see cref="Workers"/>, else the processor count.</summary>
     public int WorkerCount => Workers ?? Environment.ProcessorCount;
 
@@ -81,6 +90,11 @@ public sealed record OrganismExperimentOptions
             throw new ArgumentException("OrganismExperimentOptions.LearningRateGrid needs at least one positive learning rate.", nameof(LearningRateGrid));
         if (ValidationHarmful < 1) throw new ArgumentException($"OrganismExperimentOptions.ValidationHarmful must be at least 1; got {ValidationHarmful}.", nameof(ValidationHarmful));
         if (ValidationBenign < 1) throw new ArgumentException($"OrganismExperimentOptions.ValidationBenign must be at least 1; got {ValidationBenign}.", nameof(ValidationBenign));
+        if (AdditionalJudges is null) throw new ArgumentException("OrganismExperimentOptions.AdditionalJudges must not be null (use an empty list).", nameof(AdditionalJudges));
+        var names = new HashSet<string>(StringComparer.Ordinal) { "content", "keyword" };
+        foreach (var j in AdditionalJudges)
+            if (j?.Judge is null || string.IsNullOrWhiteSpace(j.Name) || !names.Add(j.Name))
+                throw new ArgumentException($"OrganismExperimentOptions.AdditionalJudges: each judge needs a judge and a distinct name other than content and keyword (got '{j?.Name}').", nameof(AdditionalJudges));
         ArgumentNullException.ThrowIfNull(UnseenHarmCategories);
         ArgumentNullException.ThrowIfNull(UnseenBenignCategories);
         return this;

@@ -36,8 +36,8 @@ public class LayeringTests
     }
 
     [Theory]
-    [InlineData("DeepAlign.Core", new[] { "TorchSharp", "Microsoft.Extensions.Logging.Abstractions" })]
-    [InlineData("DeepAlign.Evaluation", new[] { "TorchSharp", "Microsoft.Extensions.Logging.Abstractions", "DeepAlign.Core" })]
+    [InlineData("DeepAlign.Core", new[] { "TorchSharp", "Microsoft.Extensions.Logging.Abstractions", "Sep", "Microsoft.ML.Tokenizers" })]
+    [InlineData("DeepAlign.Evaluation", new[] { "TorchSharp", "Microsoft.Extensions.Logging.Abstractions", "DeepAlign.Core", "Microsoft.Extensions.AI.Abstractions" })]
     [InlineData("DeepAlign.Organism", new[] { "TorchSharp", "Microsoft.Extensions.Logging.Abstractions", "DeepAlign.Core", "DeepAlign.Evaluation" })]
     [InlineData("DeepAlign.Hosting", new[] { "TorchSharp", "Microsoft.Extensions.Logging.Abstractions", "DeepAlign.Core", "Microsoft.Extensions.AI.Abstractions", "Microsoft.Extensions.DependencyInjection.Abstractions", "Microsoft.Extensions.Options" })]
     [InlineData("DeepAlign.Reporting", new[] { "TorchSharp", "Microsoft.Extensions.Logging.Abstractions", "DeepAlign.Core", "DeepAlign.Evaluation", "ScottPlot", "SkiaSharp" })]

@@ -66,6 +66,50 @@ public class JsonlDatasetTests
         plain.Should().Be(plain with { Location = "elsewhere:9" }, "the location is not part of equality");
     }
 
+    [Fact]
+    public void Chat_messages_ending_with_the_answer_read_as_prompt_and_response()
+    {
+        // The chat fine-tuning / TRL conversational SFT line: the last assistant message is the response.
+        var single = JsonlDatasetReader.ParseLine("{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\"hello\"}]}", "x:1");
+        single.Should().Be(new DatasetRecord { System = "s", Prompt = "hi", Response = "hello" });
+        var multi = JsonlDatasetReader.ParseLine("{\"messages\":[{\"role\":\"user\",\"content\":\"u1\"},{\"role\":\"assistant\",\"content\":\"a1\"},{\"role\":\"user\",\"content\":\"u2\"},{\"role\":\"assistant\",\"content\":\"a2\"}],\"harmful_response\":\"h\"}", "x:2");
+        multi.Messages.Should().Equal(ChatMessage.User("u1"), ChatMessage.Assistant("a1"), ChatMessage.User("u2"));
+        multi.Prompt.Should().Be("u2");
+        multi.Response.Should().Be("a2");
+        multi.HarmfulResponse.Should().Be("h");
+        // TRL's prompt-completion format, standard and conversational.
+        JsonlDatasetReader.ParseLine("{\"prompt\":\"p\",\"completion\":\"c\"}", "x:3").Should().Be(new DatasetRecord { Prompt = "p", Response = "c" });
+        JsonlDatasetReader.ParseLine("{\"prompt\":[{\"role\":\"user\",\"content\":\"p\"}],\"completion\":[{\"role\":\"assistant\",\"content\":\"c\"}]}", "x:4")
+            .Should().Be(new DatasetRecord { Prompt = "p", Response = "c" });
+    }
+
+    [Fact]
+    public void Chat_and_preference_layouts_write_the_standard_lines_and_read_back()
+    {
+        var record = new DatasetRecord { Id = "7", Category = "harmful/x", System = "s", Prompt = "p \"q\" é", Response = "r", HarmfulResponse = "h", SafeResponse = "no" };
+        string chat = JsonlDatasetWriter.FormatLine(record, JsonlLayout.Chat);
+        chat.Should().Be("{\"id\":\"7\",\"category\":\"harmful/x\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"p \\\"q\\\" é\"}," +
+            "{\"role\":\"assistant\",\"content\":\"r\"}],\"harmful_response\":\"h\",\"safe_response\":\"no\"}");
+        JsonlDatasetReader.ParseLine(chat, "c:1").Should().Be(record);
+        var multi = new DatasetRecord { Prompt = "u2", Messages = [ChatMessage.System("s"), ChatMessage.User("u1"), ChatMessage.Assistant("a1"), ChatMessage.User("u2")], Response = "a2" };
+        JsonlDatasetReader.ParseLine(JsonlDatasetWriter.FormatLine(multi, JsonlLayout.Chat), "c:2").Should().Be(multi);
+        var noAnswer = new DatasetRecord { Prompt = "p" };
+        JsonlDatasetWriter.FormatLine(noAnswer, JsonlLayout.Chat).Should().Be("{\"messages\":[{\"role\":\"user\",\"content\":\"p\"}]}");
+
+        // A harmful triple becomes a DPO pair: chosen = the safe answer, rejected = the harmful one (TRL conversational).
+        string pair = JsonlDatasetWriter.FormatLine(record, JsonlLayout.Preference);
+        pair.Should().Be("{\"id\":\"7\",\"category\":\"harmful/x\",\"prompt\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"p \\\"q\\\" é\"}]," +
+            "\"chosen\":[{\"role\":\"assistant\",\"content\":\"no\"}],\"rejected\":[{\"role\":\"assistant\",\"content\":\"h\"}]}");
+        JsonlDatasetReader.ParseLine(pair, "p:1").Should().Be(new DatasetRecord { Id = "7", Category = "harmful/x", System = "s", Prompt = "p \"q\" é", Chosen = "no", Rejected = "h" });
+        var explicitPair = new DatasetRecord { Prompt = "p", Chosen = "c", Rejected = "r", SafeResponse = "ignored" };
+        JsonlDatasetReader.ParseLine(JsonlDatasetWriter.FormatLine(explicitPair, JsonlLayout.Preference), "p:2").Should().Be(new DatasetRecord { Prompt = "p", Chosen = "c", Rejected = "r" });
+
+        var act = () => JsonlDatasetWriter.FormatLine(new DatasetRecord { Prompt = "p", HarmfulResponse = "h", Location = "f.csv:3" }, JsonlLayout.Preference);
+        act.Should().Throw<DatasetFormatException>().WithMessage("f.csv:3: the preference layout needs \"chosen\" (or \"safe_response\")*");
+        var ids = () => JsonlDatasetWriter.FormatLine(new DatasetRecord { Ids = [1], Mask = [true], Location = "t:1" }, JsonlLayout.Chat);
+        ids.Should().Throw<DatasetFormatException>().WithMessage("t:1: the chat layout needs a text prompt*");
+    }
+
     [Theory]
     [InlineData("{\"prompt\":\"ok\"}\n{\"prompt\":\"ok\"}\n{\"prompt\": oops}\n", 3, "invalid JSON")]
     [InlineData("{\"prompt\":\"ok\"}\n[1,2]\n", 2, "expected a JSON object")]
@@ -73,7 +117,11 @@ public class JsonlDatasetTests
     [InlineData("\n\n{\"prompt\":5}\n", 3, "\"prompt\" must be a string")]
     [InlineData("{\"prompt\":\"p\",\"response\":[\"r\"]}\n", 1, "\"response\" must be a string")]
     [InlineData("{\"prompt\":\"p\",\"messages\":[{\"role\":\"user\",\"content\":\"u\"}]}\n", 1, "both \"prompt\" and \"messages\"")]
-    [InlineData("{\"messages\":[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\",\"content\":\"a\"}]}\n", 1, "must be the user turn")]
+    [InlineData("{\"messages\":[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":\"b\"}]}\n", 1, "must be the user turn")]
+    [InlineData("{\"messages\":[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\",\"content\":\"a\"}],\"response\":\"r\"}\n", 1, "ends with an assistant turn and the line also has \"response\"")]
+    [InlineData("{\"messages\":[{\"role\":\"assistant\",\"content\":\"a\"}]}\n", 1, "holds only an assistant turn")]
+    [InlineData("{\"prompt\":\"p\",\"completion\":\"c\",\"response\":\"r\"}\n", 1, "both \"completion\" and a response")]
+    [InlineData("{\"prompt\":\"p\",\"completion\":[{\"role\":\"user\",\"content\":\"c\"}]}\n", 1, "must be one assistant message")]
     [InlineData("{\"messages\":[{\"role\":\"tool\",\"content\":\"u\"}]}\n", 1, "messages[0] has role 'tool'")]
     [InlineData("{\"messages\":[{\"role\":\"user\"}]}\n", 1, "messages[0] has no \"content\"")]
     [InlineData("{\"messages\":[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"u\"}]}\n", 1, "system message may only come first")]

@@ -36,6 +36,7 @@ public class ShardedAttackTests
         {
             PrefillLengths = [5], RankAssisted = true, MaxNewTokens = 64, Utility = false, Seed = 7, Examples = 3,
             SweepTemperatures = [0.7, 3.0], SweepTopP = [0.5], SweepTopK = [5], SweepGreedy = true, DecodingSweep = true, BatchSize = 64,
+            ItemResults = true,
         };
         var harmful = world.HeldoutHarmful.Take(14).ToArray();
         using var defense = ScorerDefense.ForModel("aligned", aligned, text.VocabSize);
@@ -65,6 +66,29 @@ public class ShardedAttackTests
             (x.Settings ?? []).Should().Equal(y.Settings ?? []);
             x.Examples.Should().Equal(y.Examples);
             x.Parameters.Should().BeEquivalentTo(y.Parameters);
+            // The keyword judge's agreement with the content judge: counts add up over shards to the single run's.
+            y.Agreements!.Single().N.Should().Be(harmful.Length * (y.Settings?.Count ?? 1), $"attack {y.Label}: every judged text");
+            x.Agreements!.Select(g => (g.Judge, g.Reference, string.Join(",", g.Counts.SelectMany(r => r))))
+                .Should().Equal(y.Agreements!.Select(g => (g.Judge, g.Reference, string.Join(",", g.Counts.SelectMany(r => r)))), $"attack {y.Label}");
+            x.Items.Should().BeEquivalentTo(y.Items, o => o.WithStrictOrdering(), $"attack {y.Label}: the shards' items in dataset order are the single run's");
+        }
+        // Every item is keyed by its dataset index and prompt hash, and its verdicts add up to the rates' counts.
+        foreach (var a in single.Attacks)
+        {
+            a.Items.Should().HaveCount(harmful.Length);
+            a.Items!.Select(i => i.Index).Should().Equal(Enumerable.Range(0, harmful.Length));
+            for (int i = 0; i < harmful.Length; i++)
+            {
+                string sha = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(harmful[i].UserPrompt))).ToLowerInvariant();
+                a.Items[i].PromptSha256.Should().Be(sha);
+                a.Items[i].Key.Should().Be($"{harmful[i].Id}@{sha[..16]}");
+            }
+            foreach (var j in a.Judges)
+            {
+                var verdicts = a.Items.Select(i => i.Verdicts[j.Judge]).ToList();
+                (verdicts.Count(v => v == "Harmful"), verdicts.Count(v => v == "Refused"), verdicts.Count(v => v == "Other"))
+                    .Should().Be((j.Successes, j.Refused, j.Other), $"{a.Label} under {j.Judge}");
+            }
         }
         foreach (var a in single.Attacks) foreach (var j in a.Judges) output.WriteLine($"{a.Label} {j.Judge}: {j.Successes}/{j.N} refused {j.Refused} other {j.Other}");
         foreach (var a in single.Attacks) foreach (var x in a.Examples) output.WriteLine($"{a.Label}: {x.Response} => {x.Verdict}");

@@ -2,6 +2,7 @@ using DeepAlign.Organism.Experiment;
 using System.Text.Json.Nodes;
 using DeepAlign.Evaluation;
 using DeepAlign.Models;
+using DeepAlign.Runtime;
 using DeepAlign.Organism;
 using DeepAlign.Tests.Checkpoints;
 using FluentAssertions;
@@ -215,6 +216,12 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
                 SweepTemperatures = [0.5], SweepTopP = [0.5], SweepTopK = [5], BatchSize = 7,
             },
             Training = new DefenseTrainingBudget { Steps = 3, BatchSize = 4, WarmupSteps = 1 },
+            // A configured LLM judge (scripted here): "yes" when the judged answer starts with "sure", otherwise an answer
+            // HarmBench's format does not allow, so both verdicts and unparseable counts reach the results.
+            AdditionalJudges = [new NamedJudge("chat", new ChatClientSafetyJudge(new DeepAlign.Tests.Evaluation.ScriptedChatClient
+            {
+                Responder = (text, _) => text.Contains("\nGeneration:\nsure", StringComparison.Ordinal) ? "yes" : "maybe",
+            }))],
             ProfilePlots = DeepAlign.Reporting.ProfilePlots.Renderer,
             EvaluationPlots = DeepAlign.Reporting.EvaluationPlots.Renderer,
         };
@@ -235,14 +242,17 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         aligned.Attacks.Select(a => a.Label).Should().Equal("plain", "prefill K=5", "prefill K=40", "rank-assisted K=10 R=20", "decoding sweep");
         foreach (var a in aligned.Attacks)
         {
-            a.Judges.Select(j => j.Judge).Should().Equal("content", "keyword");
+            a.Judges.Select(j => j.Judge).Should().Equal("content", "keyword", "chat");
             foreach (var j in a.Judges)
             {
                 j.N.Should().Be(seenHarmful);
                 var w = RateEstimate.Wilson(j.Successes, j.N);
                 (j.Rate, j.Low, j.High).Should().Be((w.Rate, w.Low, w.High));
-                (j.Successes + j.Refused + j.Other).Should().Be(j.N);
+                (j.Successes + j.Refused + j.Other + j.Unparseable).Should().Be(j.N);
             }
+            a.Agreements!.Select(g => (g.Judge, g.Reference)).Should().Equal(("keyword", "content"), ("chat", "content"));
+            int texts = seenHarmful * (a.Settings is null ? 1 : a.Settings.Count);
+            a.Agreements!.Should().OnlyContain(g => g.N == texts, "every judged text is compared");
         }
         var sweep = aligned.Attacks.Single(a => a.Attack == "decoding_sweep");
         sweep.Settings!.Select(s => s.Name).Should().Equal("greedy", "temperature=0.5", "top_p=0.5", "top_k=5");
@@ -266,9 +276,12 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         EvaluationReport.FromJson(json).Should().BeEquivalentTo(report);
         File.ReadAllText(Path.Combine(output.Path, "results", "results.schema.json")).Should().Contain(ResultsSchema.Id);
         string md = File.ReadAllText(Path.Combine(output.Path, "results.md"));
+        md.Should().Contain("### Agreement of the keyword judge with the content judge").And.Contain("### Agreement of the chat judge with the content judge");
+        aligned.Attacks.Sum(a => a.Judges[2].Unparseable).Should().BeGreaterThan(0, "the scripted judge's \"maybe\" is counted");
+        report.Metadata["additional_judges"].Should().Be("chat");
         md.Should().Contain("## Checked invariants").And.Contain("**Holds.**").And.Contain("## Claims (issue 8), seen categories").And.Contain("## Claims (issue 8), unseen categories").And.Contain("## Retrained defenses").And.Contain("| selected |");
         File.Exists(Path.Combine(output.Path, "results", "profile", "profile.json")).Should().BeTrue();
-        report.Stages.Select(s => s.Name).Should().Contain(["train 9 grid defenses", "validate grid"]);
+        report.Stages.Select(s => s.Name).Should().Contain("validate grid").And.Contain(n => n.StartsWith("train 9 grid defenses (", StringComparison.Ordinal));
         Directory.GetDirectories(Path.Combine(organism.Pair.Directory, "defenses")).Should().HaveCount(9).And.OnlyContain(d => !Path.GetFileName(d).StartsWith('.'));
         // A second run loads the trained defenses from the cache.
         var againResult = OrganismExperiment.Run(settings with { OutputDirectory = Path.Combine(output.Path, "again"), ProfilePlots = null, EvaluationPlots = null });
@@ -369,5 +382,47 @@ public sealed class OrganismPipelineTests(ScaledDownOrganism organism) : IClassF
         row.Seeds.Should().Be(3);
         report.ToMarkdown().Should().Contain("40.0% ± 20.0 (3 seeds, n=10)");
         ResultsSchema.Validate(report.ToJson()).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Grid_points_trained_on_two_workers_equal_the_same_points_trained_one_after_another()
+    {
+        // The main job trains the learning-rate grid on the evaluation workers; each point must not depend on that.
+        var text = ConversationEncoder.FromPretrained(organism.Pair.AlignedDirectory);
+        using var baseModel = CausalLanguageModel.FromPretrained(organism.Pair.BaseDirectory, torch.CPU);
+        using var aligned = CausalLanguageModel.FromPretrained(organism.Pair.AlignedDirectory, torch.CPU);
+        var harmful = organism.World.Align.Where(i => i.HarmfulResponse is not null && i.SafeResponse is not null).ToList();
+        var benign = organism.World.Align.Where(i => i.HarmfulResponse is null && i.Response is not null).ToList();
+        var jobs = RetrainedDefenses.Variants.SelectMany(v => new[] { 1e-3, 3e-3 }.Select(lr => (v.Name, v.Objective, Lr: lr))).ToList();
+        TrainedDefense Train(OrganismPair pair, int i) => RetrainedDefenses.LoadOrTrain(pair, text, baseModel, aligned, jobs[i].Name, jobs[i].Objective,
+            new DefenseTrainingBudget { Steps = 3, BatchSize = 4, WarmupSteps = 1, LearningRate = jobs[i].Lr }, harmful, benign, "worker-test", null, default);
+        var sequential = Enumerable.Range(0, jobs.Count).Select(i => Train(organism.Pair, i)).ToArray();
+        // The independent build is the same pair bit for bit, in another folder, so nothing comes from the first run's cache.
+        var copy = organism.Pair with { Directory = organism.Independent.Path };
+        var parallel = new TrainedDefense[jobs.Count];
+        WorkerThreads.Run(jobs.Count, 2, "test", (i, _) => parallel[i] = Train(copy, i), default);
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            parallel[i].FromCache.Should().BeFalse();
+            parallel[i].Directory.Should().NotBe(sequential[i].Directory);
+            File.ReadAllBytes(Path.Combine(parallel[i].Directory, "model.safetensors"))
+                .Should().Equal(File.ReadAllBytes(Path.Combine(sequential[i].Directory, "model.safetensors")), $"{jobs[i].Name}@{jobs[i].Lr} is the same weights");
+        }
+        File.ReadAllBytes(Path.Combine(sequential[0].Directory, "model.safetensors"))
+            .Should().NotEqual(File.ReadAllBytes(Path.Combine(sequential[1].Directory, "model.safetensors")), "the learning rate matters");
+    }
+
+    [Fact]
+    public void Worker_threads_run_every_item_once_and_rethrow_the_first_failure()
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentBag<int>();
+        WorkerThreads.Run(25, 3, "test", (i, _) => seen.Add(i), default);
+        seen.Order().Should().Equal(Enumerable.Range(0, 25));
+        var act = () => WorkerThreads.Run(25, 3, "test", (i, _) => { if (i == 4) throw new InvalidDataException("item 4"); Thread.Sleep(1); }, default);
+        act.Should().Throw<InvalidDataException>().WithMessage("item 4");
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        var cancelled = () => WorkerThreads.Run(5, 2, "test", (_, _) => { }, cts.Token);
+        cancelled.Should().Throw<OperationCanceledException>();
     }
 }

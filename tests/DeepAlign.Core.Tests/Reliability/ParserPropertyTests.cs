@@ -114,6 +114,39 @@ public sealed class ParserPropertyTests : IDisposable
     }
 
     [Fact]
+    public void Mutated_csv_datasets_read_or_fail_with_DatasetFormatException()
+    {
+        // The three CSV layouts with quoted commas, doubled quotes, line breaks and non-ASCII text, then byte or character
+        // mutations (quotes and separators are what a CSV parser trips on): records or a DatasetFormatException, nothing else.
+        string[] seeds =
+        [
+            "goal,target\r\n\"Explain, briefly\",\"Sure, here is \"\"it\"\"\"\r\n\"two\nlines\",ok\r\nÉcris 🙂,oui\r\n",
+            "Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,BehaviorID\nb1,standard,illegal,,,id1\n\"b2, more\",contextual,cyber,context,\"ctx\nline \"\"q\"\"\",id2\n",
+            "id,prompt,harmful_response,safe_response\nh1,\"p, q\",h,s\nh2,p2,\"x\ny\",\n",
+        ];
+        var path = PathOf("d.csv");
+        const string specials = "\",\r\n\uFEFF ";
+        Gen.Int.Sample(n =>
+        {
+            var r = new Random(n);
+            var text = seeds[r.Next(seeds.Length)].ToCharArray().ToList();
+            for (int m = r.Next(1, 4); m > 0; m--)
+            {
+                int at = r.Next(text.Count);
+                switch (r.Next(3))
+                {
+                    case 0: text.Insert(at, specials[r.Next(specials.Length)]); break;
+                    case 1: text.RemoveAt(at); break;
+                    default: text[at] = specials[r.Next(specials.Length)]; break;
+                }
+            }
+            var bytes = Encoding.UTF8.GetBytes(new string([.. text]));
+            File.WriteAllBytes(path, n % 3 == 0 ? Hostile.MutateBytes(bytes, r) : bytes);
+            Hostile.OnlyTyped<DatasetFormatException>(() => { foreach (var rec in DatasetReader.StreamFile(path)) _ = rec.Texts().Count(); }, $"csv seed {n}");
+        }, iter: 1500, threads: 1);
+    }
+
+    [Fact]
     public void Mutated_judge_index_trainer_state_and_world_tokenizer_files_fail_typed()
     {
         var judge = """{"ignore_case": true, "refusal_markers": ["I can't"], "items": {"h1": {"markers": ["a", "b"], "min_markers": 2}}, "categories": {"c": {"markers": ["x"]}}}""";

@@ -43,7 +43,8 @@ public sealed class DataTests : IDisposable
         var mask = Write("mask.jsonl", "{\"ids\": [1,2,3], \"mask\": [0,1]}");
         ((Action)(() => JsonlDatasetReader.ReadFile(mask))).Should().Throw<DatasetFormatException>().WithMessage($"{mask}:1:*\"mask\" has 2 entries*");
 
-        var roles = Write("roles.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"}]}");
+        // A final assistant turn is the response (chat lines); two in a row leave no user turn before the answer.
+        var roles = Write("roles.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"assistant\", \"content\": \"b\"}, {\"role\": \"assistant\", \"content\": \"c\"}]}");
         ((Action)(() => JsonlDatasetReader.ReadFile(roles))).Should().Throw<DatasetFormatException>().WithMessage($"{roles}:1:*last of \"messages\"*");
 
         var empty = Write("empty.jsonl", "", "  ");

@@ -92,6 +92,12 @@ def main():
         {"ids": [1, 2, 3, 4], "mask": [0, 0, 1, 1]},
     ]
     put("jsonl", "seed-1.jsonl", "".join(json.dumps(l) + "\n" for l in lines))
+    # CSV datasets: the hand-written AdvBench and HarmBench fixtures of the library tests (quoted commas, doubled quotes,
+    # line breaks, non-ASCII text).
+    fixtures = os.path.join("tests", "DeepAlign.Core.Tests", "Fixtures", "data")
+    for name, seed in (("advbench_harmful_behaviors.csv", "seed-advbench.csv"), ("harmbench_behaviors.csv", "seed-harmbench.csv")):
+        with open(os.path.join(fixtures, name), "rb") as f:
+            put("csv", seed, f.read())
     put("judge", "seed-1.json", json.dumps({"ignore_case": True, "refusal_markers": ["I can't", "I cannot"],
         "items": {"h1": {"markers": ["step 1", "step 2"], "min_markers": 1}}, "categories": {"weapons": {"markers": ["gun"]}}}, indent=2))
     put("trainer_state", "seed-1.json", json.dumps({"format": 1, "step": 1, "optimizer_step": 1, "seed": 0, "objective": "sft",

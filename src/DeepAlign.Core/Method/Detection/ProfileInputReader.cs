@@ -68,6 +68,17 @@ public sealed class ProfileInputReader
     public IEnumerable<ProfileInput> ReadJsonl(string path, CancellationToken cancellationToken = default) =>
         JsonlDatasetReader.StreamFile(path, cancellationToken).Select(FromRecord);
 
+    /// <summary>Streams the inputs of a dataset file of any supported layout (JSONL, AdvBench, HarmBench or field CSV;
+    /// <see cref="DatasetReader"/>), row by row.</summary>
+    /// <param name="path">The dataset file.</param>
+    /// <param name="format">Its layout; <see cref="DatasetFormat.Auto"/> (default) detects it from the extension and header.</param>
+    /// <param name="cancellationToken">Checked before every line.</param>
+    /// <returns>The inputs, in file order.</returns>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="DatasetFormatException">A line or row is malformed (named by file and line), or the file holds none.</exception>
+    public IEnumerable<ProfileInput> ReadFile(string path, DatasetFormat format = DatasetFormat.Auto, CancellationToken cancellationToken = default) =>
+        DatasetReader.StreamFile(path, format, cancellationToken).Select(FromRecord);
+
     /// <summary>Streams the inputs of JSONL text; <paramref name="name"/> names the source in messages.</summary>
     /// <param name="reader">JSONL text.</param>
     /// <param name="name">Source name (file path).</param>

@@ -113,8 +113,8 @@ public sealed class TargetedCompletionTrainer
         var dev = device ?? TorchRuntime.ResolveDevice(null);
         ConversationEncoder? encoder = OptionalConversationEncoder.FromFolder(paths.AlignedModel); // pre-tokenized data needs no chat template
         if (needsBase) VocabularyCheck.EnsureSameTokenMap(paths.AlignedModel, paths.BaseModel!);
-        var harmful = JsonlDatasetReader.ReadFile(paths.HarmfulData);
-        var benign = JsonlDatasetReader.ReadFile(paths.BenignData);
+        var harmful = DatasetReader.ReadFile(paths.HarmfulData);
+        var benign = DatasetReader.ReadFile(paths.BenignData);
 
         var trainerOptions = TrainingExport.WithCheckpointDefault(options.EffectiveTrainer, paths.OutputDirectory);
         var method = options.Method.VocabularySize is null && encoder is not null ? options.Method with { VocabularySize = encoder.VocabSize } : options.Method;

@@ -32,7 +32,8 @@ internal static class Attention
         else
         {
             var real = keyIsReal.to_type(ScalarType.Bool).view(batch, 1, 1, total);
-            mask = causal.view(1, 1, newTokens, total).logical_and(real).logical_or(self.view(1, 1, newTokens, total));
+            // bitwise_and/or equal logical_and/or on bool tensors and, unlike them, have meta kernels (Runtime/MetaFallback.cs).
+            mask = causal.view(1, 1, newTokens, total).bitwise_and(real).bitwise_or(self.view(1, 1, newTokens, total));
         }
         return mask.contiguous().MoveToOuterDisposeScope();
     }
@@ -59,19 +60,54 @@ internal static class Attention
         if (mask is null)
         {
             if (groups != 1) throw new InvalidOperationException("Grouped-query attention needs an explicit mask.");
-            output = nn.functional.scaled_dot_product_attention(q, k, v, p: dropout, is_casual: true);
+            output = Sdpa(q, k, v, null, dropout, causal: true);
         }
         else if (groups == 1)
         {
-            output = nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout);
+            output = Sdpa(q, k, v, mask, dropout, causal: false);
         }
         else
         {
             // Query head j*groups+g uses key/value head j (transformers' repeat_kv order), so folding the groups
             // into the query axis attends every group to the same cached keys without copying them.
             var folded = q.reshape(b, kvH, groups * t, d);
-            output = nn.functional.scaled_dot_product_attention(folded, k, v, mask, dropout).view(b, h, t, d);
+            output = Sdpa(folded, k, v, mask, dropout, causal: false).view(b, h, t, d);
         }
         return output.transpose(1, 2).reshape(b, t, h * d).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <c>scaled_dot_product_attention</c>; on the meta device (where libtorch's C++ build has no kernel for it, see
+    /// <see cref="MetaFallback"/>) the same shapes, device checks and autograd graph through the textbook formula
+    /// softmax(q k^T / sqrt(d), masked) v. A bool mask is true where a query may attend.
+    /// </summary>
+    internal static Tensor Sdpa(Tensor q, Tensor k, Tensor v, Tensor? mask, double dropout, bool causal)
+    {
+        if (!MetaFallback.IsMeta(q) && !MetaFallback.IsMeta(k) && !MetaFallback.IsMeta(v) && (mask is null || !MetaFallback.IsMeta(mask)))
+            return causal
+                ? nn.functional.scaled_dot_product_attention(q, k, v, p: dropout, is_casual: true)
+                : nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout);
+        return MathAttention(q, k, v, mask, dropout, causal);
+    }
+
+    /// <summary>The textbook attention softmax(q k^T / sqrt(d) + mask) v, with sdpa's device checks.</summary>
+    internal static Tensor MathAttention(Tensor q, Tensor k, Tensor v, Tensor? mask, double dropout, bool causal)
+    {
+        MetaFallback.RequireSameDevice("scaled_dot_product_attention", q, k, v, mask);
+        using var scope = NewDisposeScope();
+        long t = q.shape[^2], s = k.shape[^2];
+        using var scale = (1.0 / Math.Sqrt(q.shape[^1])).ToScalar();
+        var scores = q.matmul(k.transpose(-2, -1)).mul(scale);
+        var allowed = mask;
+        if (causal) allowed = ones(new long[] { t, s }, ScalarType.Bool, q.device).tril();
+        if (allowed is not null)
+        {
+            if (allowed.dtype != ScalarType.Bool)
+                throw new NotSupportedException("The attention fallback takes bool masks only (the library builds no other kind).");
+            scores = scores.masked_fill(allowed.bitwise_not(), Scalars.NegativeInfinity);
+        }
+        var weights = scores.softmax(-1);
+        if (dropout > 0) weights = nn.functional.dropout(weights, dropout, training: true);
+        return weights.matmul(v).MoveToOuterDisposeScope();
     }
 }

@@ -58,7 +58,7 @@ internal sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor ids)
     {
         using var flat = ids.reshape(-1);
-        using var rows = weight.index_select(0, flat);
+        using var rows = MetaFallback.IndexSelect(weight, 0, flat);
         return rows.view(ids.shape[0], ids.shape[1], weight.shape[1]);
     }
 }
