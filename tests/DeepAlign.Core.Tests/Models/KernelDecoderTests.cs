@@ -86,6 +86,21 @@ public class KernelDecoderTests
         MaxDiff(unpadded.Take(96).ToArray(), expected.Take(96).ToArray()).Should().BeGreaterThan(1e-3 * scale);
     }
 
+    /// <summary>Two threads decoding through one shared converted model at once (as evaluation workers whose defenses
+    /// share weights do) get exactly the sequential logits: no step state is shared between threads.</summary>
+    [Fact]
+    public void Concurrent_fused_steps_through_one_model_equal_sequential_steps()
+    {
+        using var model = Converted("qwen2", false, WeightFormat.Int8, fused: true);
+        var expected = Decode(model, steps: 12);
+        var results = new float[4][];
+        var threads = Enumerable.Range(0, 4).Select(i => new Thread(() => results[i] = Decode(model, steps: 12))).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        foreach (var r in results) r.Should().Equal(expected);
+        model.FusedDecoder!.Steps.Should().Be(5 * 12);
+    }
+
     /// <summary>The scalar code (no AVX2) of the fused attention and of the kernels, float32 and bfloat16 caches.</summary>
     [Theory]
     [InlineData(ScalarType.Float32)]

@@ -31,16 +31,19 @@ internal sealed unsafe class KernelDecoder : IDisposable
     private readonly float[] _invFreq;
     private readonly int _maxRows;
     private readonly List<Tensor> _parameters;
-    private float* _scratch;
-    private long _scratchFloats;
     private bool _disposed;
+    private long _steps;
+
+    // Per-thread scratch: several evaluation workers may decode through one shared model at once (SafetyEvaluator.EvaluateAll
+    // allows defenses to share weights), so no step state lives in the decoder. Pinned arrays never move and are freed by the GC.
+    [ThreadStatic] private static float[]? t_scratch;
 
     /// <summary>Stopwatch ticks spent in RoPE, the cache writes and attention while <see cref="KernelLinear.Profiling"/>
     /// is on (a benchmark hook).</summary>
-    internal static long AttentionTicks { get; set; }
+    internal static long AttentionTicks;
 
     /// <summary>Steps run through this decoder (a test and benchmark hook).</summary>
-    internal long Steps { get; private set; }
+    internal long Steps => Interlocked.Read(ref _steps);
 
     private KernelDecoder(CausalLMConfig config, KernelLinear[][] projections, RmsNorm[] inputNorms, RmsNorm[] postNorms, RmsNorm finalNorm,
         Tensor embedding, KernelLinear head)
@@ -122,8 +125,8 @@ internal sealed unsafe class KernelDecoder : IDisposable
 
         // Scratch (float32): h, xn, q, k, v, attended, gate, up, projection output, scores, cos, sin.
         long need = (long)rows * (3 * hidden + 2 * heads * headDim + 2 * kvHeads * headDim + 2 * inter + 2 * half) + (long)total * groups + 16;
-        EnsureScratch(need);
-        float* h = _scratch, xn = h + rows * hidden, proj = xn + rows * hidden, q = proj + rows * hidden;
+        var buffer = Scratch(need);
+        float* h = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer)), xn = h + rows * hidden, proj = xn + rows * hidden, q = proj + rows * hidden;
         float* k = q + rows * heads * headDim, v = k + rows * kvHeads * headDim, att = v + rows * kvHeads * headDim;
         float* gate = att + rows * heads * headDim, up = gate + (long)rows * inter, cos = up + (long)rows * inter, sin = cos + rows * half;
         float* scores = sin + rows * half;
@@ -170,7 +173,7 @@ internal sealed unsafe class KernelDecoder : IDisposable
                     Attend(q + (r * heads + g * groups) * headDim, groups, kb + head0 * elem, vb + head0 * elem, bf16Cache, headDim, total, scale,
                         real is null ? null : real.AsSpan(r * total, total), scores, att + (r * heads + g * groups) * headDim);
                 }
-            if (KernelLinear.Profiling) AttentionTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+            if (KernelLinear.Profiling) Interlocked.Add(ref AttentionTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
             p[3].RunFloat32(att, proj, rows, threads);
             Add(h, proj, rows * hidden);
             Norm(_postNorms[l], h, xn, rows, hidden);
@@ -181,19 +184,20 @@ internal sealed unsafe class KernelDecoder : IDisposable
             Add(h, proj, rows * hidden);
         }
         cache.Advance(1);
-        Steps++;
+        Interlocked.Increment(ref _steps);
         Norm(_finalNorm, h, xn, rows, hidden);
         var logits = empty(new long[] { rows, 1, vocab }, ScalarType.Float32);
         _head.RunFloat32(xn, (float*)TensorData.Pointer(logits), rows, threads);
         return logits;
     }
 
-    private void EnsureScratch(long floats)
+    private static float[] Scratch(long floats)
     {
-        if (floats <= _scratchFloats) return;
-        if (_scratch != null) NativeMemory.AlignedFree(_scratch);
-        _scratchFloats = Math.Max(floats, _scratchFloats * 2);
-        _scratch = (float*)NativeMemory.AlignedAlloc((nuint)(_scratchFloats * 4), 64);
+        var buffer = t_scratch;
+        if (buffer is not null && buffer.LongLength >= floats) return buffer;
+        buffer = GC.AllocateUninitializedArray<float>((int)Math.Max(floats, (buffer?.LongLength ?? 0) * 2), pinned: true);
+        t_scratch = buffer;
+        return buffer;
     }
 
     private void Embed(long[] ids, float* h, int hidden)
@@ -397,10 +401,6 @@ internal sealed unsafe class KernelDecoder : IDisposable
 #endif
     }
 
-
-
-
-
     private static void Add(float* h, float* d, int n)
     {
         int i = 0;
@@ -425,7 +425,5 @@ internal sealed unsafe class KernelDecoder : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        if (_scratch != null) NativeMemory.AlignedFree(_scratch);
-        _scratch = null;
     }
 }
