@@ -126,9 +126,15 @@ public sealed class SafetyEvaluator
         DeepAlign.Runtime.WorkerThreads.Run(defenses.Count, maxParallelism, "evaluation",
             (i, token) => results[i] = Evaluate(defenses[i], null, progress, token), cancellationToken);
         if (agreementWith is null) return results;
-        return results.Select(r => r.Defense == agreementWith || r.Utility is null ? r
-            : r with { Utility = r.Utility with { Agreement = Agreement(r.Defense, agreementWith) } }).ToArray();
+        return results.Select(r => WithAgreement(r, agreementWith)).ToArray();
     }
+
+    /// <summary><paramref name="result"/> (made by this evaluator) with its agreement with <paramref name="reference"/>
+    /// filled in, for callers that schedule <see cref="Evaluate"/> themselves (the organism runs several evaluators'
+    /// defenses in one pool of workers); unchanged for the reference itself and without utility.</summary>
+    internal DefenseEvaluation WithAgreement(DefenseEvaluation result, string reference) =>
+        result.Defense == reference || result.Utility is null ? result
+            : result with { Utility = result.Utility with { Agreement = Agreement(result.Defense, reference) } };
 
     /// <summary>Share of identical greedy benign answers between two evaluated defenses (null when either is missing).</summary>
     private JudgedRate? Agreement(string defense, string reference)

@@ -161,29 +161,26 @@ public static class OrganismExperiment
             for (int seed = 0; seed < s.Seeds; seed++)
             {
                 var seedOptions = evalOptions with { Seed = evalOptions.Seed + seed };
-                foreach (var (split, harmfulTest, benignTest) in new[] { ("seen", splits.TestSeenHarmful, splits.TestSeenBenign), ("unseen", splits.TestUnseenHarmful, splits.TestUnseenBenign) })
+                var groups = new List<SplitEvaluation>();
+                try
                 {
-                    var evaluator = new SafetyEvaluator(text, harmfulTest, benignTest, testJudges, seedOptions, baseModel);
-                    var baseEvaluator = new SafetyEvaluator(text, harmfulTest, benignTest, testJudges,
-                        seedOptions with { PrefillLengths = [], RankAssisted = false, DecodingSweep = false }, null);
-                    var results = new List<DefenseEvaluation>();
-                    var defenses = DefenseRoster.Create(baseModel, aligned, text, trained.Select(t => (t.Report.Name, t.Directory)).ToList(), expert);
-                    try
+                    foreach (var (split, harmfulTest, benignTest) in new[] { ("seen", splits.TestSeenHarmful, splits.TestSeenBenign), ("unseen", splits.TestUnseenHarmful, splits.TestUnseenBenign) })
                     {
                         // The base model is a reference row (claims 1-2), not a defense: plain requests and utility only.
-                        using (var baseDefense = ScorerDefense.ForModel("base (reference)", baseModel, text.VocabSize))
-                            results.Add(Evaluate(baseEvaluator, [baseDefense], null, 1, seed, progress, cancellationToken)[0]);
-                        // Longest first (decoding-time defenses run two models per step) so the workers finish together.
-                        var schedule = defenses.OrderByDescending(d => d.Name.StartsWith("cd-", StringComparison.Ordinal) || d.Name == DefenseRoster.SafeDecodingName).ToList();
-                        var evaluated = Evaluate(evaluator, schedule, "aligned", s.WorkerCount, seed, progress, cancellationToken);
-                        results.AddRange(defenses.Select(d => evaluated.First(e => e.Defense == d.Name)));
-                        Stage($"evaluate base + {defenses.Count} defenses, {split}, seed {seed} ({s.WorkerCount} workers)");
+                        var baseEvaluator = new SafetyEvaluator(text, harmfulTest, benignTest, testJudges,
+                            seedOptions with { PrefillLengths = [], RankAssisted = false, DecodingSweep = false }, null);
+                        groups.Add(new SplitEvaluation(split, new SafetyEvaluator(text, harmfulTest, benignTest, testJudges, seedOptions, baseModel), baseEvaluator,
+                            ScorerDefense.ForModel("base (reference)", baseModel, text.VocabSize),
+                            DefenseRoster.Create(baseModel, aligned, text, trained.Select(t => (t.Report.Name, t.Directory)).ToList(), expert)));
                     }
-                    finally
-                    {
-                        foreach (var d in defenses) d.Dispose();
-                    }
-                    splitRuns[split].Add(new SeedRun(seedOptions.Seed, results));
+                    var evaluated = EvaluateSplits(groups, s.WorkerCount, seed, progress, cancellationToken);
+                    for (int g = 0; g < groups.Count; g++)
+                        splitRuns[groups[g].Split].Add(new SeedRun(seedOptions.Seed, evaluated[g]));
+                    Stage($"evaluate base + {groups[0].Defenses.Count} defenses, seen and unseen, seed {seed} ({s.WorkerCount} workers)");
+                }
+                finally
+                {
+                    foreach (var g in groups) g.Dispose();
                 }
             }
 
@@ -224,5 +221,44 @@ public static class OrganismExperiment
         var adapter = progress is null ? null : new ActionProgress<EvaluationProgress>(p =>
             progress.Report(new($"{p.Defense} (seed {seed})", $"{p.Defense} (seed {seed}): {p.Stage}", p.Done, p.Total)));
         return evaluator.EvaluateAll(defenses, agreementWith, workers, adapter, token);
+    }
+
+    /// <summary>One split's evaluators and defenses for one seed (the defenses are the split's own instances: a
+    /// defense keeps caches, so one instance never runs on two workers at once).</summary>
+    private sealed record SplitEvaluation(string Split, SafetyEvaluator Evaluator, SafetyEvaluator BaseEvaluator, IDefense BaseDefense,
+        IReadOnlyList<IDefense> Defenses) : IDisposable
+    {
+        public void Dispose()
+        {
+            BaseDefense.Dispose();
+            foreach (var d in Defenses) d.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Evaluates the base reference row and every defense of every split in one pool of <paramref name="workers"/>
+    /// threads, longest first (decoding-time defenses run two models per step; the seen split is the larger), so no
+    /// worker idles at a split boundary; then fills in each split's agreement with <c>aligned</c>. Every item is
+    /// independent and runs at one intra-op thread, so the results equal evaluating the splits one after another.
+    /// Returns per split: the base row, then the defenses in roster order.
+    /// </summary>
+    private static IReadOnlyList<DefenseEvaluation>[] EvaluateSplits(IReadOnlyList<SplitEvaluation> groups, int workers, int seed,
+        IProgress<OrganismExperimentProgress>? progress, CancellationToken token)
+    {
+        static bool TwoModels(IDefense d) => d.Name.StartsWith("cd-", StringComparison.Ordinal) || d.Name == DefenseRoster.SafeDecodingName;
+        var jobs = groups.SelectMany((g, gi) => g.Defenses.Select((d, di) => (Group: gi, Index: di, Evaluator: g.Evaluator, Defense: d))
+                .Prepend((Group: gi, Index: -1, Evaluator: g.BaseEvaluator, Defense: g.BaseDefense)))
+            .OrderByDescending(j => TwoModels(j.Defense)).ThenBy(j => j.Group).ToList();
+        string Label(int group, IDefense d) => $"{d.Name} ({groups[group].Split}, seed {seed})";
+        foreach (var j in jobs) progress?.Report(new(Label(j.Group, j.Defense), $"{Label(j.Group, j.Defense)}: waiting", 0, 1));
+        var results = groups.Select(g => new DefenseEvaluation[g.Defenses.Count + 1]).ToArray();
+        WorkerThreads.Run(jobs.Count, workers, "evaluation", (i, cancel) =>
+        {
+            var j = jobs[i];
+            var adapter = progress is null ? null : new ActionProgress<EvaluationProgress>(p =>
+                progress.Report(new(Label(j.Group, j.Defense), $"{Label(j.Group, j.Defense)}: {p.Stage}", p.Done, p.Total)));
+            results[j.Group][j.Index + 1] = j.Evaluator.Evaluate(j.Defense, null, adapter, cancel);
+        }, token);
+        return groups.Select((g, gi) => (IReadOnlyList<DefenseEvaluation>)results[gi].Select((r, k) => k == 0 ? r : g.Evaluator.WithAgreement(r, "aligned")).ToArray()).ToArray();
     }
 }
