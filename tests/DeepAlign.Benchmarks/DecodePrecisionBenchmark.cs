@@ -12,7 +12,7 @@ using static DeepAlign.Benchmarks.BenchmarkArgs;
 namespace DeepAlign.Benchmarks;
 
 /// <summary>
-/// <c>decode-precision [--config qwen2.5-0.5b|llama3.2-1b] [--threads 1] [--batch 1] [--prompt 128] [--decode 64] [--repeats 3] [--variants fp32,fp32-kernels,bf16,bf16-kernels,int8,w8a8 (a -unfused suffix: FusedDecode = false)] [--profile 1] [--save DIR]</c>:
+/// <c>decode-precision [--config qwen2.5-0.5b|llama3.2-1b] [--threads 1] [--batch 1] [--prompt 128] [--decode 64] [--repeats 3] [--variants fp32,fp32-kernels,bf16,bf16-kernels,int8,w8a8 (a -unfused suffix: FusedDecode = false)] [--profile 1] [--four-rows 1] [--save DIR]</c>:
 /// decode tokens/s of the ~125M Llama of <c>model-throughput</c> (seed 0) per weight format, the logit error of each
 /// against float32 over the same decode steps, weight bytes streamed per token and the share of the measured
 /// single-thread read bandwidth that represents. <c>--save DIR</c> writes the float32 model as a Hugging Face folder
@@ -31,6 +31,7 @@ internal static class DecodePrecisionBenchmark
         int decode = Arg(args, "--decode", 64), repeats = Arg(args, "--repeats", 3);
         var variants = Arg(args, "--variants", "fp32,fp32-kernels,bf16,bf16-kernels,int8,w8a8").Split(',');
         Profile = Arg(args, "--profile", 0) == 1;
+        LinearKernels.ForceFourRows = Arg(args, "--four-rows", 0) == 1; // batch 1 through the four-row blocks (the A/B of round 4)
         torch.set_num_threads(threads);
         var config = Arg(args, "--config", "") is { Length: > 0 } realistic ? RealisticScaleBenchmark.Config(realistic)
             : TinyModelFactory.LlamaConfig(vocabSize: 32000, hiddenSize: 768, layers: 12, heads: 12, kvHeads: 4, intermediateSize: 2048, maxPositionEmbeddings: 2048);

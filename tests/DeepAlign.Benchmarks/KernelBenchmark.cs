@@ -7,8 +7,9 @@ using static DeepAlign.Benchmarks.BenchmarkArgs;
 
 namespace DeepAlign.Benchmarks;
 
-/// <summary><c>kernels [--in 768] [--out 2048] [--rows 1] [--layers 48]</c>: GB/s of weights the decoding kernels stream
-/// for one [rows, in] x [out, in]^T product per weight format, over enough distinct matrices to defeat the caches.</summary>
+/// <summary><c>kernels [--in 768] [--out 2048] [--rows 1] [--layers 48] [--four-rows 1]</c>: GB/s of weights the decoding
+/// kernels stream for one [rows, in] x [out, in]^T product per weight format, over enough distinct matrices to defeat the
+/// caches (<c>--four-rows 1</c>: batch 1 through the four-row blocks instead of the one-row stream).</summary>
 internal static unsafe class KernelBenchmark
 {
     public const string Help = "weight GB/s of the decoding kernels per weight format (fp32, bf16, int8)";
@@ -16,6 +17,7 @@ internal static unsafe class KernelBenchmark
     public static int Run(string[] args)
     {
         int inF = Arg(args, "--in", 768), outF = Arg(args, "--out", 2048), rows = Arg(args, "--rows", 1), mats = Arg(args, "--layers", 48);
+        LinearKernels.ForceFourRows = Arg(args, "--four-rows", 0) != 0;
         Console.WriteLine($"kernels: {LinearKernels.InstructionSet}; read bandwidth {LinearKernels.MeasureReadBandwidth():F1} GB/s");
         foreach (var kind in new[] { KernelWeights.Float32, KernelWeights.BFloat16, KernelWeights.Int8, KernelWeights.Int8W8A8 })
         {

@@ -39,6 +39,9 @@ internal static unsafe class LinearKernels
     /// <summary>Skips the AVX-512 loops of the float kernels, so the AVX2 + FMA code runs (a test hook).</summary>
     internal static bool ForceAvx2 { get; set; }
 
+    /// <summary>Runs batch-1 calls through the four-row blocks instead of the one-row stream (a test and benchmark hook).</summary>
+    internal static bool ForceFourRows { get; set; }
+
     /// <summary>Forces the scalar code (a test hook, to check it against the SIMD paths).</summary>
     internal static bool ForceScalar { get; set; }
 
@@ -140,6 +143,20 @@ internal static unsafe class LinearKernels
         where TLoad : struct, ILoad
     {
         int elementSize = default(TLoad).Size;
+        if (rows == 1 && !ForceScalar && !ForceAvx2 && !ForceFourRows && Avx512F.IsSupported && n >= 16)
+        {
+            // Batch 1: one weight row after the other, so the block's rows are read as one sequential stream.
+            int end = Math.Min(toBlock * 4, outFeatures);
+            for (int o = fromBlock * 4; o < end; o++)
+            {
+                byte* row = (byte*)w + (long)o * n * elementSize;
+                float v = pairs != null ? DotStreamBFloat16Pairs(row, x, pairs, n) : DotStream<TLoad>(row, x, n);
+                if (scales != null) v *= scales[o];
+                if (bias != null) v += bias[o];
+                y[o] = v;
+            }
+            return;
+        }
         Span<float> acc = stackalloc float[4];
         for (int block = fromBlock; block < toBlock; block++)
         {
@@ -282,6 +299,61 @@ internal static unsafe class LinearKernels
             s3 += ld.S(w0 + 3 * stride, i) * xi;
         }
         result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
+    }
+
+    /// <summary>One weight row against one input row, AVX-512, for batch 1: four accumulators, and the lines
+    /// <see cref="PrefetchDistance"/> ahead requested into L2 (the row's successors, as the rows are read in order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotStream<TLoad>(byte* w, float* x, int n) where TLoad : struct, ILoad
+    {
+        var ld = default(TLoad);
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+        int i = 0, bytes = 64 * ld.Size;
+        for (; i + 64 <= n; i += 64)
+        {
+            byte* p = w + PrefetchDistance + (long)i * ld.Size;
+            for (int l = 0; l < bytes; l += 64) Sse.Prefetch1(p + l);
+            a0 = Avx512F.FusedMultiplyAdd(ld.L16(w, i), Avx512F.LoadVector512(x + i), a0);
+            a1 = Avx512F.FusedMultiplyAdd(ld.L16(w, i + 16), Avx512F.LoadVector512(x + i + 16), a1);
+            a2 = Avx512F.FusedMultiplyAdd(ld.L16(w, i + 32), Avx512F.LoadVector512(x + i + 32), a2);
+            a3 = Avx512F.FusedMultiplyAdd(ld.L16(w, i + 48), Avx512F.LoadVector512(x + i + 48), a3);
+        }
+        for (; i + 16 <= n; i += 16) a0 = Avx512F.FusedMultiplyAdd(ld.L16(w, i), Avx512F.LoadVector512(x + i), a0);
+        float s = Vector512.Sum((a0 + a1) + (a2 + a3));
+        for (; i < n; i++) s += ld.S(w, i) * x[i];
+        return s;
+    }
+
+    /// <summary><see cref="DotStream{TLoad}"/> for bfloat16 rows with the input in <see cref="PermuteEvenOdd"/> order
+    /// (the unpack of <see cref="Dot4BFloat16Pairs"/>); the tail through the scalar code on <paramref name="x"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotStreamBFloat16Pairs(byte* w, float* x, float* pairs, int n)
+    {
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, b0 = a0, b1 = a0;
+        var high = Vector512.Create(0xFFFF0000u);
+        int i = 0;
+        for (; i + 64 <= n; i += 64)
+        {
+            byte* p = w + PrefetchDistance + (long)i * 2;
+            Sse.Prefetch1(p);
+            Sse.Prefetch1(p + 64);
+            var d0 = Avx512F.LoadVector512((uint*)(w + (long)i * 2));
+            var d1 = Avx512F.LoadVector512((uint*)(w + (long)i * 2 + 64));
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d0, 16).AsSingle(), Avx512F.LoadVector512(pairs + i), a0);
+            b0 = Avx512F.FusedMultiplyAdd(Avx512F.And(d0, high).AsSingle(), Avx512F.LoadVector512(pairs + i + 16), b0);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d1, 16).AsSingle(), Avx512F.LoadVector512(pairs + i + 32), a1);
+            b1 = Avx512F.FusedMultiplyAdd(Avx512F.And(d1, high).AsSingle(), Avx512F.LoadVector512(pairs + i + 48), b1);
+        }
+        for (; i + 32 <= n; i += 32)
+        {
+            var d0 = Avx512F.LoadVector512((uint*)(w + (long)i * 2));
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d0, 16).AsSingle(), Avx512F.LoadVector512(pairs + i), a0);
+            b0 = Avx512F.FusedMultiplyAdd(Avx512F.And(d0, high).AsSingle(), Avx512F.LoadVector512(pairs + i + 16), b0);
+        }
+        float s = Vector512.Sum((a0 + b0) + (a1 + b1));
+        var ld = default(Bf16);
+        for (; i < n; i++) s += ld.S(w, i) * x[i];
+        return s;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
