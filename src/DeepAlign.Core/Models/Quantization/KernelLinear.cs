@@ -60,25 +60,24 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>An int8 copy of <paramref name="weight"/> with per-output-channel scales (max |w| / 127);
     /// <paramref name="activations8"/>: store the weights offset (<c>q + 128</c>, bytes) for the W8A8 kernels
-    /// (<see cref="WeightFormat.W8A8"/>).</summary>
-    public static KernelLinear Int8(Tensor weight, Tensor? bias, int maxKernelRows, bool activations8 = false)
+    /// (<see cref="WeightFormat.W8A8"/>). <paramref name="into"/>: a contiguous <c>[out, in]</c> int8 (byte for W8A8)
+    /// tensor to write the copy into, e.g. a view of a <see cref="WeightArena"/>; null allocates one.</summary>
+    public static KernelLinear Int8(Tensor weight, Tensor? bias, int maxKernelRows, bool activations8 = false, Tensor? into = null)
     {
-        var (q, scales) = QuantizeRows(weight);
-        if (!activations8) return new KernelLinear(q, scales, bias, KernelWeights.Int8, maxKernelRows, register: false, ownsWeight: true);
-        Tensor u;
-        using (q)
-        using (var wide = q.to_type(ScalarType.Int16))
-        using (var shifted = wide.add(ByteOffset, Scalars.One))
-            u = shifted.to_type(ScalarType.Byte).DetachFromDisposeScope();
-        return new KernelLinear(u, scales, bias, KernelWeights.Int8W8A8, maxKernelRows, register: false, ownsWeight: true);
+        var (q, scales) = QuantizeRows(weight, into, offset: activations8);
+        return new KernelLinear(q, scales, bias, activations8 ? KernelWeights.Int8W8A8 : KernelWeights.Int8, maxKernelRows, register: false, ownsWeight: true);
     }
 
-    /// <summary>Row-wise symmetric int8 quantisation, computed in float32 in blocks of rows.</summary>
-    internal static (Tensor Q, Tensor Scales) QuantizeRows(Tensor weight)
+    /// <summary>Row-wise symmetric int8 quantisation, computed in float32 in blocks of rows, into <paramref name="into"/>
+    /// when given. <paramref name="offset"/>: store <c>q + 128</c> as bytes (W8A8).</summary>
+    internal static (Tensor Q, Tensor Scales) QuantizeRows(Tensor weight, Tensor? into = null, bool offset = false)
     {
         using var noGrad = no_grad();
         long rows = weight.shape[0], cols = weight.shape[1];
-        var q = empty(new long[] { rows, cols }, ScalarType.Int8, weight.device);
+        var storage = offset ? ScalarType.Byte : ScalarType.Int8;
+        if (into is not null && (into.dtype != storage || into.dim() != 2 || into.shape[0] != rows || into.shape[1] != cols || !into.is_contiguous()))
+            throw new ArgumentException($"The destination must be a contiguous [{rows}, {cols}] {storage} tensor.", nameof(into));
+        var q = into ?? empty(new long[] { rows, cols }, storage, weight.device);
         var scales = empty(rows, ScalarType.Float32, weight.device);
         long block = Math.Max(1, DequantBlockElements / Math.Max(1, cols));
         using var inv127 = (1.0 / 127).ToScalar();
@@ -91,7 +90,10 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
             long n = Math.Min(block, rows - r0);
             var w = weight.narrow(0, r0, n).to_type(ScalarType.Float32);
             var scale = w.abs().amax(new long[] { 1 }).mul(inv127).clamp_min(tiny);
-            q.narrow(0, r0, n).copy_(w.div(scale.unsqueeze(1)).round().clamp(min, max).to_type(ScalarType.Int8));
+            var rounded = w.div(scale.unsqueeze(1)).round().clamp(min, max);
+            // Offset bytes: -127..127 + 128 is exact in float32 and fits a byte.
+            if (offset) rounded = rounded.add(ByteOffset, Scalars.One);
+            q.narrow(0, r0, n).copy_(rounded.to_type(storage));
             scales.narrow(0, r0, n).copy_(scale);
         }
         return (q.DetachFromDisposeScope(), scales.DetachFromDisposeScope());

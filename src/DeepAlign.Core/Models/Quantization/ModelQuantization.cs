@@ -1,4 +1,5 @@
 using DeepAlign.Models.Common;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DeepAlign.Models.Quantization;
@@ -31,32 +32,48 @@ public static class ModelQuantization
         if (linears.Count != model.Config.NumHiddenLayers * 7)
             throw new InvalidOperationException("Some projections are not plain Linear layers (adapters?); merge them before quantizing.");
         using var noGrad = no_grad();
+        bool int8 = options.Format is WeightFormat.Int8 or WeightFormat.W8A8;
+        bool activations8 = options.Format == WeightFormat.W8A8;
+        var head = options.IncludeOutputHead ? model.HeadWeight : null;
+        // In decode order: layer by layer q, k, v, o, gate, up, down (NamedLinearLayers' order), then the head.
+        var streamed = linears.Select(l => (Tensor)l.Module.weight!).ToList();
+        if (head is not null) streamed.Add(head);
+        if (!int8)
+            foreach (var w in streamed)
+                if (w.dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || !w.is_contiguous())
+                    throw new NotSupportedException($"The dense kernels read contiguous float32 or bfloat16 weights, not {w.dtype}{(w.is_contiguous() ? "" : " (strided)")}.");
+        using var packing = options.PackWeights ? Packing.TryCreate(streamed, int8 ? (activations8 ? ScalarType.Byte : ScalarType.Int8) : streamed[0].dtype) : null;
+
         int replaced = 0;
         foreach (var (name, linear) in linears)
         {
             var weight = linear.weight!;
             var bias = linear.bias;
             KernelLinear replacement;
-            if (options.Format is WeightFormat.Int8 or WeightFormat.W8A8)
+            if (int8)
             {
                 replacement = KernelLinear.Int8(weight, bias is null ? null : bias.detach().clone().DetachFromDisposeScope(), options.MaxKernelRows,
-                    activations8: options.Format == WeightFormat.W8A8);
+                    activations8, packing?.Next(weight));
                 model.ReplaceLinear(name, replacement);
                 linear.Dispose(); // the dense weight is no longer used
             }
             else
             {
+                packing?.MoveInto(weight);
                 replacement = KernelLinear.Dense(weight, bias, options.MaxKernelRows, register: true);
                 model.ReplaceLinear(name, replacement);
             }
             replaced++;
         }
-        if (options.IncludeOutputHead)
+        if (head is not null)
         {
-            var head = model.HeadWeight;
-            model.HeadOverride = options.Format is WeightFormat.Int8 or WeightFormat.W8A8
-                ? KernelLinear.Int8(head, null, options.MaxKernelRows, activations8: options.Format == WeightFormat.W8A8)
-                : KernelLinear.Dense(head, null, options.MaxKernelRows, register: false);
+            if (int8)
+                model.HeadOverride = KernelLinear.Int8(head, null, options.MaxKernelRows, activations8, packing?.Next(head));
+            else
+            {
+                packing?.MoveInto(head); // a tied head moves the embedding with it (one parameter)
+                model.HeadOverride = KernelLinear.Dense(head, null, options.MaxKernelRows, register: false);
+            }
             replaced++;
             // An untied int8 head keeps lm_head.weight allocated (it is still a registered parameter); a tied one shares
             // the embedding, which the input lookup needs.
@@ -64,6 +81,47 @@ public static class ModelQuantization
         model.WeightFormat = options.Format;
         if (options.FusedDecode) model.FusedDecoder = KernelDecoder.TryCreate(model.Config, model.Backbone, model.HeadOverride);
         return replaced;
+    }
+
+    /// <summary>Hands out consecutive <c>[out, in]</c> views of one <see cref="WeightArena"/> in decode order.</summary>
+    private sealed class Packing : IDisposable
+    {
+        private readonly Tensor _arena;
+        private long _offset;
+
+        private Packing(Tensor arena) => _arena = arena;
+
+        /// <summary>An arena for <paramref name="weights"/> stored as <paramref name="dtype"/>; null when any is off the
+        /// CPU (the kernels are CPU code) or the buffer cannot be allocated.</summary>
+        public static Packing? TryCreate(IReadOnlyList<Tensor> weights, ScalarType dtype)
+        {
+            if (weights.Count == 0 || weights.Any(w => w.device_type != DeviceType.CPU || w.dim() != 2)) return null;
+            long elementSize = dtype switch { ScalarType.Float32 => 4, ScalarType.BFloat16 => 2, _ => 1 };
+            long total = weights.Sum(w => WeightArena.Padded(w.NumberOfElements, elementSize));
+            var arena = WeightArena.TryAllocate(total, dtype);
+            return arena is null ? null : new Packing(arena);
+        }
+
+        /// <summary>The next uninitialised view, shaped like <paramref name="weight"/>.</summary>
+        public Tensor Next(Tensor weight)
+        {
+            long rows = weight.shape[0], cols = weight.shape[1], n = rows * cols;
+            using var flat = _arena.narrow(0, _offset, n);
+            _offset += WeightArena.Padded(n, _arena.ElementSize);
+            return flat.view(rows, cols).DetachFromDisposeScope();
+        }
+
+        /// <summary>Copies <paramref name="weight"/> into the next view and points the tensor (a parameter, so every
+        /// module holding it) at that view; its old storage is freed here when nothing else holds it.</summary>
+        public void MoveInto(Tensor weight)
+        {
+            using var view = Next(weight);
+            view.copy_(weight);
+            var self = weight.set_(view);
+            if (!ReferenceEquals(self, weight)) self.Dispose(); // TorchSharp returns the tensor itself for in-place ops
+        }
+
+        public void Dispose() => _arena.Dispose(); // the views keep the storage alive
     }
 
     /// <summary>Bytes of weights read per decoded token: every projection and the head as stored for the kernels

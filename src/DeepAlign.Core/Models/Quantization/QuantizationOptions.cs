@@ -20,6 +20,13 @@ public sealed record QuantizationOptions
     /// between the kernel projections (whose activations follow the model dtype).</summary>
     public bool FusedDecode { get; init; } = true;
 
+    /// <summary>Copy every converted weight into one buffer in the order a decoding step reads them, advised for
+    /// transparent huge pages on Linux, so a batch-1 step streams one contiguous region (docs/performance.md,
+    /// "Round 4"). Default true. Dense weights stay the model's parameters (their storage moves into the buffer; the
+    /// old storage is freed as each weight moves, so memory does not double); false leaves them where loading put
+    /// them.</summary>
+    public bool PackWeights { get; init; } = true;
+
     /// <summary>Options for a format name as command lines spell it: <c>int8</c> (<see cref="WeightFormat.Int8"/>),
     /// <c>w8a8</c> (<see cref="WeightFormat.W8A8"/>), <c>dense</c> or <c>kernels</c> (<see cref="WeightFormat.Dense"/>);
     /// null for null, empty or <c>none</c> (no conversion).</summary>

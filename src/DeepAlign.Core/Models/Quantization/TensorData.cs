@@ -21,6 +21,9 @@ internal static unsafe class TensorData
         return (void*)p;
     }
 
+    /// <summary><see cref="Pointer"/> as a number (for callers without unsafe code, e.g. layout checks in tests).</summary>
+    public static long Address(Tensor t) => (long)Pointer(t);
+
     private static delegate* unmanaged<IntPtr, IntPtr> Resolve()
     {
         try
