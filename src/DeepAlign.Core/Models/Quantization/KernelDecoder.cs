@@ -145,12 +145,10 @@ internal sealed unsafe class KernelDecoder : IDisposable
         for (int l = 0; l < _projections.Length; l++)
         {
             var p = _projections[l];
-            // Each projection is told the one after it, whose first weights it prefetches while reading its own last ones.
-            var after = l + 1 < _projections.Length ? _projections[l + 1][0] : _head;
             Norm(_inputNorms[l], h, xn, rows, hidden);
-            p[0].RunFloat32(xn, q, rows, threads, p[1]);
-            p[1].RunFloat32(xn, k, rows, threads, p[2]);
-            p[2].RunFloat32(xn, v, rows, threads, p[3]);
+            p[0].RunFloat32(xn, q, rows, threads);
+            p[1].RunFloat32(xn, k, rows, threads);
+            p[2].RunFloat32(xn, v, rows, threads);
             long t0 = KernelLinear.Profiling ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             for (int r = 0; r < rows; r++)
             {
@@ -176,20 +174,20 @@ internal sealed unsafe class KernelDecoder : IDisposable
                         real is null ? null : real.AsSpan(r * total, total), scores, att + (r * heads + g * groups) * headDim);
                 }
             if (KernelLinear.Profiling) Interlocked.Add(ref AttentionTicks, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
-            p[3].RunFloat32(att, proj, rows, threads, p[4]);
+            p[3].RunFloat32(att, proj, rows, threads);
             Add(h, proj, rows * hidden);
             Norm(_postNorms[l], h, xn, rows, hidden);
-            p[4].RunFloat32(xn, gate, rows, threads, p[5]);
-            p[5].RunFloat32(xn, up, rows, threads, p[6]);
+            p[4].RunFloat32(xn, gate, rows, threads);
+            p[5].RunFloat32(xn, up, rows, threads);
             SiluMul(gate, up, rows * inter);
-            p[6].RunFloat32(gate, proj, rows, threads, after);
+            p[6].RunFloat32(gate, proj, rows, threads);
             Add(h, proj, rows * hidden);
         }
         cache.Advance(1);
         Interlocked.Increment(ref _steps);
         Norm(_finalNorm, h, xn, rows, hidden);
         var logits = empty(new long[] { rows, 1, vocab }, ScalarType.Float32);
-        _head.RunFloat32(xn, (float*)TensorData.Pointer(logits), rows, threads, _projections.Length > 0 ? _projections[0][0] : null); // the next step's first
+        _head.RunFloat32(xn, (float*)TensorData.Pointer(logits), rows, threads);
         return logits;
     }
 

@@ -156,15 +156,13 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
     public Tensor Weight => _weight;
 
     /// <summary><c>y = x W^T (+ bias)</c> for <paramref name="rows"/> float32 rows on raw memory (<c>[rows, in]</c> to
-    /// <c>[rows, out]</c>), whatever the weight format: the fused decoding step's entry (<see cref="KernelDecoder"/>).
-    /// <paramref name="next"/>: the projection the step runs next, whose weights are prefetched at the end of these.</summary>
-    public void RunFloat32(float* x, float* y, int rows, int threads, KernelLinear? next = null)
+    /// <c>[rows, out]</c>), whatever the weight format: the fused decoding step's entry (<see cref="KernelDecoder"/>).</summary>
+    public void RunFloat32(float* x, float* y, int rows, int threads)
     {
         long start = Profiling ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         void* scales = _scales is null ? null : TensorData.Pointer(_scales);
         void* bias = _bias32 is null ? null : TensorData.Pointer(_bias32);
-        LinearKernels.Run(_kind, TensorData.Pointer(_weight), (float*)scales, (float*)bias, x, y, rows, (int)_in, (int)_out, threads,
-            next is null ? null : TensorData.Pointer(next._weight));
+        LinearKernels.Run(_kind, TensorData.Pointer(_weight), (float*)scales, (float*)bias, x, y, rows, (int)_in, (int)_out, threads);
         if (Profiling) ProfileTicks += System.Diagnostics.Stopwatch.GetTimestamp() - start;
     }
 

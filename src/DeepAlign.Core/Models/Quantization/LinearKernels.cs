@@ -45,7 +45,7 @@ internal static unsafe class LinearKernels
     /// <summary>Forces the scalar code (a test hook, to check it against the SIMD paths).</summary>
     internal static bool ForceScalar { get; set; }
 
-    /// <summary>Span form of <see cref="Run(KernelWeights, void*, float*, float*, float*, float*, int, int, int, int, void*)"/>
+    /// <summary>Span form of <see cref="Run(KernelWeights, void*, float*, float*, float*, float*, int, int, int, int)"/>
     /// (empty scales or bias: none).</summary>
     public static void Run(KernelWeights kind, ReadOnlySpan<byte> w, ReadOnlySpan<float> scales, ReadOnlySpan<float> bias, ReadOnlySpan<float> x, Span<float> y,
         int rows, int inFeatures, int outFeatures, int threads)
@@ -58,7 +58,7 @@ internal static unsafe class LinearKernels
             Run(kind, pw, scales.IsEmpty ? null : ps, bias.IsEmpty ? null : pb, px, py, rows, inFeatures, outFeatures, threads);
     }
 
-    /// <summary>As <see cref="Run(KernelWeights, void*, float*, float*, float*, float*, int, int, int, int, void*)"/> with bfloat16
+    /// <summary>As <see cref="Run(KernelWeights, void*, float*, float*, float*, float*, int, int, int, int)"/> with bfloat16
     /// activations: <paramref name="x"/> is converted to float32 once, the float32 result is rounded to bfloat16 into
     /// <paramref name="y"/> (round to nearest even, as libtorch).</summary>
     public static void RunBFloat16Activations(KernelWeights kind, void* w, float* scales, float* bias, ushort* x, ushort* y, int rows, int inFeatures, int outFeatures, int threads)
@@ -82,11 +82,7 @@ internal static unsafe class LinearKernels
         }
     }
 
-    /// <summary><c>y = x W^T</c> (times <paramref name="scales"/>, plus <paramref name="bias"/>; either may be null).
-    /// <paramref name="next"/>: the weights the caller multiplies next (or null), whose first lines the batch-1 stream
-    /// requests while it reads the end of these, so the next call does not start on cold memory.</summary>
-    public static void Run(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* y, int rows, int inFeatures, int outFeatures, int threads,
-        void* next = null)
+    public static void Run(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* y, int rows, int inFeatures, int outFeatures, int threads)
     {
         if (kind == KernelWeights.Int8W8A8)
         {
@@ -106,7 +102,7 @@ internal static unsafe class LinearKernels
         {
             if (threads <= 1 || blocks < 8)
             {
-                RunBlocks(kind, w, scales, bias, x, pairs, y, rows, inFeatures, outFeatures, 0, blocks, (byte*)next);
+                RunBlocks(kind, w, scales, bias, x, pairs, y, rows, inFeatures, outFeatures, 0, blocks);
                 return;
             }
             int parts = Math.Min(threads, blocks / 4);
@@ -114,7 +110,7 @@ internal static unsafe class LinearKernels
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
             {
                 int from = (int)((long)blocks * part / parts), to = (int)((long)blocks * (part + 1) / parts);
-                RunBlocks(kind, (void*)wp, (float*)sp, (float*)bp, (float*)xp, (float*)pp, (float*)yp, rows, inFeatures, outFeatures, from, to, null);
+                RunBlocks(kind, (void*)wp, (float*)sp, (float*)bp, (float*)xp, (float*)pp, (float*)yp, rows, inFeatures, outFeatures, from, to);
             });
         }
         finally
@@ -133,34 +129,28 @@ internal static unsafe class LinearKernels
         for (; c < n; c++) pairs[c] = x[c];
     }
 
-    private static void RunBlocks(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures,
-        int fromBlock, int toBlock, byte* next)
+    private static void RunBlocks(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock)
     {
         switch (kind)
         {
-            case KernelWeights.Float32: RunBlocks<F32>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock, next); break;
-            case KernelWeights.BFloat16: RunBlocks<Bf16>(w, scales, bias, x, pairs, y, rows, n, outFeatures, fromBlock, toBlock, next); break;
-            default: RunBlocks<I8>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock, next); break;
+            case KernelWeights.Float32: RunBlocks<F32>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock); break;
+            case KernelWeights.BFloat16: RunBlocks<Bf16>(w, scales, bias, x, pairs, y, rows, n, outFeatures, fromBlock, toBlock); break;
+            default: RunBlocks<I8>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock); break;
         }
     }
 
-    private static void RunBlocks<TLoad>(void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock,
-        byte* next) where TLoad : struct, ILoad
+    private static void RunBlocks<TLoad>(void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock)
+        where TLoad : struct, ILoad
     {
         int elementSize = default(TLoad).Size;
         if (rows == 1 && !ForceScalar && !ForceAvx2 && !ForceFourRows && Avx512F.IsSupported && n >= 16)
         {
             // Batch 1: one weight row after the other, so the block's rows are read as one sequential stream.
             int end = Math.Min(toBlock * 4, outFeatures);
-            byte* last = (byte*)w + (long)end * n * elementSize;
             for (int o = fromBlock * 4; o < end; o++)
             {
                 byte* row = (byte*)w + (long)o * n * elementSize;
-                // Prefetch PrefetchDistance ahead; past the end, into the next weights (or, with none, this row again:
-                // cached lines, instead of memory nobody reads).
-                byte* ahead = row + PrefetchDistance;
-                if (ahead >= last) ahead = next != null ? next + (ahead - last) : row;
-                float v = pairs != null ? DotStreamBFloat16Pairs(row, ahead, x, pairs, n) : DotStream<TLoad>(row, ahead, x, n);
+                float v = pairs != null ? DotStreamBFloat16Pairs(row, x, pairs, n) : DotStream<TLoad>(row, x, n);
                 if (scales != null) v *= scales[o];
                 if (bias != null) v += bias[o];
                 y[o] = v;
@@ -311,18 +301,17 @@ internal static unsafe class LinearKernels
         result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
     }
 
-    /// <summary>One weight row against one input row, AVX-512, for batch 1: four accumulators, and the lines from
-    /// <paramref name="ahead"/> on (the same span of the weights read <see cref="PrefetchDistance"/> later) requested
-    /// into L2.</summary>
+    /// <summary>One weight row against one input row, AVX-512, for batch 1: four accumulators, and the lines
+    /// <see cref="PrefetchDistance"/> ahead requested into L2 (the row's successors, as the rows are read in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotStream<TLoad>(byte* w, byte* ahead, float* x, int n) where TLoad : struct, ILoad
+    private static float DotStream<TLoad>(byte* w, float* x, int n) where TLoad : struct, ILoad
     {
         var ld = default(TLoad);
         Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
         int i = 0, bytes = 64 * ld.Size;
         for (; i + 64 <= n; i += 64)
         {
-            byte* p = ahead + (long)i * ld.Size;
+            byte* p = w + PrefetchDistance + (long)i * ld.Size;
             for (int l = 0; l < bytes; l += 64) Sse.Prefetch1(p + l);
             a0 = Avx512F.FusedMultiplyAdd(ld.L16(w, i), Avx512F.LoadVector512(x + i), a0);
             a1 = Avx512F.FusedMultiplyAdd(ld.L16(w, i + 16), Avx512F.LoadVector512(x + i + 16), a1);
@@ -338,14 +327,14 @@ internal static unsafe class LinearKernels
     /// <summary><see cref="DotStream{TLoad}"/> for bfloat16 rows with the input in <see cref="PermuteEvenOdd"/> order
     /// (the unpack of <see cref="Dot4BFloat16Pairs"/>); the tail through the scalar code on <paramref name="x"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotStreamBFloat16Pairs(byte* w, byte* ahead, float* x, float* pairs, int n)
+    private static float DotStreamBFloat16Pairs(byte* w, float* x, float* pairs, int n)
     {
         Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, b0 = a0, b1 = a0;
         var high = Vector512.Create(0xFFFF0000u);
         int i = 0;
         for (; i + 64 <= n; i += 64)
         {
-            byte* p = ahead + (long)i * 2;
+            byte* p = w + PrefetchDistance + (long)i * 2;
             Sse.Prefetch1(p);
             Sse.Prefetch1(p + 64);
             var d0 = Avx512F.LoadVector512((uint*)(w + (long)i * 2));
