@@ -7,9 +7,11 @@ using static DeepAlign.Benchmarks.BenchmarkArgs;
 
 namespace DeepAlign.Benchmarks;
 
-/// <summary><c>kernels [--in 768] [--out 2048] [--rows 1] [--layers 48] [--four-rows 1]</c>: GB/s of weights the decoding
-/// kernels stream for one [rows, in] x [out, in]^T product per weight format, over enough distinct matrices to defeat the
-/// caches (<c>--four-rows 1</c>: batch 1 through the four-row blocks instead of the one-row stream).</summary>
+/// <summary><c>kernels [--in 768] [--out 2048] [--rows 1] [--layers 48] [--four-rows 1] [--prefetch 1] [--huge 0]</c>: GB/s
+/// of weights the decoding kernels stream for one [rows, in] x [out, in]^T product per weight format, over enough
+/// distinct matrices (one buffer, back to back, as <see cref="QuantizationOptions.PackWeights"/> lays them out) to
+/// defeat the caches (<c>--four-rows 1</c>: batch 1 through the four-row blocks instead of the one-row stream;
+/// <c>--prefetch 1</c> / <c>0</c>: software prefetch in the stream for every format / none; default int8 only; <c>--huge 0</c>: no huge-page advice for the buffer).</summary>
 internal static unsafe class KernelBenchmark
 {
     public const string Help = "weight GB/s of the decoding kernels per weight format (fp32, bf16, int8)";
@@ -18,12 +20,16 @@ internal static unsafe class KernelBenchmark
     {
         int inF = Arg(args, "--in", 768), outF = Arg(args, "--out", 2048), rows = Arg(args, "--rows", 1), mats = Arg(args, "--layers", 48);
         LinearKernels.ForceFourRows = Arg(args, "--four-rows", 0) != 0;
+        int prefetch = Arg(args, "--prefetch", -1);
+        LinearKernels.StreamPrefetch = prefetch < 0 ? null : prefetch != 0;
+        bool huge = Arg(args, "--huge", 1) != 0;
         Console.WriteLine($"kernels: {LinearKernels.InstructionSet}; read bandwidth {LinearKernels.MeasureReadBandwidth():F1} GB/s");
         foreach (var kind in new[] { KernelWeights.Float32, KernelWeights.BFloat16, KernelWeights.Int8, KernelWeights.Int8W8A8 })
         {
             int size = kind == KernelWeights.Float32 ? 4 : kind == KernelWeights.BFloat16 ? 2 : 1;
             long bytes = (long)inF * outF * size;
-            var w = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes * mats), 64);
+            var w = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes * mats), 2 << 20);
+            if (huge) WeightArena.AdviseHugePages(w, bytes * mats); // before the first write, as the arena does
             new Span<byte>(w, (int)Math.Min(int.MaxValue, bytes * mats)).Fill(1);
             var x = (float*)NativeMemory.AlignedAlloc((nuint)(rows * inF * 4), 64);
             var y = (float*)NativeMemory.AlignedAlloc((nuint)(rows * outF * 4), 64);

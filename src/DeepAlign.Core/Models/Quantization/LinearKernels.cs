@@ -42,6 +42,12 @@ internal static unsafe class LinearKernels
     /// <summary>Runs batch-1 calls through the four-row blocks instead of the one-row stream (a test and benchmark hook).</summary>
     internal static bool ForceFourRows { get; set; }
 
+    /// <summary>Software prefetch in the batch-1 stream on top of the hardware prefetcher: null (default) for int8 weights
+    /// only; true or false for every format (a benchmark A/B hook). On packed float32/bfloat16 weights it measured 8-17%
+    /// slower per decode step; int8, with more work per cache line, was ~7% faster with it (docs/performance.md,
+    /// "Round 4").</summary>
+    internal static bool? StreamPrefetch { get; set; }
+
     /// <summary>Forces the scalar code (a test hook, to check it against the SIMD paths).</summary>
     internal static bool ForceScalar { get; set; }
 
@@ -147,10 +153,11 @@ internal static unsafe class LinearKernels
         {
             // Batch 1: one weight row after the other, so the block's rows are read as one sequential stream.
             int end = Math.Min(toBlock * 4, outFeatures);
+            bool prefetch = StreamPrefetch ?? elementSize == 1;
             for (int o = fromBlock * 4; o < end; o++)
             {
                 byte* row = (byte*)w + (long)o * n * elementSize;
-                float v = pairs != null ? DotStreamBFloat16Pairs(row, x, pairs, n) : DotStream<TLoad>(row, x, n);
+                float v = pairs != null ? DotStreamBFloat16Pairs(row, x, pairs, n, prefetch) : DotStream<TLoad>(row, x, n, prefetch);
                 if (scales != null) v *= scales[o];
                 if (bias != null) v += bias[o];
                 y[o] = v;
@@ -301,18 +308,23 @@ internal static unsafe class LinearKernels
         result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
     }
 
-    /// <summary>One weight row against one input row, AVX-512, for batch 1: four accumulators, and the lines
-    /// <see cref="PrefetchDistance"/> ahead requested into L2 (the row's successors, as the rows are read in order).</summary>
+    /// <summary>One weight row against one input row, AVX-512, for batch 1: four accumulators. Rows are read in order,
+    /// one sequential stream that the hardware prefetcher follows; <paramref name="prefetch"/> (the A/B hook
+    /// <see cref="StreamPrefetch"/>) also requests the lines <see cref="PrefetchDistance"/> ahead into L2, which measured
+    /// slower (docs/performance.md, "Round 4").</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotStream<TLoad>(byte* w, float* x, int n) where TLoad : struct, ILoad
+    private static float DotStream<TLoad>(byte* w, float* x, int n, bool prefetch) where TLoad : struct, ILoad
     {
         var ld = default(TLoad);
         Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
         int i = 0, bytes = 64 * ld.Size;
         for (; i + 64 <= n; i += 64)
         {
-            byte* p = w + PrefetchDistance + (long)i * ld.Size;
-            for (int l = 0; l < bytes; l += 64) Sse.Prefetch1(p + l);
+            if (prefetch)
+            {
+                byte* p = w + PrefetchDistance + (long)i * ld.Size;
+                for (int l = 0; l < bytes; l += 64) Sse.Prefetch1(p + l);
+            }
             a0 = Avx512F.FusedMultiplyAdd(ld.L16(w, i), Avx512F.LoadVector512(x + i), a0);
             a1 = Avx512F.FusedMultiplyAdd(ld.L16(w, i + 16), Avx512F.LoadVector512(x + i + 16), a1);
             a2 = Avx512F.FusedMultiplyAdd(ld.L16(w, i + 32), Avx512F.LoadVector512(x + i + 32), a2);
@@ -327,16 +339,19 @@ internal static unsafe class LinearKernels
     /// <summary><see cref="DotStream{TLoad}"/> for bfloat16 rows with the input in <see cref="PermuteEvenOdd"/> order
     /// (the unpack of <see cref="Dot4BFloat16Pairs"/>); the tail through the scalar code on <paramref name="x"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float DotStreamBFloat16Pairs(byte* w, float* x, float* pairs, int n)
+    private static float DotStreamBFloat16Pairs(byte* w, float* x, float* pairs, int n, bool prefetch)
     {
         Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, b0 = a0, b1 = a0;
         var high = Vector512.Create(0xFFFF0000u);
         int i = 0;
         for (; i + 64 <= n; i += 64)
         {
-            byte* p = w + PrefetchDistance + (long)i * 2;
-            Sse.Prefetch1(p);
-            Sse.Prefetch1(p + 64);
+            if (prefetch)
+            {
+                byte* p = w + PrefetchDistance + (long)i * 2;
+                Sse.Prefetch1(p);
+                Sse.Prefetch1(p + 64);
+            }
             var d0 = Avx512F.LoadVector512((uint*)(w + (long)i * 2));
             var d1 = Avx512F.LoadVector512((uint*)(w + (long)i * 2 + 64));
             a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d0, 16).AsSingle(), Avx512F.LoadVector512(pairs + i), a0);
