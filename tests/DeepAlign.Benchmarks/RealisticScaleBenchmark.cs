@@ -126,8 +126,15 @@ internal static class RealisticScaleBenchmark
 
         if (parts.Contains("kernels"))
         {
+            // Packing moves each weight into the arena and frees its old storage as it goes: the peak must stay near the
+            // RSS before (one weight of slack), not double.
+            ResetPeak();
+            double rss0 = Status("VmRSS");
+            var packTimer = Stopwatch.StartNew();
             aligned.Quantize(new QuantizationOptions { Format = WeightFormat.Dense });
             baseModel.Quantize(new QuantizationOptions { Format = WeightFormat.Dense });
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{{\"part\": \"pack\", \"seconds\": {packTimer.Elapsed.TotalSeconds:F2}, \"rss_before_MB\": {rss0 / 1e6:F0}, \"rss_after_MB\": {Status("VmRSS") / 1e6:F0}, \"peak_growth_MB\": {(Status("VmHWM") - rss0) / 1e6:F0}}}"));
             Decode(aligned, baseModel, batches, newTokens, "kernels bf16", rng, config);
         }
         return 0;
