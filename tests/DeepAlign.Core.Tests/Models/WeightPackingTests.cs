@@ -89,6 +89,22 @@ public class WeightPackingTests
     }
 
     [Fact]
+    public void Dense_weights_of_mixed_dtypes_are_left_where_they_are()
+    {
+        using var model = Model("llama", tied: false, ScalarType.Float32);
+        model.NamedLinearLayers().First().Module.to(ScalarType.BFloat16); // layer 0's q_proj
+        model.Quantize(new QuantizationOptions { Format = WeightFormat.Dense, FusedDecode = false });
+        var parameters = model.NamedParameters().ToDictionary(p => p.Name, p => p.Parameter);
+        var q = parameters["model.layers.0.self_attn.q_proj.weight"];
+        var k = parameters["model.layers.0.self_attn.k_proj.weight"];
+        q.dtype.Should().Be(ScalarType.BFloat16, "one buffer has one dtype; packing must not convert a weight");
+        k.dtype.Should().Be(ScalarType.Float32);
+        (TensorData.Address(k) - TensorData.Address(q)).Should().NotBe(WeightArena.Padded(q.NumberOfElements, 2) * 2, "nothing was packed");
+        var v = parameters["model.layers.0.self_attn.v_proj.weight"];
+        (TensorData.Address(v) - TensorData.Address(k)).Should().NotBe(WeightArena.Padded(k.NumberOfElements, 4) * 4, "nothing was packed");
+    }
+
+    [Fact]
     public void Int8_weights_lie_in_one_buffer_in_decode_order()
     {
         using var model = Model("llama", tied: false, ScalarType.Float32);

@@ -42,7 +42,9 @@ public static class ModelQuantization
             foreach (var w in streamed)
                 if (w.dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || !w.is_contiguous())
                     throw new NotSupportedException($"The dense kernels read contiguous float32 or bfloat16 weights, not {w.dtype}{(w.is_contiguous() ? "" : " (strided)")}.");
-        using var packing = options.PackWeights ? Packing.TryCreate(streamed, int8 ? (activations8 ? ScalarType.Byte : ScalarType.Int8) : streamed[0].dtype) : null;
+        // Dense weights of mixed dtypes stay where they are (one buffer has one dtype; copying would convert them).
+        bool packable = options.PackWeights && (int8 || streamed.All(w => w.dtype == streamed[0].dtype));
+        using var packing = packable ? Packing.TryCreate(streamed, int8 ? (activations8 ? ScalarType.Byte : ScalarType.Int8) : streamed[0].dtype) : null;
 
         int replaced = 0;
         foreach (var (name, linear) in linears)
