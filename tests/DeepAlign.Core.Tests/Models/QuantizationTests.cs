@@ -37,6 +37,10 @@ public class QuantizationTests
             var bias = Enumerable.Range(0, outF).Select(_ => (float)rng.NextDouble()).ToArray();
             var bf = wf.Select(LinearKernels.ToBFloat16).ToArray();
             var q = wf.Select(v => (sbyte)Math.Round(v * 127)).ToArray();
+            // The batch-1 bfloat16 stream (AVX-512) reads its input rounded to bfloat16 (LinearKernels.StreamBFloat16Input).
+            bool roundedInput = kind == KernelWeights.BFloat16 && rows == 1 && path == "best" && inF >= 32
+                && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+            double X(int k) => roundedInput ? LinearKernels.FromBFloat16(LinearKernels.ToBFloat16(x[k])) : x[k];
             double W(int o, int i) => kind switch
             {
                 KernelWeights.Float32 => wf[o * inF + i],
@@ -65,7 +69,7 @@ public class QuantizationTests
                 for (int o = 0; o < outF; o++)
                 {
                     double expected = bias[o], magnitude = Math.Abs(bias[o]);
-                    for (int i = 0; i < inF; i++) { expected += W(o, i) * x[r * inF + i]; magnitude += Math.Abs(W(o, i) * x[r * inF + i]); }
+                    for (int i = 0; i < inF; i++) { expected += W(o, i) * X(r * inF + i); magnitude += Math.Abs(W(o, i) * X(r * inF + i)); }
                     y[r * outF + o].Should().BeApproximately((float)expected, (float)(1e-6 * magnitude + 1e-7),
                         $"{kind} {(path == "best" ? LinearKernels.InstructionSet : path)} rows {rows} in {inF} out {outF} at [{r}, {o}]");
                 }
@@ -163,6 +167,22 @@ public class QuantizationTests
         using var t = tensor(values).to_type(ScalarType.BFloat16).to_type(ScalarType.Float32);
         var expected = t.data<float>().ToArray();
         values.Select(v => LinearKernels.FromBFloat16(LinearKernels.ToBFloat16(v))).Should().Equal(expected);
+    }
+
+    [Fact]
+    public void Vector_rounding_to_bfloat16_equals_the_scalar_rounding_on_ties_nans_and_infinities()
+    {
+        var rng = new Random(5);
+        // Bit patterns, reinterpreted in memory (a folded float constant would quiet the signalling NaNs): ties, NaNs with
+        // only low mantissa bits (which plain rounding turns into infinities), infinities, the largest finite value.
+        var bits = new List<int> { 0x3F808000, 0x3F818000, unchecked((int)0xBF808000), 0x7FC00000, unchecked((int)0xFFC00000), 0x7F800000,
+            unchecked((int)0xFF800000), 0x7F800001, unchecked((int)0xFF800123), 0x7F7FFFFF, 0x00000001, 0, unchecked((int)0x80000000) };
+        bits.AddRange(Enumerable.Range(0, 83).Select(_ => rng.Next(int.MinValue, int.MaxValue)));
+        var x = System.Runtime.InteropServices.MemoryMarshal.Cast<int, float>(bits.ToArray()).ToArray();
+        var got = new ushort[x.Length];
+        LinearKernels.RoundToBFloat16(x, got);
+        got.Should().Equal(x.Select(LinearKernels.ToBFloat16));
+        float.IsNaN(LinearKernels.FromBFloat16(got[7])).Should().BeTrue("a NaN with only low mantissa bits stays NaN");
     }
 
     private static DecoderOnlyCausalLM Model(string family, bool tied, ScalarType dtype = ScalarType.Float32)

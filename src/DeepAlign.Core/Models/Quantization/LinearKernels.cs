@@ -48,6 +48,12 @@ internal static unsafe class LinearKernels
     /// "Round 4").</summary>
     internal static bool? StreamPrefetch { get; set; }
 
+    /// <summary>The batch-1 bfloat16 stream reads its input rounded to bfloat16 (round to nearest even, as libtorch's
+    /// bfloat16 and llama.cpp's bf16 matmuls do) instead of float32 pairs: half the bytes of input per weight line, so a
+    /// long input row (8192 values of a 1B model's down projection) stays in L1 next to the streamed weights. Default
+    /// true; false is the A/B hook (docs/performance.md, "Round 4").</summary>
+    internal static bool StreamBFloat16Input { get; set; } = true;
+
     /// <summary>Forces the scalar code (a test hook, to check it against the SIMD paths).</summary>
     internal static bool ForceScalar { get; set; }
 
@@ -99,7 +105,15 @@ internal static unsafe class LinearKernels
         // bfloat16 on AVX-512: the input rows once in even/odd order per 32 values (BFloat16Pairs), so each 64-byte load
         // of 32 weights becomes 32 float32 values by one shift and one mask instead of two widening loads and shifts.
         float* pairs = null;
-        if (kind == KernelWeights.BFloat16 && !ForceScalar && !ForceAvx2 && Avx512F.IsSupported && inFeatures >= 32)
+        bool bf16Input = false;
+        if (kind == KernelWeights.BFloat16 && rows == 1 && StreamBFloat16Input && !ForceScalar && !ForceAvx2 && !ForceFourRows && Avx512F.IsSupported && inFeatures >= 32)
+        {
+            bf16Input = true;
+            var xb = (ushort*)NativeMemory.AlignedAlloc((nuint)inFeatures * 2, 64);
+            RoundToBFloat16(x, xb, inFeatures);
+            pairs = (float*)xb; // the same buffer slot: RunBlocks reads it as bfloat16 when bf16Input is set
+        }
+        else if (kind == KernelWeights.BFloat16 && !ForceScalar && !ForceAvx2 && Avx512F.IsSupported && inFeatures >= 32)
         {
             pairs = (float*)NativeMemory.AlignedAlloc((nuint)((long)rows * inFeatures * 4), 64);
             for (int r = 0; r < rows; r++) PermuteEvenOdd(x + (long)r * inFeatures, pairs + (long)r * inFeatures, inFeatures);
@@ -108,7 +122,7 @@ internal static unsafe class LinearKernels
         {
             if (threads <= 1 || blocks < 8)
             {
-                RunBlocks(kind, w, scales, bias, x, pairs, y, rows, inFeatures, outFeatures, 0, blocks);
+                RunBlocks(kind, w, scales, bias, x, pairs, y, rows, inFeatures, outFeatures, 0, blocks, bf16Input);
                 return;
             }
             int parts = Math.Min(threads, blocks / 4);
@@ -116,7 +130,7 @@ internal static unsafe class LinearKernels
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
             {
                 int from = (int)((long)blocks * part / parts), to = (int)((long)blocks * (part + 1) / parts);
-                RunBlocks(kind, (void*)wp, (float*)sp, (float*)bp, (float*)xp, (float*)pp, (float*)yp, rows, inFeatures, outFeatures, from, to);
+                RunBlocks(kind, (void*)wp, (float*)sp, (float*)bp, (float*)xp, (float*)pp, (float*)yp, rows, inFeatures, outFeatures, from, to, bf16Input);
             });
         }
         finally
@@ -135,18 +149,19 @@ internal static unsafe class LinearKernels
         for (; c < n; c++) pairs[c] = x[c];
     }
 
-    private static void RunBlocks(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock)
+    private static void RunBlocks(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock,
+        bool bf16Input)
     {
         switch (kind)
         {
-            case KernelWeights.Float32: RunBlocks<F32>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock); break;
-            case KernelWeights.BFloat16: RunBlocks<Bf16>(w, scales, bias, x, pairs, y, rows, n, outFeatures, fromBlock, toBlock); break;
-            default: RunBlocks<I8>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock); break;
+            case KernelWeights.Float32: RunBlocks<F32>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock, false); break;
+            case KernelWeights.BFloat16: RunBlocks<Bf16>(w, scales, bias, x, pairs, y, rows, n, outFeatures, fromBlock, toBlock, bf16Input); break;
+            default: RunBlocks<I8>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock, false); break;
         }
     }
 
-    private static void RunBlocks<TLoad>(void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock)
-        where TLoad : struct, ILoad
+    private static void RunBlocks<TLoad>(void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock,
+        bool bf16Input) where TLoad : struct, ILoad
     {
         int elementSize = default(TLoad).Size;
         if (rows == 1 && !ForceScalar && !ForceAvx2 && !ForceFourRows && Avx512F.IsSupported && n >= 16)
@@ -157,7 +172,8 @@ internal static unsafe class LinearKernels
             for (int o = fromBlock * 4; o < end; o++)
             {
                 byte* row = (byte*)w + (long)o * n * elementSize;
-                float v = pairs != null ? DotStreamBFloat16Pairs(row, x, pairs, n, prefetch) : DotStream<TLoad>(row, x, n, prefetch);
+                float v = bf16Input ? DotStreamBFloat16Input(row, (ushort*)pairs, n)
+                    : pairs != null ? DotStreamBFloat16Pairs(row, x, pairs, n, prefetch) : DotStream<TLoad>(row, x, n, prefetch);
                 if (scales != null) v *= scales[o];
                 if (bias != null) v += bias[o];
                 y[o] = v;
@@ -369,6 +385,63 @@ internal static unsafe class LinearKernels
         var ld = default(Bf16);
         for (; i < n; i++) s += ld.S(w, i) * x[i];
         return s;
+    }
+
+    /// <summary><see cref="DotStream{TLoad}"/> for bfloat16 rows against the input in bfloat16 (<paramref name="xb"/>,
+    /// natural order): each 64-byte load of input unpacks into even and odd float32 lanes by the same shift and mask as
+    /// the weights, so no permuted float32 copy is needed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float DotStreamBFloat16Input(byte* w, ushort* xb, int n)
+    {
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, b0 = a0, b1 = a0;
+        var high = Vector512.Create(0xFFFF0000u);
+        int i = 0;
+        for (; i + 64 <= n; i += 64)
+        {
+            var d0 = Avx512F.LoadVector512((uint*)(w + (long)i * 2));
+            var d1 = Avx512F.LoadVector512((uint*)(w + (long)i * 2 + 64));
+            var x0 = Avx512F.LoadVector512((uint*)(xb + i));
+            var x1 = Avx512F.LoadVector512((uint*)(xb + i + 32));
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d0, 16).AsSingle(), Avx512F.ShiftLeftLogical(x0, 16).AsSingle(), a0);
+            b0 = Avx512F.FusedMultiplyAdd(Avx512F.And(d0, high).AsSingle(), Avx512F.And(x0, high).AsSingle(), b0);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d1, 16).AsSingle(), Avx512F.ShiftLeftLogical(x1, 16).AsSingle(), a1);
+            b1 = Avx512F.FusedMultiplyAdd(Avx512F.And(d1, high).AsSingle(), Avx512F.And(x1, high).AsSingle(), b1);
+        }
+        float s = Vector512.Sum((a0 + b0) + (a1 + b1));
+        var ld = default(Bf16);
+        for (; i < n; i++) s += ld.S(w, i) * FromBFloat16(xb[i]);
+        return s;
+    }
+
+    /// <summary>Span form of <see cref="RoundToBFloat16(float*, ushort*, int)"/>.</summary>
+    internal static void RoundToBFloat16(ReadOnlySpan<float> x, Span<ushort> xb)
+    {
+        if (xb.Length < x.Length) throw new ArgumentException("The destination is shorter than the input.", nameof(xb));
+        fixed (float* px = x)
+        fixed (ushort* pb = xb)
+            RoundToBFloat16(px, pb, x.Length);
+    }
+
+    /// <summary><see cref="ToBFloat16"/> over <paramref name="n"/> values, 16 at a time on AVX-512.</summary>
+    internal static void RoundToBFloat16(float* x, ushort* xb, int n)
+    {
+        int i = 0;
+        if (Avx512F.IsSupported)
+        {
+            var one = Vector512.Create(1u);
+            var bias = Vector512.Create(0x7FFFu);
+            var quiet = Vector512.Create(0x40u);
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = Avx512F.LoadVector512(x + i);
+                var bits = v.AsUInt32();
+                var rounded = Avx512F.ShiftRightLogical(bits + bias + (Avx512F.ShiftRightLogical(bits, 16) & one), 16);
+                var nan = Avx512F.ShiftRightLogical(bits, 16) | quiet;
+                var isNaN = Avx512F.CompareNotEqual(v, v).AsUInt32();
+                Avx.Store(xb + i, Avx512F.ConvertToVector256UInt16(Vector512.ConditionalSelect(isNaN, nan, rounded)));
+            }
+        }
+        for (; i < n; i++) xb[i] = ToBFloat16(x[i]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
