@@ -12,7 +12,7 @@ using static DeepAlign.Benchmarks.BenchmarkArgs;
 namespace DeepAlign.Benchmarks;
 
 /// <summary>
-/// <c>decode-precision [--config qwen2.5-0.5b|llama3.2-1b] [--threads 1] [--batch 1] [--prompt 128] [--decode 64] [--repeats 3] [--variants fp32,fp32-kernels,bf16,bf16-kernels,int8,w8a8 (suffixes -unfused: FusedDecode = false; -loose: PackWeights = false; -pf / -nopf: software prefetch in the batch-1 stream on / off; -x32: the batch-1 bf16 stream reads float32 input; repeat a variant to interleave an A/B)] [--profile 1] [--four-rows 1] [--save DIR]</c>:
+/// <c>decode-precision [--config qwen2.5-0.5b|llama3.2-1b] [--threads 1] [--batch 1] [--prompt 128] [--decode 64] [--repeats 3] [--variants fp32,fp32-kernels,bf16,bf16-kernels,int8,w8a8 (suffixes -unfused: FusedDecode = false; -loose: PackWeights = false; -pf / -nopf: software prefetch in the batch-1 stream on / off; -x32: the batch-1 bf16 stream reads float32 input; -wideN (last): batch-1 rows with more than N input bytes in four-row blocks; repeat a variant to interleave an A/B)] [--profile 1] [--four-rows 1] [--save DIR]</c>:
 /// decode tokens/s of the ~125M Llama of <c>model-throughput</c> (seed 0) per weight format, the logit error of each
 /// against float32 over the same decode steps, weight bytes streamed per token and the share of the measured
 /// single-thread read bandwidth that represents. <c>--save DIR</c> writes the float32 model as a Hugging Face folder
@@ -83,6 +83,9 @@ internal static class DecodePrecisionBenchmark
         string name = variant;
         LinearKernels.StreamPrefetch = Strip(ref name, "-nopf") ? false : Strip(ref name, "-pf") ? true : null;
         LinearKernels.StreamBFloat16Input = !Strip(ref name, "-x32");
+        LinearKernels.WideInputBytes = LinearKernels.DefaultWideInputBytes;
+        int wide = name.IndexOf("-wide", StringComparison.Ordinal);
+        if (wide >= 0) { LinearKernels.WideInputBytes = long.Parse(name[(wide + 5)..], CultureInfo.InvariantCulture); name = name[..wide]; }
         bool loose = Strip(ref name, "-loose"), fused = !Strip(ref name, "-unfused");
         if (name.EndsWith("-kernels", StringComparison.Ordinal)) model.Quantize(new QuantizationOptions { Format = WeightFormat.Dense, FusedDecode = fused, PackWeights = !loose });
         else if (name == "int8") model.Quantize(new QuantizationOptions { Format = WeightFormat.Int8, FusedDecode = fused, PackWeights = !loose });

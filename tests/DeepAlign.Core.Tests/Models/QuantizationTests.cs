@@ -27,6 +27,7 @@ public class QuantizationTests
         var rng = new Random(7);
         var paths = new List<string> { "best", "scalar" };
         if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.X86.Avx2.IsSupported) paths.Add("avx2");
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported) paths.Add("wide"); // batch 1 through the four-row blocks (LinearKernels.WideInputBytes)
         foreach (var path in paths)
         foreach (var (rows, inF, outF, threads) in new[] { (1, 1, 1, 1), (1, 7, 3, 1), (3, 37, 13, 1), (5, 100, 33, 2), (2, 16, 4, 1), (4, 257, 131, 2), (1, 64, 9, 1), (2, 200, 12, 1), (1, 200, 12, 1), (1, 257, 131, 2), (1, 96, 5, 1), (1, 31, 4, 1) })
         {
@@ -38,7 +39,7 @@ public class QuantizationTests
             var bf = wf.Select(LinearKernels.ToBFloat16).ToArray();
             var q = wf.Select(v => (sbyte)Math.Round(v * 127)).ToArray();
             // The batch-1 bfloat16 stream (AVX-512) reads its input rounded to bfloat16 (LinearKernels.StreamBFloat16Input).
-            bool roundedInput = kind == KernelWeights.BFloat16 && rows == 1 && path == "best" && inF >= 32
+            bool roundedInput = kind == KernelWeights.BFloat16 && rows == 1 && path is "best" or "wide" && inF >= 32
                 && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
             double X(int k) => roundedInput ? LinearKernels.FromBFloat16(LinearKernels.ToBFloat16(x[k])) : x[k];
             double W(int o, int i) => kind switch
@@ -50,6 +51,7 @@ public class QuantizationTests
             var y = new float[rows * outF];
             LinearKernels.ForceScalar = scalar;
             LinearKernels.ForceAvx2 = path == "avx2";
+            LinearKernels.WideInputBytes = path == "wide" ? 0 : LinearKernels.DefaultWideInputBytes;
             try
             {
                 var w = kind switch
@@ -64,6 +66,7 @@ public class QuantizationTests
             {
                 LinearKernels.ForceScalar = false;
                 LinearKernels.ForceAvx2 = false;
+                LinearKernels.WideInputBytes = LinearKernels.DefaultWideInputBytes;
             }
             for (int r = 0; r < rows; r++)
                 for (int o = 0; o < outF; o++)

@@ -54,6 +54,15 @@ internal static unsafe class LinearKernels
     /// true; false is the A/B hook (docs/performance.md, "Round 4").</summary>
     internal static bool StreamBFloat16Input { get; set; } = true;
 
+    /// <summary>Batch-1 calls whose input row is wider than this (bytes, in the form the kernel reads it: float32, or
+    /// bfloat16 under <see cref="StreamBFloat16Input"/>) run through the four-row blocks, which share each input load
+    /// between four weight rows, instead of the one-row stream: a wider input no longer stays in a 32 KiB L1 next to the
+    /// streamed weights (float32 8192-wide rows: 13.5-17.7 GB/s streamed against 19.3-22.8 in four-row blocks,
+    /// docs/performance.md, round 4). Default 16 KiB; a test and benchmark hook.</summary>
+    internal static long WideInputBytes { get; set; } = DefaultWideInputBytes;
+
+    internal const long DefaultWideInputBytes = 16 * 1024;
+
     /// <summary>Forces the scalar code (a test hook, to check it against the SIMD paths).</summary>
     internal static bool ForceScalar { get; set; }
 
@@ -164,7 +173,8 @@ internal static unsafe class LinearKernels
         bool bf16Input) where TLoad : struct, ILoad
     {
         int elementSize = default(TLoad).Size;
-        if (rows == 1 && !ForceScalar && !ForceAvx2 && !ForceFourRows && Avx512F.IsSupported && n >= 16)
+        long inputBytes = (long)n * (bf16Input ? 2 : 4);
+        if (rows == 1 && !ForceScalar && !ForceAvx2 && !ForceFourRows && Avx512F.IsSupported && n >= 16 && inputBytes <= WideInputBytes)
         {
             // Batch 1: one weight row after the other, so the block's rows are read as one sequential stream.
             int end = Math.Min(toBlock * 4, outFeatures);
@@ -188,7 +198,10 @@ internal static unsafe class LinearKernels
             for (int r = 0; r < rows; r++)
             {
                 float* xr = x + (long)r * n;
-                if (count == 4 && pairs != null) Dot4BFloat16Pairs(row0, (long)n * elementSize, xr, pairs + (long)r * n, n, acc);
+                if (count == 4 && bf16Input) Dot4BFloat16Input(row0, (long)n * elementSize, (ushort*)pairs, n, acc);
+                else if (count < 4 && bf16Input)
+                    for (int k = 0; k < count; k++) acc[k] = DotStreamBFloat16Input(row0 + (long)k * n * elementSize, (ushort*)pairs, n);
+                else if (count == 4 && pairs != null) Dot4BFloat16Pairs(row0, (long)n * elementSize, xr, pairs + (long)r * n, n, acc);
                 else if (count == 4) Dot4<TLoad>(row0, (long)n * elementSize, xr, n, acc);
                 else
                     for (int k = 0; k < count; k++) acc[k] = Dot1<TLoad>(row0 + (long)k * n * elementSize, xr, n);
@@ -316,6 +329,50 @@ internal static unsafe class LinearKernels
         for (; i < n; i++)
         {
             float xi = x[i];
+            s0 += ld.S(w0, i) * xi;
+            s1 += ld.S(w0 + stride, i) * xi;
+            s2 += ld.S(w0 + 2 * stride, i) * xi;
+            s3 += ld.S(w0 + 3 * stride, i) * xi;
+        }
+        result[0] = s0; result[1] = s1; result[2] = s2; result[3] = s3;
+    }
+
+    /// <summary><see cref="Dot4BFloat16Pairs"/> against the input in bfloat16 (<paramref name="xb"/>, natural order, as
+    /// <see cref="DotStreamBFloat16Input"/>): four rows share each input load.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4BFloat16Input(byte* w0, long stride, ushort* xb, int n, Span<float> result)
+    {
+        Vector512<float> a0 = Vector512<float>.Zero, a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        var high = Vector512.Create(0xFFFF0000u);
+        int i = 0;
+        for (; i + 32 <= n; i += 32)
+        {
+            byte* p = w0 + PrefetchDistance + (long)i * 2;
+            Sse.Prefetch1(p);
+            Sse.Prefetch1(p + stride);
+            Sse.Prefetch1(p + 2 * stride);
+            Sse.Prefetch1(p + 3 * stride);
+            var xv = Avx512F.LoadVector512((uint*)(xb + i));
+            var xe = Avx512F.ShiftLeftLogical(xv, 16).AsSingle();
+            var xo = Avx512F.And(xv, high).AsSingle();
+            var d0 = Avx512F.LoadVector512((uint*)(w0 + (long)i * 2));
+            var d1 = Avx512F.LoadVector512((uint*)(w0 + stride + (long)i * 2));
+            var d2 = Avx512F.LoadVector512((uint*)(w0 + 2 * stride + (long)i * 2));
+            var d3 = Avx512F.LoadVector512((uint*)(w0 + 3 * stride + (long)i * 2));
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d0, 16).AsSingle(), xe, a0);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d1, 16).AsSingle(), xe, a1);
+            a2 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d2, 16).AsSingle(), xe, a2);
+            a3 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(d3, 16).AsSingle(), xe, a3);
+            b0 = Avx512F.FusedMultiplyAdd(Avx512F.And(d0, high).AsSingle(), xo, b0);
+            b1 = Avx512F.FusedMultiplyAdd(Avx512F.And(d1, high).AsSingle(), xo, b1);
+            b2 = Avx512F.FusedMultiplyAdd(Avx512F.And(d2, high).AsSingle(), xo, b2);
+            b3 = Avx512F.FusedMultiplyAdd(Avx512F.And(d3, high).AsSingle(), xo, b3);
+        }
+        float s0 = Vector512.Sum(a0 + b0), s1 = Vector512.Sum(a1 + b1), s2 = Vector512.Sum(a2 + b2), s3 = Vector512.Sum(a3 + b3);
+        var ld = default(Bf16);
+        for (; i < n; i++)
+        {
+            float xi = FromBFloat16(xb[i]);
             s0 += ld.S(w0, i) * xi;
             s1 += ld.S(w0 + stride, i) * xi;
             s2 += ld.S(w0 + 2 * stride, i) * xi;
