@@ -7,11 +7,12 @@ using static DeepAlign.Benchmarks.BenchmarkArgs;
 
 namespace DeepAlign.Benchmarks;
 
-/// <summary><c>kernels [--in 768] [--out 2048] [--rows 1] [--layers 48] [--four-rows 1] [--prefetch 1] [--huge 0] [--x32 1]</c>: GB/s
+/// <summary><c>kernels [--in 768] [--out 2048] [--rows 1] [--layers 48] [--four-rows 1] [--prefetch 1] [--huge 0] [--x32 1] [--wide BYTES]</c>: GB/s
 /// of weights the decoding kernels stream for one [rows, in] x [out, in]^T product per weight format, over enough
 /// distinct matrices (one buffer, back to back, as <see cref="QuantizationOptions.PackWeights"/> lays them out) to
 /// defeat the caches (<c>--four-rows 1</c>: batch 1 through the four-row blocks instead of the one-row stream;
-/// <c>--prefetch 1</c> / <c>0</c>: software prefetch in the stream for every format / none; default int8 only; <c>--huge 0</c>: no huge-page advice for the buffer; <c>--x32 1</c>: the bfloat16 stream reads float32 input).</summary>
+/// <c>--prefetch 1</c> / <c>0</c>: software prefetch in the stream for every format / none; default int8 only; <c>--huge 0</c>: no huge-page advice for the buffer; <c>--x32 1</c>: the bfloat16 stream reads float32 input; <c>--wide</c>: batch-1 inputs wider than this many bytes
+/// in four-row blocks, default 24576).</summary>
 internal static unsafe class KernelBenchmark
 {
     public const string Help = "weight GB/s of the decoding kernels per weight format (fp32, bf16, int8)";
@@ -23,6 +24,7 @@ internal static unsafe class KernelBenchmark
         int prefetch = Arg(args, "--prefetch", -1);
         LinearKernels.StreamPrefetch = prefetch < 0 ? null : prefetch != 0;
         LinearKernels.StreamBFloat16Input = Arg(args, "--x32", 0) == 0;
+        LinearKernels.WideInputBytes = Arg(args, "--wide", (int)LinearKernels.DefaultWideInputBytes);
         bool huge = Arg(args, "--huge", 1) != 0;
         Console.WriteLine($"kernels: {LinearKernels.InstructionSet}; read bandwidth {LinearKernels.MeasureReadBandwidth():F1} GB/s");
         foreach (var kind in new[] { KernelWeights.Float32, KernelWeights.BFloat16, KernelWeights.Int8, KernelWeights.Int8W8A8 })

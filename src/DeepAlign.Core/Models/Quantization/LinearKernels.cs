@@ -58,10 +58,11 @@ internal static unsafe class LinearKernels
     /// bfloat16 under <see cref="StreamBFloat16Input"/>) run through the four-row blocks, which share each input load
     /// between four weight rows, instead of the one-row stream: a wider input no longer stays in a 32 KiB L1 next to the
     /// streamed weights (float32 8192-wide rows: 13.5-17.7 GB/s streamed against 19.3-22.8 in four-row blocks,
-    /// docs/performance.md, round 4). Default 16 KiB; a test and benchmark hook.</summary>
+    /// docs/performance.md, round 4). Default 24 KiB: the 0.5B model's 4864-wide float32 rows (19 KiB) decoded ~5% faster
+    /// streamed, the 8192-wide ones (32 KiB) faster in blocks. A test and benchmark hook.</summary>
     internal static long WideInputBytes { get; set; } = DefaultWideInputBytes;
 
-    internal const long DefaultWideInputBytes = 16 * 1024;
+    internal const long DefaultWideInputBytes = 24 * 1024;
 
     /// <summary>Forces the scalar code (a test hook, to check it against the SIMD paths).</summary>
     internal static bool ForceScalar { get; set; }
