@@ -88,6 +88,20 @@ public class WeightPackingTests
         foreach (var t in before.Values) t.Dispose();
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_packed_dense_model_saves_a_checkpoint_that_loads_back_to_the_same_logits(bool tied)
+    {
+        using var dir = new DeepAlign.Tests.Checkpoints.TempDir();
+        using var original = Model("qwen2", tied, ScalarType.Float32);
+        var expected = DecodeLogits(original, 1);
+        original.Quantize(new QuantizationOptions { Format = WeightFormat.Dense });
+        original.SavePretrained(dir.Path);
+        using var reloaded = DeepAlign.Models.CausalLanguageModel.FromPretrained(dir.Path, CPU, ScalarType.Float32);
+        DecodeLogits(reloaded, 1).Should().Equal(expected, "the packed parameters are the model's own weights");
+    }
+
     [Fact]
     public void Dense_weights_of_mixed_dtypes_are_left_where_they_are()
     {
