@@ -114,14 +114,13 @@ internal static unsafe class LinearKernels
         int blocks = (outFeatures + 3) / 4;
         // bfloat16 on AVX-512: the input rows once in even/odd order per 32 values (BFloat16Pairs), so each 64-byte load
         // of 32 weights becomes 32 float32 values by one shift and one mask instead of two widening loads and shifts.
+        // At batch 1 the input is read as bfloat16 instead (xb, StreamBFloat16Input).
         float* pairs = null;
-        bool bf16Input = false;
-        if (kind == KernelWeights.BFloat16 && rows == 1 && StreamBFloat16Input && !ForceScalar && !ForceAvx2 && !ForceFourRows && Avx512F.IsSupported && inFeatures >= 32)
+        ushort* xb = null;
+        if (kind == KernelWeights.BFloat16 && BatchOneSimd(rows) && StreamBFloat16Input && inFeatures >= 32)
         {
-            bf16Input = true;
-            var xb = (ushort*)NativeMemory.AlignedAlloc((nuint)inFeatures * 2, 64);
+            xb = (ushort*)NativeMemory.AlignedAlloc((nuint)inFeatures * 2, 64);
             RoundToBFloat16(x, xb, inFeatures);
-            pairs = (float*)xb; // the same buffer slot: RunBlocks reads it as bfloat16 when bf16Input is set
         }
         else if (kind == KernelWeights.BFloat16 && !ForceScalar && !ForceAvx2 && Avx512F.IsSupported && inFeatures >= 32)
         {
@@ -132,22 +131,27 @@ internal static unsafe class LinearKernels
         {
             if (threads <= 1 || blocks < 8)
             {
-                RunBlocks(kind, w, scales, bias, x, pairs, y, rows, inFeatures, outFeatures, 0, blocks, bf16Input);
+                RunBlocks(kind, w, scales, bias, x, pairs, xb, y, rows, inFeatures, outFeatures, 0, blocks);
                 return;
             }
             int parts = Math.Min(threads, blocks / 4);
-            nint wp = (nint)w, sp = (nint)scales, bp = (nint)bias, xp = (nint)x, pp = (nint)pairs, yp = (nint)y;
+            nint wp = (nint)w, sp = (nint)scales, bp = (nint)bias, xp = (nint)x, pp = (nint)pairs, xbp = (nint)xb, yp = (nint)y;
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
             {
                 int from = (int)((long)blocks * part / parts), to = (int)((long)blocks * (part + 1) / parts);
-                RunBlocks(kind, (void*)wp, (float*)sp, (float*)bp, (float*)xp, (float*)pp, (float*)yp, rows, inFeatures, outFeatures, from, to, bf16Input);
+                RunBlocks(kind, (void*)wp, (float*)sp, (float*)bp, (float*)xp, (float*)pp, (ushort*)xbp, (float*)yp, rows, inFeatures, outFeatures, from, to);
             });
         }
         finally
         {
             if (pairs != null) NativeMemory.AlignedFree(pairs);
+            if (xb != null) NativeMemory.AlignedFree(xb);
         }
     }
+
+    /// <summary>Whether a call of <paramref name="rows"/> rows takes the AVX-512 batch-1 paths (the one-row stream and
+    /// bfloat16 input), which the test hooks can switch off.</summary>
+    private static bool BatchOneSimd(int rows) => rows == 1 && !ForceScalar && !ForceAvx2 && !ForceFourRows && Avx512F.IsSupported;
 
     /// <summary>Per whole chunk of 32 values: the 16 even-indexed values, then the 16 odd-indexed ones (the order in
     /// which <see cref="Dot4BFloat16Pairs"/> unpacks a 64-byte load of bfloat16 weights); the tail stays in place.</summary>
@@ -159,23 +163,25 @@ internal static unsafe class LinearKernels
         for (; c < n; c++) pairs[c] = x[c];
     }
 
-    private static void RunBlocks(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock,
-        bool bf16Input)
+    private static void RunBlocks(KernelWeights kind, void* w, float* scales, float* bias, float* x, float* pairs, ushort* xb, float* y, int rows, int n, int outFeatures,
+        int fromBlock, int toBlock)
     {
         switch (kind)
         {
-            case KernelWeights.Float32: RunBlocks<F32>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock, false); break;
-            case KernelWeights.BFloat16: RunBlocks<Bf16>(w, scales, bias, x, pairs, y, rows, n, outFeatures, fromBlock, toBlock, bf16Input); break;
-            default: RunBlocks<I8>(w, scales, bias, x, null, y, rows, n, outFeatures, fromBlock, toBlock, false); break;
+            case KernelWeights.Float32: RunBlocks<F32>(w, scales, bias, x, null, null, y, rows, n, outFeatures, fromBlock, toBlock); break;
+            case KernelWeights.BFloat16: RunBlocks<Bf16>(w, scales, bias, x, pairs, xb, y, rows, n, outFeatures, fromBlock, toBlock); break;
+            default: RunBlocks<I8>(w, scales, bias, x, null, null, y, rows, n, outFeatures, fromBlock, toBlock); break;
         }
     }
 
-    private static void RunBlocks<TLoad>(void* w, float* scales, float* bias, float* x, float* pairs, float* y, int rows, int n, int outFeatures, int fromBlock, int toBlock,
-        bool bf16Input) where TLoad : struct, ILoad
+    /// <summary><paramref name="pairs"/>: float32 input in even/odd order (bfloat16 weights), or null;
+    /// <paramref name="xb"/>: the input rounded to bfloat16 (bfloat16 weights at batch 1), or null.</summary>
+    private static void RunBlocks<TLoad>(void* w, float* scales, float* bias, float* x, float* pairs, ushort* xb, float* y, int rows, int n, int outFeatures,
+        int fromBlock, int toBlock) where TLoad : struct, ILoad
     {
         int elementSize = default(TLoad).Size;
-        long inputBytes = (long)n * (bf16Input ? 2 : 4);
-        if (rows == 1 && !ForceScalar && !ForceAvx2 && !ForceFourRows && Avx512F.IsSupported && n >= 16 && inputBytes <= WideInputBytes)
+        long inputBytes = (long)n * (xb != null ? 2 : 4);
+        if (BatchOneSimd(rows) && n >= 16 && inputBytes <= WideInputBytes)
         {
             // Batch 1: one weight row after the other, so the block's rows are read as one sequential stream.
             int end = Math.Min(toBlock * 4, outFeatures);
@@ -183,7 +189,7 @@ internal static unsafe class LinearKernels
             for (int o = fromBlock * 4; o < end; o++)
             {
                 byte* row = (byte*)w + (long)o * n * elementSize;
-                float v = bf16Input ? DotStreamBFloat16Input(row, (ushort*)pairs, n)
+                float v = xb != null ? DotStreamBFloat16Input(row, xb, n)
                     : pairs != null ? DotStreamBFloat16Pairs(row, x, pairs, n, prefetch) : DotStream<TLoad>(row, x, n, prefetch);
                 if (scales != null) v *= scales[o];
                 if (bias != null) v += bias[o];
@@ -199,9 +205,9 @@ internal static unsafe class LinearKernels
             for (int r = 0; r < rows; r++)
             {
                 float* xr = x + (long)r * n;
-                if (count == 4 && bf16Input) Dot4BFloat16Input(row0, (long)n * elementSize, (ushort*)pairs, n, acc);
-                else if (count < 4 && bf16Input)
-                    for (int k = 0; k < count; k++) acc[k] = DotStreamBFloat16Input(row0 + (long)k * n * elementSize, (ushort*)pairs, n);
+                if (count == 4 && xb != null) Dot4BFloat16Input(row0, (long)n * elementSize, xb, n, acc);
+                else if (xb != null)
+                    for (int k = 0; k < count; k++) acc[k] = DotStreamBFloat16Input(row0 + (long)k * n * elementSize, xb, n);
                 else if (count == 4 && pairs != null) Dot4BFloat16Pairs(row0, (long)n * elementSize, xr, pairs + (long)r * n, n, acc);
                 else if (count == 4) Dot4<TLoad>(row0, (long)n * elementSize, xr, n, acc);
                 else
