@@ -43,7 +43,12 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>Kernels over the model's own weight (not copied). <paramref name="register"/>: register weight/bias as
     /// this module's parameters (a projection swapped into the tree); false for a head that shares the embedding.</summary>
-    public static KernelLinear Dense(Tensor weight, Tensor? bias, int maxKernelRows, bool register)
+    public static KernelLinear Dense(Tensor weight, Tensor? bias, int maxKernelRows, bool register) =>
+        new(weight, null, bias, DenseKind(weight), maxKernelRows, register, ownsWeight: false);
+
+    /// <summary>The kernels' format for a dense weight; throws when the kernels cannot read it (not float32 or bfloat16,
+    /// or not contiguous). <see cref="ModelQuantization.Quantize"/> checks every weight with it before changing any.</summary>
+    public static KernelWeights DenseKind(Tensor weight)
     {
         var kind = weight.dtype switch
         {
@@ -52,7 +57,7 @@ internal sealed unsafe class KernelLinear : nn.Module<Tensor, Tensor>
             _ => throw new NotSupportedException($"The dense kernels read float32 or bfloat16 weights, not {weight.dtype}."),
         };
         if (!weight.is_contiguous()) throw new ArgumentException("The weight must be contiguous.", nameof(weight));
-        return new KernelLinear(weight, null, bias, kind, maxKernelRows, register, ownsWeight: false);
+        return kind;
     }
 
     // Cached: an implicit Scalar can be finalized while native code still reads it (docs/troubleshooting.md).

@@ -39,9 +39,7 @@ public static class ModelQuantization
         var streamed = linears.Select(l => (Tensor)l.Module.weight!).ToList();
         if (head is not null) streamed.Add(head);
         if (!int8)
-            foreach (var w in streamed)
-                if (w.dtype is not (ScalarType.Float32 or ScalarType.BFloat16) || !w.is_contiguous())
-                    throw new NotSupportedException($"The dense kernels read contiguous float32 or bfloat16 weights, not {w.dtype}{(w.is_contiguous() ? "" : " (strided)")}.");
+            foreach (var w in streamed) KernelLinear.DenseKind(w); // refuse before any weight moves
         // Dense weights of mixed dtypes stay where they are (one buffer has one dtype; copying would convert them).
         bool packable = options.PackWeights && (int8 || streamed.All(w => w.dtype == streamed[0].dtype));
         using var packing = packable ? Packing.TryCreate(streamed, int8 ? (activations8 ? ScalarType.Byte : ScalarType.Int8) : streamed[0].dtype) : null;
